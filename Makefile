@@ -1,0 +1,41 @@
+# CovetPy developer targets. Everything installs into ./.venv; nothing global is needed
+# besides python3 (3.11+), cargo and a C compiler.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+
+.PHONY: help run test dev venv rust-test py-test lint bench clean
+
+help:            ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+venv: $(PY)      ## create .venv with maturin
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "maturin>=1.5,<2"
+
+dev: venv        ## build the extension (release) into .venv with the test dependencies
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH maturin develop --release --extras test -q
+
+run: dev         ## set up and serve examples/hello.py on $(PORT) with 2 workers
+	$(VENV)/bin/covetpy run examples.hello:app --port $(PORT) --workers 2
+
+rust-test:       ## Rust unit and property tests (no Python needed)
+	cargo test --quiet
+
+py-test: dev     ## Python unit and end-to-end tests
+	$(PY) -m pytest -q
+
+lint: dev        ## rustfmt, clippy, ruff, mypy --strict
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	cargo clippy --features python --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests examples benches
+	$(VENV)/bin/ruff format --check python tests examples benches
+	$(VENV)/bin/mypy python/covetpy examples
+
+test: rust-test py-test  ## set up and run every test (the README's test command)
+
+clean:           ## remove build outputs and the venv
+	rm -rf $(VENV) target

@@ -1,0 +1,5 @@
+"""`python -m covetpy` is the `covetpy` command."""
+
+from covetpy.cli import main
+
+main()

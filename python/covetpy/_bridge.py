@@ -1,0 +1,151 @@
+"""The Python half of the bridge: what the Rust core calls besides handlers.
+
+Rust looks these names up once at start-up (`rust/bridge/runtime.rs`); keep them in step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterable, Coroutine, Generator, Iterable
+from typing import Any
+
+import msgspec
+
+from covetpy._core import Responder, StreamSender
+from covetpy.exceptions import HTTPException
+from covetpy.responses import Response
+
+logger = logging.getLogger("covetpy")
+
+json_encode = msgspec.json.Encoder().encode
+json_decode = msgspec.json.decode
+UUID = uuid.UUID
+
+# asyncio keeps only weak references to tasks; these keep running ones alive.
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """An RFC 9457 problem document."""
+    body = json_encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    return Response(body, status, headers, "application/problem+json")
+
+
+def bad_request(detail: str) -> HTTPException:
+    """The exception for a malformed request body."""
+    return HTTPException(400, detail)
+
+
+def render_exception(exc: BaseException) -> Response:
+    """The response for an exception a handler raised; unexpected ones are logged."""
+    if isinstance(exc, HTTPException):
+        return problem(exc.status_code, exc.title, exc.detail, exc.headers)
+    logger.error("unhandled exception in a handler", exc_info=exc)
+    return problem(500, "Internal Server Error", "internal server error")
+
+
+class _Resume:
+    """Continues a coroutine that Rust already advanced to its first suspension.
+
+    Rust runs `send(None)` once so a handler that never suspends needs no Task; when it does
+    suspend, the Task made here yields what the coroutine yielded (the Future it waits on) and
+    then delegates the rest of the coroutine to the Task.
+    """
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            yield self.yielded
+        except BaseException as exc:
+            # Cancellation (or anything thrown in) belongs to the handler's coroutine.
+            return (yield from _Throw(self.coro, exc).__await__())
+        return (yield from self.coro.__await__())
+
+
+class _Throw:
+    __slots__ = ("coro", "exc")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
+        self.coro = coro
+        self.exc = exc
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            yielded = self.coro.throw(self.exc)
+        except StopIteration as stop:
+            return stop.value
+        return (yield from _Resume(self.coro, yielded).__await__())
+
+
+async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder) -> None:
+    try:
+        value = await _Resume(coro, yielded)
+    except Exception as exc:
+        responder.fail(exc)
+    except BaseException as exc:
+        responder.fail(exc)
+        raise
+    else:
+        responder.send(value)
+
+
+def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder) -> None:
+    """Finishes a suspended handler as a Task and sends its result."""
+    _spawn(_finish(coro, yielded, responder))
+
+
+async def _room(sender: StreamSender) -> None:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sender.wait(fut)
+    await fut
+
+
+async def _put(sender: StreamSender, chunk: bytes | str) -> None:
+    data = chunk.encode() if isinstance(chunk, str) else chunk
+    while not sender.send(data):
+        await _room(sender)
+
+
+async def _pump(
+    iterator: Iterable[bytes | str] | AsyncIterable[bytes | str], sender: StreamSender
+) -> None:
+    try:
+        if isinstance(iterator, AsyncIterable):
+            async for chunk in iterator:
+                await _put(sender, chunk)
+        else:
+            for chunk in iterator:
+                await _put(sender, chunk)
+        while not sender.finish():
+            await _room(sender)
+    except ConnectionResetError:
+        logger.debug("client went away during a streamed response")
+    except Exception:
+        logger.exception("streamed response failed; the connection is cut")
+        sender.abort()
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+        elif hasattr(iterator, "close"):
+            iterator.close()
+
+
+def pump_stream(
+    iterator: Iterable[bytes | str] | AsyncIterable[bytes | str], sender: StreamSender
+) -> None:
+    """Feeds a streamed body from a Task."""
+    _spawn(_pump(iterator, sender))

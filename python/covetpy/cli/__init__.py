@@ -1,0 +1,60 @@
+"""The `covetpy` command: `run` serves an app, `routes` prints its route table."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from covetpy import __version__
+from covetpy.cli.logs import configure_logging
+from covetpy.config import ServerConfig
+
+__all__ = ["main"]
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per ServerConfig field, so the CLI and the config cannot drift apart."""
+    defaults = ServerConfig()
+    for f in dataclasses.fields(ServerConfig):
+        if f.name == "fd":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_text = f"{f.metadata['help']} (default: {default})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=default, help=help_text)
+        elif f.name == "uds":
+            parser.add_argument(flag, type=str, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="covetpy", description="CovetPy: Rust-speed HTTP for Python")
+    parser.add_argument("--version", action="version", version=f"covetpy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve an app")
+    run.add_argument("app", help="the app as module:attribute, e.g. examples.hello:app")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    _add_config_options(run)
+
+    routes = sub.add_parser("routes", help="print the route table of an app")
+    routes.add_argument("app", help="the app as module:attribute")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `covetpy` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from covetpy.cli.run import run
+
+        sys.exit(run(args))
+    if args.command == "routes":
+        from covetpy.cli.routes import print_routes
+
+        configure_logging("warning")
+        sys.exit(print_routes(args.app))

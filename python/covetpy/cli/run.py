@@ -1,0 +1,40 @@
+"""`covetpy run module:app`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+from covetpy._importer import import_from_string
+from covetpy.app import App
+from covetpy.cli.logs import configure_logging
+from covetpy.config import ServerConfig
+from covetpy.exceptions import CovetError
+from covetpy.server.supervisor import Supervisor
+
+logger = logging.getLogger("covetpy")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Checks the app and the options, then supervises the workers; returns the exit code."""
+    names = {f.name for f in dataclasses.fields(ServerConfig)} - {"fd"}
+    try:
+        config = ServerConfig(**{n: getattr(args, n) for n in names})
+    except ValueError as exc:
+        print(f"covetpy: {exc}")
+        return 2
+    configure_logging(config.log_level)
+    if args.workers < 1:
+        print("covetpy: --workers must be at least 1")
+        return 2
+    # Import once here so a broken app fails fast with one clear message, not N worker crashes.
+    try:
+        app = import_from_string(args.app)
+    except CovetError as exc:
+        logger.error("%s", exc)
+        return 2
+    if not isinstance(app, App):
+        logger.error("%s is a %s, not a covetpy.App", args.app, type(app).__name__)
+        return 2
+    return Supervisor(args.app, config, args.workers).run()

@@ -1,0 +1,54 @@
+"""The server configuration: one frozen object, read once by the Rust core at start-up.
+
+Every field is also a `covetpy run` option (`max_body_size` -> `--max-body-size`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ServerConfig"]
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a worker listens and what it allows clients to do."""
+
+    host: str = _opt("127.0.0.1", "address to bind")
+    port: int = _opt(8000, "TCP port to bind")
+    uds: str | None = _opt(None, "bind a Unix domain socket at this path instead of TCP")
+    fd: int | None = _opt(None, "serve an inherited listening socket (set by the supervisor)")
+    backlog: int = _opt(1024, "listen(2) backlog")
+    io_threads: int = _opt(1, "IO threads per worker process")
+    max_request_line: int = _opt(8192, "longest request line in bytes (414 beyond)")
+    max_header_bytes: int = _opt(65536, "largest header section in bytes (431 beyond)")
+    max_headers: int = _opt(100, "most header fields in a request (431 beyond)")
+    max_body_size: int = _opt(10 * 1024 * 1024, "largest request body in bytes (413 beyond)")
+    header_timeout: float = _opt(10.0, "seconds to receive a request head (408 after)")
+    body_timeout: float = _opt(30.0, "seconds to receive a request body (408 after)")
+    keep_alive_timeout: float = _opt(5.0, "seconds an idle keep-alive connection stays open")
+    max_connections: int = _opt(10000, "open connections per worker (503 beyond)")
+    max_pipeline: int = _opt(32, "pipelined requests read ahead per connection")
+    drain_timeout: float = _opt(30.0, "seconds in-flight requests get to finish on shutdown")
+    access_log: bool = _opt(False, "log one line per request")
+    log_level: str = _opt("info", "debug, info, warning or error")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ValueError(f"{f.name} must not be negative, got {value}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,42 @@
+"""The exceptions of CovetPy.
+
+- `CovetError`: base of the errors the framework raises itself.
+  - `RouteError`: a route table that cannot be built (bad path, conflicting routes).
+  - `ConfigError`: a server configuration that cannot be used (bad value, address in use).
+- `HTTPException`: raised by handlers to answer with an error status; rendered as
+  RFC 9457 `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from covetpy._core import ConfigError, CovetError, RouteError
+
+__all__ = ["ConfigError", "CovetError", "HTTPException", "RouteError"]
+
+
+class HTTPException(Exception):
+    """Answer the current request with `status_code` and a problem document."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not 400 <= status_code <= 599:
+            raise ValueError(f"HTTPException needs a 4xx or 5xx status, got {status_code}")
+        try:
+            title = HTTPStatus(status_code).phrase
+        except ValueError:
+            title = "Error"
+        self.status_code = status_code
+        self.detail = detail if detail is not None else title
+        self.title = title
+        self.headers = dict(headers) if headers else {}
+        super().__init__(status_code, self.detail)
+
+    def __repr__(self) -> str:
+        return f"HTTPException({self.status_code}, {self.detail!r})"

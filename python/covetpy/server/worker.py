@@ -1,0 +1,116 @@
+"""One worker process: a uvloop event loop on the main thread running handlers, and the Rust
+IO threads that accept, parse and route.
+
+The loop watches the core's eventfd; each wake-up runs every queued request in one call into
+Rust (`Server.dispatch`), so the GIL is taken once per batch, not once per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from covetpy import _bridge
+from covetpy._core import Server
+from covetpy.app import App
+from covetpy.config import ServerConfig
+
+logger = logging.getLogger("covetpy")
+
+__all__ = ["main", "serve"]
+
+
+async def serve(
+    app: App, config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None
+) -> None:
+    """Serves `app` in this process until SIGTERM/SIGINT, then drains and returns."""
+    loop = asyncio.get_running_loop()
+    core = Server(config, app.route_table(), _bridge)
+    await app.startup()
+    addresses = core.start()
+    stopped: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if core.dispatch() and not stopped.done():
+            stopped.set_result(None)
+
+    def drain() -> None:
+        logger.info("draining (deadline %.0fs)", config.drain_timeout)
+        core.begin_drain()
+
+    fd = core.fileno()
+    loop.add_reader(fd, wake)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain)
+    if on_ready is not None:
+        on_ready(addresses)
+    try:
+        await stopped
+    finally:
+        loop.remove_reader(fd)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        core.join()
+    await app.shutdown()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(app: App, config: ServerConfig, ready_fd: int | None = None) -> int:
+    """Runs a worker to completion; the exit code tells the supervisor what happened."""
+
+    def on_ready(addresses: list[str]) -> None:
+        logger.info("worker %d serving on %s", os.getpid(), ", ".join(addresses))
+        if ready_fd is not None:
+            os.write(ready_fd, (json.dumps(addresses) + "\n").encode())
+            os.close(ready_fd)
+
+    loop = _new_loop()
+    try:
+        loop.run_until_complete(serve(app, config, on_ready))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return 0
+
+
+def main() -> None:
+    """Entry point of a worker process started by the supervisor."""
+    from covetpy._importer import import_from_string
+    from covetpy.cli.logs import configure_logging
+
+    spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
+    config = ServerConfig(**spec["config"])
+    configure_logging(config.log_level)
+    # The supervisor handles Ctrl-C for the process group; a worker drains on SIGTERM only.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        app = import_from_string(spec["app"])
+    except Exception:
+        logger.exception("cannot load the app %s", spec["app"])
+        sys.exit(3)
+    if not isinstance(app, App):
+        logger.error("%s is a %s, not a covetpy.App", spec["app"], type(app).__name__)
+        sys.exit(3)
+    try:
+        code = run(app, config, spec.get("ready_fd"))
+    except Exception:
+        logger.exception("worker failed")
+        sys.exit(3)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+//! Reading `covetpy.config.ServerConfig` (a frozen dataclass) into the Rust config, once.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::config::{Bind, ServerConfig};
+use crate::log::{self, Level};
+use crate::protocol::h1::Limits;
+
+use super::errors::ConfigError;
+
+fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
+    let s: f64 = obj.getattr(name)?.extract()?;
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| ConfigError::new_err(format!("{name} must be a non-negative number of seconds, got {s}")))
+}
+
+/// Extracts the server config from its Python description.
+pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
+    let fd: Option<i32> = obj.getattr("fd")?.extract()?;
+    let uds: Option<String> = obj.getattr("uds")?.extract()?;
+    let bind = match (fd, uds) {
+        (Some(fd), _) => Bind::Fd(fd),
+        (None, Some(path)) => Bind::Uds(path.into()),
+        (None, None) => Bind::Tcp { host: obj.getattr("host")?.extract()?, port: obj.getattr("port")?.extract()? },
+    };
+    let positive = |name: &str| -> PyResult<usize> {
+        let v: usize = obj.getattr(name)?.extract()?;
+        if v == 0 {
+            return Err(ConfigError::new_err(format!("{name} must be at least 1")));
+        }
+        Ok(v)
+    };
+    let level: String = obj.getattr("log_level")?.extract()?;
+    log::set_level(match level.to_ascii_lowercase().as_str() {
+        "debug" | "trace" => Level::Debug,
+        "info" => Level::Info,
+        "warning" | "warn" => Level::Warning,
+        _ => Level::Error,
+    });
+    let access_log: bool = obj.getattr("access_log")?.extract()?;
+    log::set_access_log(access_log);
+    Ok(ServerConfig {
+        bind,
+        backlog: obj.getattr("backlog")?.extract()?,
+        io_threads: positive("io_threads")?,
+        limits: Limits {
+            max_request_line: positive("max_request_line")?,
+            max_header_bytes: positive("max_header_bytes")?,
+            max_headers: positive("max_headers")?,
+            max_body: obj.getattr("max_body_size")?.extract()?,
+        },
+        header_timeout: seconds(obj, "header_timeout")?,
+        body_timeout: seconds(obj, "body_timeout")?,
+        keep_alive_timeout: seconds(obj, "keep_alive_timeout")?,
+        max_connections: positive("max_connections")?,
+        max_pipeline: positive("max_pipeline")?,
+        drain_timeout: seconds(obj, "drain_timeout")?,
+        access_log,
+    })
+}

@@ -1,0 +1,157 @@
+//! Handler results to responses, on the Python thread, once per request.
+//!
+//! Common return types are recognised by exact type check, cheapest first (str, bytes, dict,
+//! None); anything else is a `Response` or goes through msgspec.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use crate::log::Level;
+use crate::protocol::h1::encode::{valid_header_name, valid_header_value};
+use crate::server::respond::problem;
+use crate::server::{Body, Reply, Response};
+
+use super::queue::JobQueue;
+use super::runtime::Runtime;
+use super::stream;
+
+/// What conversion needs besides the value.
+pub struct Ctx {
+    /// Python callables.
+    pub rt: Arc<Runtime>,
+    /// For streamed bodies' wake-ups.
+    pub queue: Arc<JobQueue>,
+}
+
+/// Converts a handler's return value.
+pub fn to_response(py: Python<'_>, ctx: &Ctx, value: &Bound<'_, PyAny>) -> PyResult<Response> {
+    if let Ok(s) = value.downcast_exact::<PyString>() {
+        return Ok(Response::full(200, "text/plain; charset=utf-8", Bytes::copy_from_slice(s.to_str()?.as_bytes())));
+    }
+    if let Ok(b) = value.downcast_exact::<PyBytes>() {
+        return Ok(Response::full(200, "application/octet-stream", Bytes::copy_from_slice(b.as_bytes())));
+    }
+    if value.is_exact_instance_of::<PyDict>() || value.is_exact_instance_of::<PyList>() {
+        return json(py, ctx, value);
+    }
+    if value.is_none() {
+        return Ok(Response { status: 204, header_block: Vec::new(), body: Body::Full(Bytes::new()) });
+    }
+    if value.is_instance(ctx.rt.response_type.bind(py))? {
+        return from_response_object(py, ctx, value);
+    }
+    json(py, ctx, value)
+}
+
+fn json(py: Python<'_>, ctx: &Ctx, value: &Bound<'_, PyAny>) -> PyResult<Response> {
+    let encoded = ctx.rt.json_encode.bind(py).call1((value,)).map_err(|e| {
+        let err = PyTypeError::new_err(format!(
+            "handler returned a {} that cannot be encoded as JSON",
+            value.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ));
+        err.set_cause(py, Some(e));
+        err
+    })?;
+    let bytes = encoded.downcast::<PyBytes>()?;
+    Ok(Response::full(200, "application/json", Bytes::copy_from_slice(bytes.as_bytes())))
+}
+
+/// Reads a `covetpy.responses.Response`: `status_code`, `raw_headers`, `body`, `body_iterator`.
+fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> PyResult<Response> {
+    let status: u16 = obj.getattr("status_code")?.extract()?;
+    if !(100..=999).contains(&status) || (100..200).contains(&status) {
+        return Err(PyValueError::new_err(format!("status_code {status} cannot be sent as a final response")));
+    }
+    let mut header_block = Vec::with_capacity(64);
+    let headers = obj.getattr("raw_headers")?;
+    for item in headers.try_iter()? {
+        let (name, value): (String, String) = item?.extract()?;
+        if !valid_header_name(name.as_bytes()) || !valid_header_value(value.as_bytes()) {
+            return Err(PyValueError::new_err(format!("invalid response header {name:?}: {value:?}")));
+        }
+        // The server owns message framing and the connection (RFC 9112 §6); a handler's own
+        // values for these would contradict what is actually sent.
+        if ["content-length", "transfer-encoding", "connection", "date"].iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            continue;
+        }
+        header_block.extend_from_slice(name.as_bytes());
+        header_block.extend_from_slice(b": ");
+        header_block.extend_from_slice(value.as_bytes());
+        header_block.extend_from_slice(b"\r\n");
+    }
+    let iterator = obj.getattr("body_iterator")?;
+    if !iterator.is_none() {
+        let (sender, body) = stream::channel(ctx.queue.clone());
+        ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
+        return Ok(Response { status, header_block, body: Body::Stream(body) });
+    }
+    let body = obj.getattr("body")?;
+    let body = body.downcast::<PyBytes>().map_err(|_| PyTypeError::new_err("Response.body must be bytes"))?;
+    Ok(Response { status, header_block, body: Body::Full(Bytes::copy_from_slice(body.as_bytes())) })
+}
+
+/// The response for an exception raised by a handler (or by converting its result).
+pub fn error_response(py: Python<'_>, ctx: &Ctx, err: PyErr) -> Response {
+    let rendered = ctx
+        .rt
+        .render_exception
+        .bind(py)
+        .call1((err.into_value(py),))
+        .and_then(|r| from_response_object(py, ctx, &r));
+    match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            crate::log!(Level::Error, "rendering an error failed: {}", e);
+            problem(500, "internal server error")
+        }
+    }
+}
+
+/// Converts and sends; any failure becomes an error response.
+pub fn respond(py: Python<'_>, ctx: &Ctx, reply: Reply, value: PyResult<Bound<'_, PyAny>>) {
+    let response = match value.and_then(|v| to_response(py, ctx, &v)) {
+        Ok(r) => r,
+        Err(e) => error_response(py, ctx, e),
+    };
+    // A closed connection is not an error here: the client left.
+    let _ = reply.send(response);
+}
+
+/// The reply of a handler that suspended; `covetpy._bridge.resume` calls it when done.
+#[pyclass(module = "covetpy._core", frozen)]
+pub struct Responder {
+    reply: Mutex<Option<Reply>>,
+    ctx: Ctx,
+}
+
+impl Responder {
+    /// Wraps the reply of one request.
+    pub fn new(reply: Reply, ctx: Ctx) -> Self {
+        Responder { reply: Mutex::new(Some(reply)), ctx }
+    }
+
+    fn take(&self) -> Option<Reply> {
+        self.reply.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[pymethods]
+impl Responder {
+    /// Sends the handler's return value.
+    fn send(&self, py: Python<'_>, value: Bound<'_, PyAny>) {
+        if let Some(reply) = self.take() {
+            respond(py, &self.ctx, reply, Ok(value));
+        }
+    }
+
+    /// Sends the response for the handler's exception.
+    fn fail(&self, py: Python<'_>, exc: Bound<'_, PyAny>) {
+        if let Some(reply) = self.take() {
+            let _ = reply.send(error_response(py, &self.ctx, PyErr::from_value(exc)));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The bridge: what Python sees of the server. The only module with pyo3 in it.
+//!
+//! Per request only handles cross the boundary: IO threads queue owned [`Job`]s without the
+//! GIL; the worker's Python thread takes the whole queue per wake-up (one GIL hold for the
+//! batch), calls the handlers, and converts their results to owned responses.
+//!
+//! [`Job`]: crate::server::Job
+
+mod awaitable;
+mod config;
+mod convert;
+mod errors;
+mod multidict;
+mod queue;
+mod request;
+mod runtime;
+mod server;
+mod stream;
+
+use pyo3::prelude::*;
+
+/// Adds the classes and exceptions of `covetpy._core` to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<server::Server>()?;
+    m.add_class::<request::Request>()?;
+    m.add_class::<multidict::Headers>()?;
+    m.add_class::<multidict::QueryParams>()?;
+    m.add_class::<convert::Responder>()?;
+    m.add_class::<stream::StreamSender>()?;
+    m.add_class::<awaitable::Ready>()?;
+    m.add("CovetError", py.get_type::<errors::CovetError>())?;
+    m.add("RouteError", py.get_type::<errors::RouteError>())?;
+    m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+    m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
+    Ok(())
+}

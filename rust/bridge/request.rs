@@ -1,0 +1,195 @@
+//! `covetpy.Request`: a lazy view of a request the IO thread parsed.
+//!
+//! Creating one costs one Python allocation; headers, query, path parameters and the body
+//! become Python objects only when first touched, and are cached from then on.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use crate::io::Peer;
+use crate::protocol::h1::{RequestHead, Version};
+use crate::router::convert::percent_decode;
+use crate::server::Param;
+
+use super::awaitable::Ready;
+use super::multidict::{Headers, QueryParams};
+use super::runtime::Runtime;
+
+/// Everything of a request that Python may ask for.
+pub struct RequestData {
+    pub head: RequestHead,
+    pub body: Bytes,
+    pub params: Vec<Param>,
+    pub names: Arc<[String]>,
+    pub peer: Peer,
+}
+
+/// The request handed to handlers that ask for it by annotation.
+#[pyclass(module = "covetpy._core", frozen)]
+pub struct Request {
+    data: RequestData,
+    rt: Arc<Runtime>,
+    headers: GILOnceCell<Py<Headers>>,
+    query: GILOnceCell<Py<QueryParams>>,
+    path_params: GILOnceCell<Py<PyDict>>,
+    body: GILOnceCell<Py<PyBytes>>,
+}
+
+impl Request {
+    /// Wraps a request's data.
+    pub fn new(data: RequestData, rt: Arc<Runtime>) -> Self {
+        Request {
+            data,
+            rt,
+            headers: GILOnceCell::new(),
+            query: GILOnceCell::new(),
+            path_params: GILOnceCell::new(),
+            body: GILOnceCell::new(),
+        }
+    }
+
+    fn body_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.body.get_or_init(py, || PyBytes::new(py, &self.data.body).unbind()).bind(py).clone()
+    }
+}
+
+/// A path parameter as the Python value its converter promises.
+pub fn param_to_py(py: Python<'_>, rt: &Runtime, p: &Param) -> PyResult<PyObject> {
+    Ok(match p {
+        Param::Str(s) | Param::Path(s) => PyString::new(py, s).into_any().unbind(),
+        Param::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Param::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
+        Param::Uuid(s) => rt.uuid.call1(py, (s.as_ref(),))?,
+    })
+}
+
+#[pymethods]
+impl Request {
+    /// The request method, e.g. "GET".
+    #[getter]
+    fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, self.data.head.method().as_str())
+    }
+
+    /// The percent-decoded path (the raw one if it does not decode to UTF-8).
+    #[getter]
+    fn path(&self) -> String {
+        let raw = String::from_utf8_lossy(self.data.head.path());
+        match percent_decode(&raw) {
+            Some(p) => p.into_owned(),
+            None => raw.into_owned(),
+        }
+    }
+
+    /// The raw query string, without the `?`.
+    #[getter]
+    fn query_string(&self) -> String {
+        String::from_utf8_lossy(self.data.head.query().unwrap_or_default()).into_owned()
+    }
+
+    /// "1.0" or "1.1".
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        match self.data.head.version() {
+            Version::Http10 => "1.0",
+            Version::Http11 => "1.1",
+        }
+    }
+
+    /// Headers, case-insensitive and multi-valued.
+    #[getter]
+    fn headers(&self, py: Python<'_>) -> PyResult<Py<Headers>> {
+        self.headers
+            .get_or_try_init(py, || Py::new(py, Headers::from_raw(self.data.head.headers())))
+            .map(|h| h.clone_ref(py))
+    }
+
+    /// Query parameters, multi-valued.
+    #[getter]
+    fn query_params(&self, py: Python<'_>) -> PyResult<Py<QueryParams>> {
+        self.query
+            .get_or_try_init(py, || {
+                Py::new(py, QueryParams::parse(self.data.head.query().unwrap_or_default()))
+            })
+            .map(|q| q.clone_ref(py))
+    }
+
+    /// Path parameters by name, converted.
+    #[getter]
+    fn path_params(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        self.path_params
+            .get_or_try_init(py, || {
+                let d = PyDict::new(py);
+                for (name, p) in self.data.names.iter().zip(&self.data.params) {
+                    d.set_item(name, param_to_py(py, &self.rt, p)?)?;
+                }
+                Ok::<_, PyErr>(d.unbind())
+            })
+            .map(|d| d.clone_ref(py))
+    }
+
+    /// `(host, port)` of the peer, or None on a Unix socket.
+    #[getter]
+    fn client(&self) -> Option<(String, u16)> {
+        match &self.data.peer {
+            Peer::Tcp(a) => Some((a.ip().to_string(), a.port())),
+            Peer::Unix => None,
+        }
+    }
+
+    /// The whole body (awaitable; the server has already received it).
+    fn body(&self, py: Python<'_>) -> Ready {
+        Ready::new(py, self.body_bytes(py).into_any().unbind())
+    }
+
+    /// The body decoded as JSON (awaitable); malformed JSON raises a 400 HTTPException.
+    fn json(&self, py: Python<'_>) -> PyResult<Ready> {
+        let body = self.body_bytes(py);
+        match self.rt.json_decode.call1(py, (body,)) {
+            Ok(v) => Ok(Ready::new(py, v)),
+            Err(e) => {
+                let detail = format!("malformed JSON body: {}", e.value(py));
+                Err(PyErr::from_value(self.rt.bad_request.call1(py, (detail,))?.into_bound(py)))
+            }
+        }
+    }
+
+    /// The body as an async iterator of bytes chunks.
+    fn stream(&self, py: Python<'_>) -> BodyStream {
+        let body = self.body_bytes(py);
+        BodyStream { chunk: std::sync::Mutex::new((!self.data.body.is_empty()).then(|| body.unbind())) }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Request {} {}>",
+            self.data.head.method().as_str(),
+            String::from_utf8_lossy(self.data.head.target())
+        )
+    }
+}
+
+/// The async iterator behind `request.stream()`.
+#[pyclass(module = "covetpy._core", frozen)]
+pub struct BodyStream {
+    chunk: std::sync::Mutex<Option<Py<PyBytes>>>,
+}
+
+#[pymethods]
+impl BodyStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Ready> {
+        let next = self.chunk.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match next {
+            Some(b) => Ok(Ready::new(py, b.into_any())),
+            None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
+        }
+    }
+}

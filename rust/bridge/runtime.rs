@@ -1,0 +1,40 @@
+//! The Python objects the bridge calls, looked up once at start-up from `covetpy._bridge`.
+
+use pyo3::prelude::*;
+
+/// Callables and types from the Python side of the bridge.
+pub struct Runtime {
+    /// `msgspec.json.Encoder().encode`.
+    pub json_encode: PyObject,
+    /// `msgspec.json.decode`.
+    pub json_decode: PyObject,
+    /// `covetpy.responses.Response`.
+    pub response_type: PyObject,
+    /// `resume(coro, yielded, responder)`: finishes a handler that suspended, as a Task.
+    pub resume: PyObject,
+    /// `render_exception(exc) -> Response`: HTTPException and friends to responses; logs others.
+    pub render_exception: PyObject,
+    /// `pump_stream(iterator, sender)`: schedules a Task that feeds a streamed body.
+    pub pump_stream: PyObject,
+    /// `bad_request(detail) -> HTTPException`.
+    pub bad_request: PyObject,
+    /// `uuid.UUID`.
+    pub uuid: PyObject,
+}
+
+impl Runtime {
+    /// Reads the attributes of the `covetpy._bridge` module (or anything shaped like it).
+    pub fn load(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let get = |name: &str| -> PyResult<PyObject> { Ok(obj.getattr(name)?.unbind()) };
+        Ok(Runtime {
+            json_encode: get("json_encode")?,
+            json_decode: get("json_decode")?,
+            response_type: get("Response")?,
+            resume: get("resume")?,
+            render_exception: get("render_exception")?,
+            pump_stream: get("pump_stream")?,
+            bad_request: get("bad_request")?,
+            uuid: get("UUID")?,
+        })
+    }
+}

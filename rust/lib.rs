@@ -1,0 +1,25 @@
+//! CovetPy's Rust core.
+//!
+//! The pure-Rust layers (`protocol`, `router`, `io`, `server`) build and test without Python
+//! (`cargo test`); the `bridge` exists only with the `python` feature that maturin enables.
+//! This file only wires modules together and registers the extension module.
+
+pub mod config;
+pub mod io;
+pub mod log;
+pub mod protocol;
+pub mod router;
+pub mod server;
+
+#[cfg(feature = "python")]
+pub mod bridge;
+
+#[cfg(feature = "python")]
+use pyo3::prelude::*;
+
+/// The extension module `covetpy._core`.
+#[cfg(feature = "python")]
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    bridge::register(m)
+}

@@ -1,0 +1,272 @@
+//! Response writing (RFC 9112 §4, §6, §7): status line, header fields, chunks.
+//!
+//! Everything is appended to a caller-owned `Vec<u8>` so that a response head and its first
+//! body bytes can go out in one write. Header names are written as the caller gives them and
+//! the framing headers this module adds are lowercase (names are case-insensitive, RFC 9110
+//! §5.1, and lowercase is what HTTP/2 and HTTP/3 require, so one spelling serves all).
+
+use super::error::ProtoError;
+use super::head::is_tchar;
+
+/// The interim response sent before reading a body the client holds back (RFC 9110 §10.1.1).
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The registered reason phrase for `status` (RFC 9110 §15 and the IANA registry), or `""`.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        207 => "Multi-Status",
+        208 => "Already Reported",
+        226 => "IM Used",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        506 => "Variant Also Negotiates",
+        507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        511 => "Network Authentication Required",
+        _ => "",
+    }
+}
+
+/// Whether `name` is a valid field name: a non-empty RFC 9110 §5.6.2 token.
+pub fn valid_header_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+}
+
+/// Whether `v` may be sent as a field value (RFC 9110 §5.5): no CR, LF or NUL (they would
+/// split or truncate the response: header injection), and no other control character except
+/// HTAB. Obs-text (0x80-0xFF) is allowed.
+pub fn valid_header_value(v: &[u8]) -> bool {
+    v.iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Something that is a header name or value as bytes: strings, byte slices and vectors, and
+/// references to them. (A local trait rather than `AsRef<[u8]>`, which `Box<str>` lacks.)
+pub trait HeaderBytes {
+    /// The bytes to write.
+    fn header_bytes(&self) -> &[u8];
+}
+
+macro_rules! header_bytes {
+    ($as:ty => $($t:ty),*) => {$(
+        impl HeaderBytes for $t {
+            fn header_bytes(&self) -> &[u8] {
+                let target: &$as = self;
+                target.as_ref()
+            }
+        }
+    )*};
+}
+header_bytes!(str => str, String, Box<str>, std::sync::Arc<str>);
+header_bytes!([u8] => [u8], Vec<u8>, Box<[u8]>, bytes::Bytes);
+
+impl<const N: usize> HeaderBytes for [u8; N] {
+    fn header_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<T: HeaderBytes + ?Sized> HeaderBytes for &T {
+    fn header_bytes(&self) -> &[u8] {
+        (**self).header_bytes()
+    }
+}
+
+/// One header field for [`write_head`]: a `(name, value)` tuple, or a reference to one.
+pub trait HeaderPair {
+    /// The field name.
+    fn name(&self) -> &[u8];
+    /// The field value.
+    fn value(&self) -> &[u8];
+}
+
+impl<N: HeaderBytes, V: HeaderBytes> HeaderPair for (N, V) {
+    fn name(&self) -> &[u8] {
+        self.0.header_bytes()
+    }
+    fn value(&self) -> &[u8] {
+        self.1.header_bytes()
+    }
+}
+
+impl<N: HeaderBytes, V: HeaderBytes> HeaderPair for &(N, V) {
+    fn name(&self) -> &[u8] {
+        self.0.header_bytes()
+    }
+    fn value(&self) -> &[u8] {
+        self.1.header_bytes()
+    }
+}
+
+/// Whether a response with this status never has content, so carries no framing headers:
+/// 1xx and 204 MUST NOT send Content-Length or Transfer-Encoding (RFC 9110 §8.6, RFC 9112
+/// §6.1), and 304 ends at its head whatever it says (RFC 9112 §6.3 item 1).
+fn bodyless(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// Writes "HTTP/1.1 {status} {reason}\r\n", `date: {date}`, the caller's headers verbatim,
+/// then the framing, the connection option and the blank line.
+///
+/// `headers` is any sequence of [`HeaderPair`]s: `(name, value)` tuples or references to
+/// them, of strings or bytes, e.g. `[("content-type", "text/plain")]` or
+/// `&[(Box<str>, Box<[u8]>)]`. The caller guarantees
+/// names and values are valid ([`valid_header_name`], [`valid_header_value`]) and passes no
+/// content-length, transfer-encoding, date or connection itself.
+///
+/// Framing: `content-length: N` when `body_len` is `Some(N)`, else `transfer-encoding:
+/// chunked` (the body must then be written with [`write_chunk`] and [`write_last_chunk`]).
+/// For 1xx and 204 neither is written, and for 304 only a `Some` length is (it then states
+/// the length the representation would have); no body may follow those heads.
+/// `close` adds `connection: close`; `keep_alive_10` adds `connection: keep-alive`, which an
+/// HTTP/1.0 client needs to keep the connection open (RFC 9112 §9.3); `close` wins.
+pub fn write_head<I>(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: I,
+    body_len: Option<u64>,
+    close: bool,
+    keep_alive_10: bool,
+    date: &[u8],
+) where
+    I: IntoIterator,
+    I::Item: HeaderPair,
+{
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(num.format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\ndate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    for pair in headers {
+        out.extend_from_slice(pair.name());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(pair.value());
+        out.extend_from_slice(b"\r\n");
+    }
+    match body_len {
+        Some(n) if !(100..200).contains(&status) && status != 204 => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(num.format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        None if !bodyless(status) => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        _ => {}
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if keep_alive_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one chunk (RFC 9112 §7.1): hex size, CRLF, data, CRLF. Writes nothing for empty
+/// `data`, since a zero-size chunk would end the body.
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut hex = [0u8; 16];
+    let mut i = hex.len();
+    let mut n = data.len();
+    while n > 0 || i == hex.len() {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+    }
+    out.reserve(hex.len() - i + data.len() + 4);
+    out.extend_from_slice(&hex[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the last chunk and an empty trailer section: `0\r\n\r\n` (RFC 9112 §7.1).
+pub fn write_last_chunk(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0\r\n\r\n");
+}
+
+/// A complete error answer for `err`: status line, date, content-type: text/plain;
+/// charset=utf-8, content-length, connection: close, and the body
+/// "{status} {reason phrase}: {err.reason()}\n". The connection must be closed after it.
+pub fn write_error(out: &mut Vec<u8>, err: &ProtoError, date: &[u8]) {
+    let status = err.status();
+    let mut num = itoa::Buffer::new();
+    let code = num.format(status);
+    let phrase = reason_phrase(status);
+    let reason = err.reason();
+    let body_len = code.len() + 1 + phrase.len() + 2 + reason.len() + 1;
+    write_head(
+        out,
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        Some(body_len as u64),
+        true,
+        false,
+        date,
+    );
+    out.extend_from_slice(code.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(phrase.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+#[path = "encode_tests.rs"]
+mod tests;

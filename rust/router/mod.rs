@@ -1,0 +1,9 @@
+//! The route table: built once at start-up from the table Python hands over, matched per request
+//! without Python. No pyo3 here.
+
+pub mod convert;
+mod pattern;
+pub mod table;
+
+pub use convert::{Converter, ParamValue};
+pub use table::{Lookup, Params, RouteError, RouteSpec, Router};

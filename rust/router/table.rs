@@ -1,0 +1,401 @@
+//! The route table: CovetPy path syntax compiled into one `matchit` tree.
+//!
+//! Each distinct path *shape* gets one matchit entry holding a method map. Parameters are
+//! inserted under positional names (`{p0}`, `{*p1}`), so routes that differ only in
+//! parameter names or converters share an entry, and the names and converters stay per route.
+//!
+//! Semantics worth knowing:
+//! * Matching is on the raw request path; parameters are percent-decoded afterwards, so
+//!   `%2F` stays inside one segment. Static segments are compared raw (not decoded).
+//! * `/a` and `/a/` are different routes; there is no trailing-slash redirect.
+//! * Static segments beat parameters, which beat `path` catch-alls (matchit's priority).
+//! * A converter mismatch (`/users/abc` against `{id:int}`) is a 404, decided without Python.
+//!   The 405 decision comes first: a path shape that matches with the wrong method is a 405
+//!   even if the converters would have rejected the values.
+//! * `HEAD` falls back to the `GET` route when no route declares `HEAD`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::convert::{Converter, ParamValue};
+use super::pattern::{invalid, parse_path, valid_method};
+
+/// One route as Python declares it: `id` is the caller's index, `methods` upper-case
+/// (`"GET"`, ...), `path` in CovetPy syntax: `/users/{user_id:int}`, `/files/{rest:path}`,
+/// `/a/{name}` (no converter = `str`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// The caller's identifier, returned by [`Router::lookup`]; must be unique.
+    pub id: usize,
+    /// Upper-case HTTP methods this route answers.
+    pub methods: Vec<String>,
+    /// The path pattern in CovetPy syntax.
+    pub path: String,
+}
+
+/// Why a route table was rejected at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// The path pattern is malformed; `reason` says how.
+    InvalidPath {
+        /// The offending pattern as declared.
+        path: String,
+        /// Human-readable explanation.
+        reason: String,
+    },
+    /// Two routes can never be told apart; both are rendered as `METHODS path`.
+    Conflict {
+        /// The route being added.
+        route: String,
+        /// The route added earlier that it collides with.
+        with: String,
+    },
+    /// A method is empty, contains a character outside the HTTP token set, or lower case.
+    InvalidMethod {
+        /// The pattern of the route declaring it.
+        path: String,
+        /// The offending method.
+        method: String,
+    },
+    /// A route declares no method at all, so it could never be reached.
+    NoMethods {
+        /// The pattern of the route.
+        path: String,
+    },
+    /// Two routes share an `id`, so a lookup result would be ambiguous.
+    DuplicateId {
+        /// The repeated id.
+        id: usize,
+    },
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::InvalidPath { path, reason } => {
+                write!(f, "invalid route path `{path}`: {reason}")
+            }
+            RouteError::Conflict { route, with } => {
+                write!(f, "route `{route}` conflicts with `{with}`")
+            }
+            RouteError::InvalidMethod { path, method } => {
+                write!(f, "route `{path}` has invalid method `{method}`")
+            }
+            RouteError::NoMethods { path } => write!(f, "route `{path}` declares no methods"),
+            RouteError::DuplicateId { id } => write!(f, "route id {id} is used twice"),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+/// Parameters up to this count live inline in [`Params`], without a heap allocation.
+const INLINE: usize = 4;
+
+type Param<'a> = (&'a str, ParamValue<'a>);
+
+/// The converted parameters of a match, in path order.
+#[derive(Clone)]
+pub struct Params<'a> {
+    store: Store<'a>,
+}
+
+#[derive(Clone)]
+enum Store<'a> {
+    // Slots at and beyond `len` hold placeholders and are never exposed.
+    Inline([Param<'a>; INLINE], usize),
+    Heap(Vec<Param<'a>>),
+}
+
+const PLACEHOLDER: Param<'static> = ("", ParamValue::Int(0));
+
+impl<'a> Params<'a> {
+    fn new() -> Self {
+        Params {
+            store: Store::Inline([PLACEHOLDER; INLINE], 0),
+        }
+    }
+
+    fn push(&mut self, name: &'a str, value: ParamValue<'a>) {
+        match &mut self.store {
+            Store::Inline(items, len) if *len < INLINE => {
+                items[*len] = (name, value);
+                *len += 1;
+            }
+            Store::Inline(items, len) => {
+                let mut v = Vec::with_capacity(*len * 2);
+                v.extend(items.iter_mut().map(|p| std::mem::replace(p, PLACEHOLDER)));
+                v.push((name, value));
+                self.store = Store::Heap(v);
+            }
+            Store::Heap(v) => v.push((name, value)),
+        }
+    }
+
+    fn as_slice(&self) -> &[Param<'a>] {
+        match &self.store {
+            Store::Inline(items, len) => &items[..*len],
+            Store::Heap(v) => v,
+        }
+    }
+
+    /// Number of parameters.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// True when the route has no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    /// The `i`-th parameter value in path order (same index as [`Router::param_names`]).
+    pub fn get(&self, i: usize) -> Option<&ParamValue<'a>> {
+        self.as_slice().get(i).map(|(_, v)| v)
+    }
+
+    /// `(name, value)` pairs in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &ParamValue<'a>)> + '_ {
+        self.as_slice().iter().map(|(n, v)| (*n, v))
+    }
+}
+
+impl fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Params<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+/// The outcome of [`Router::lookup`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup<'a> {
+    /// A route matched and every parameter converted.
+    Found {
+        /// The [`RouteSpec::id`] of the matched route.
+        route: usize,
+        /// Converted parameters in path order.
+        params: Params<'a>,
+    },
+    /// No path matched, or a converter rejected a parameter: answer 404.
+    NotFound,
+    /// The path matched but not for this method: answer 405 with this `Allow` header value.
+    MethodNotAllowed {
+        /// Sorted, comma-separated methods (`"GET, HEAD, POST"`), computed at build time.
+        allow: &'a str,
+    },
+}
+
+/// Per-route data that the matchit entry does not carry.
+struct Compiled {
+    id: usize,
+    names: Vec<String>,
+    converters: Vec<Converter>,
+}
+
+/// One path shape: the methods registered on it and the precomputed `Allow` value.
+struct Entry {
+    /// `(method, index into Router::routes)`; a handful at most, so a linear scan is fastest.
+    methods: Vec<(String, usize)>,
+    allow: String,
+    /// The route that created the entry, named in matchit conflict messages.
+    first: usize,
+}
+
+/// The compiled route table; immutable after [`Router::new`].
+pub struct Router {
+    tree: matchit::Router<usize>,
+    entries: Vec<Entry>,
+    routes: Vec<Compiled>,
+    by_id: HashMap<usize, usize>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn describe(methods: &[String], path: &str) -> String {
+    format!("{} {path}", methods.join(","))
+}
+
+fn allow_header(methods: &[(String, usize)]) -> String {
+    let mut names: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+    if names.contains(&"GET") && !names.contains(&"HEAD") {
+        names.push("HEAD");
+    }
+    names.sort_unstable();
+    names.join(", ")
+}
+
+/// Rejects routes whose methods could never match a request.
+fn check_methods(spec: &RouteSpec) -> Result<(), RouteError> {
+    if spec.methods.is_empty() {
+        return Err(RouteError::NoMethods {
+            path: spec.path.clone(),
+        });
+    }
+    match spec.methods.iter().find(|m| !valid_method(m)) {
+        Some(m) => Err(RouteError::InvalidMethod {
+            path: spec.path.clone(),
+            method: m.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Router {
+    /// Compiles the route table; fails on the first malformed or conflicting route.
+    pub fn new(routes: &[RouteSpec]) -> Result<Router, RouteError> {
+        let mut tree = matchit::Router::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut compiled = Vec::with_capacity(routes.len());
+        let mut by_id = HashMap::with_capacity(routes.len());
+
+        for (index, spec) in routes.iter().enumerate() {
+            if by_id.insert(spec.id, index).is_some() {
+                return Err(RouteError::DuplicateId { id: spec.id });
+            }
+            check_methods(spec)?;
+            let parsed = parse_path(&spec.path)?;
+            let entry_index = match by_key.get(&parsed.key) {
+                Some(&e) => e,
+                None => {
+                    let e = entries.len();
+                    tree.insert(parsed.key.clone(), e)
+                        .map_err(|err| match err {
+                            matchit::InsertError::Conflict { with } => {
+                                // matchit names an inserted key; show the route the user wrote instead.
+                                let with = match by_key.get(&with) {
+                                    Some(&other) => {
+                                        let first = &routes[entries[other].first];
+                                        describe(&first.methods, &first.path)
+                                    }
+                                    None => with,
+                                };
+                                RouteError::Conflict {
+                                    route: describe(&spec.methods, &spec.path),
+                                    with,
+                                }
+                            }
+                            other => invalid(&spec.path, other.to_string()),
+                        })?;
+                    by_key.insert(parsed.key, e);
+                    entries.push(Entry {
+                        methods: Vec::new(),
+                        allow: String::new(),
+                        first: index,
+                    });
+                    e
+                }
+            };
+            let entry = &mut entries[entry_index];
+            for method in &spec.methods {
+                match entry.methods.iter().find(|(m, _)| m == method) {
+                    // The same method listed twice on one route is harmless.
+                    Some(&(_, owner)) if owner == index => {}
+                    Some(&(_, owner)) => {
+                        return Err(RouteError::Conflict {
+                            route: format!("{method} {}", spec.path),
+                            with: format!("{method} {}", routes[owner].path),
+                        });
+                    }
+                    None => entry.methods.push((method.clone(), index)),
+                }
+            }
+            compiled.push(Compiled {
+                id: spec.id,
+                names: parsed.names,
+                converters: parsed.converters,
+            });
+        }
+        for entry in &mut entries {
+            entry.allow = allow_header(&entry.methods);
+        }
+        Ok(Router {
+            tree,
+            entries,
+            routes: compiled,
+            by_id,
+        })
+    }
+
+    /// Matches `method` and the raw request `path` (no query string).
+    ///
+    /// This code allocates only for parameters that needed percent-decoding or upper-case UUID
+    /// folding, and for more than four parameters. (matchit itself may allocate a backtracking
+    /// stack where static and parameter siblings coexist, and for more than three parameters.)
+    pub fn lookup<'a>(&'a self, method: &str, path: &'a str) -> Lookup<'a> {
+        let Ok(matched) = self.tree.at(path) else {
+            return Lookup::NotFound;
+        };
+        let Some(entry) = self.entries.get(*matched.value) else {
+            return Lookup::NotFound;
+        };
+        let find = |m: &str| entry.methods.iter().find(|(name, _)| name == m);
+        let chosen = match find(method) {
+            Some(found) => Some(found),
+            None if method == "HEAD" => find("GET"),
+            None => None,
+        };
+        let Some(&(_, index)) = chosen else {
+            return Lookup::MethodNotAllowed {
+                allow: &entry.allow,
+            };
+        };
+        let Some(route) = self.routes.get(index) else {
+            return Lookup::NotFound;
+        };
+        let mut params = Params::new();
+        // matchit yields parameters in path order, the same order as `names`/`converters`.
+        let spec = route.names.iter().zip(&route.converters);
+        for ((_, raw), (name, conv)) in matched.params.iter().zip(spec) {
+            match conv.convert(raw) {
+                Some(value) => params.push(name, value),
+                None => return Lookup::NotFound,
+            }
+        }
+        Lookup::Found {
+            route: route.id,
+            params,
+        }
+    }
+
+    fn route(&self, id: usize) -> Option<&Compiled> {
+        self.by_id.get(&id).and_then(|&i| self.routes.get(i))
+    }
+
+    /// Parameter names of a route in path order (Python uses the index to inject them);
+    /// empty for an unknown id.
+    pub fn param_names(&self, id: usize) -> &[String] {
+        self.route(id).map_or(&[], |r| &r.names)
+    }
+
+    /// Converters of a route in path order, parallel to [`Router::param_names`]; empty for an unknown id.
+    pub fn param_converters(&self, id: usize) -> &[Converter] {
+        self.route(id).map_or(&[], |r| &r.converters)
+    }
+
+    /// Number of routes (not path shapes).
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True when the table has no routes (every lookup is a 404).
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

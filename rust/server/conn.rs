@@ -1,0 +1,412 @@
+//! One connection: read, parse, route, read the body, dispatch, answer in request order.
+//!
+//! Requests that are already buffered (pipelining) are parsed and dispatched before the first
+//! answer is awaited, so sixteen pipelined requests cost one wake-up of the Python thread, not
+//! sixteen. Answers are written in request order (RFC 9112 §9.3.2) in as few writes as possible.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{oneshot, watch};
+use tokio::time::{sleep_until, Instant as TokioInstant};
+
+use crate::io::{Conn, Peer};
+use crate::log::{self, Level};
+use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
+use crate::protocol::h1::{date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version};
+use crate::router::Lookup;
+use crate::server::job::{Body, Chunk, Job, Param, Reply, Response, StreamBody};
+use crate::server::respond::{problem, status_allows_body, write_head, Framing};
+use crate::server::Ctx;
+
+/// Why a connection loop stopped.
+enum Stop {
+    /// We decided to close (after `connection: close`, an error answer, a drain or a timeout):
+    /// half-close the write side so the client reads everything we sent.
+    Done,
+    /// The peer went away or the socket failed: nothing more can be written.
+    Gone,
+}
+
+/// What came of waiting for more bytes.
+enum Read {
+    Data,
+    Eof,
+    Timeout,
+    Drain,
+}
+
+/// An answer in the pipeline, in request order.
+struct Pending {
+    answer: Answer,
+    meta: Meta,
+}
+
+/// What the encoder needs to know about the request an answer is for.
+struct Meta {
+    head_only: bool,
+    close: bool,
+    keep_alive_10: bool,
+    version_10: bool,
+    access: Option<(String, Vec<u8>, Instant)>,
+}
+
+enum Answer {
+    Ready(Response),
+    Wait(oneshot::Receiver<Response>),
+}
+
+/// Buffers above this are given back after use so idle keep-alive connections stay small.
+const KEEP_BUF: usize = 64 * 1024;
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
+    let drain = ctx.shared.drain_signal();
+    let mut c = Connection {
+        conn,
+        peer,
+        ctx,
+        rbuf: BytesMut::with_capacity(8 * 1024),
+        wbuf: Vec::with_capacity(8 * 1024),
+        pending: VecDeque::new(),
+        drain,
+        closing: false,
+    };
+    if let Err(Stop::Done) = c.run().await {
+        c.conn.shutdown().await;
+    }
+}
+
+struct Connection<C: Conn> {
+    conn: C,
+    peer: Peer,
+    ctx: Rc<Ctx>,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    pending: VecDeque<Pending>,
+    drain: watch::Receiver<bool>,
+    closing: bool,
+}
+
+impl<C: Conn> Connection<C> {
+    async fn run(&mut self) -> Result<(), Stop> {
+        let mut first = true;
+        loop {
+            let head = self.read_head(first).await?;
+            first = false;
+            let started = Instant::now();
+
+            let path = match std::str::from_utf8(head.path()) {
+                Ok(p) => p,
+                Err(_) => return self.fail(ProtoError::BadRequest("request path is not UTF-8")).await,
+            };
+            let routed = match self.ctx.router.lookup(head.method().as_str(), path) {
+                Lookup::Found { route, params } => {
+                    Ok((route, params.iter().map(|(_, v)| Param::from(v)).collect::<Vec<_>>()))
+                }
+                Lookup::NotFound => Err(problem(404, "no route matches this path")),
+                Lookup::MethodNotAllowed { allow } => {
+                    let mut r = problem(405, "method not allowed for this path");
+                    r.header_block.extend_from_slice(b"allow: ");
+                    r.header_block.extend_from_slice(allow.as_bytes());
+                    r.header_block.extend_from_slice(b"\r\n");
+                    Err(r)
+                }
+            };
+
+            let version_10 = head.version() == Version::Http10;
+            let mut close = !head.keep_alive() || self.ctx.shared.is_draining();
+            let mut meta = Meta {
+                head_only: *head.method() == Method::Head,
+                close,
+                keep_alive_10: version_10 && !close,
+                version_10,
+                access: log::access_enabled().then(|| {
+                    (head.method().as_str().to_owned(), head.target().to_vec(), started)
+                }),
+            };
+
+            let framing = head.framing();
+            let body = if framing == BodyFraming::Empty {
+                Bytes::new()
+            } else {
+                if head.expects_continue() {
+                    if let Err(answer) = routed {
+                        // Do not invite a body we would throw away (RFC 9110 §10.1.1): answer
+                        // now and close, since the client may still send it.
+                        meta.close = true;
+                        self.pending.push_back(Pending { answer: Answer::Ready(answer), meta });
+                        return self.flush().await;
+                    }
+                    if self.rbuf.is_empty() {
+                        // Earlier answers first: 100 Continue belongs to this request.
+                        self.flush().await?;
+                        self.write_raw(CONTINUE_100).await?;
+                    }
+                }
+                self.read_body(framing).await?
+            };
+
+            let answer = match routed {
+                Ok((route, params)) => {
+                    let (tx, rx) = oneshot::channel();
+                    let job = Job { head, body, route, params, peer: self.peer.clone(), reply: Reply(tx) };
+                    self.ctx.dispatch.dispatch(job);
+                    Answer::Wait(rx)
+                }
+                Err(answer) => Answer::Ready(answer),
+            };
+            close = meta.close;
+            self.pending.push_back(Pending { answer, meta });
+            if close {
+                return self.flush().await;
+            }
+            if self.pending.len() >= self.ctx.config.max_pipeline {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Reads until a whole request head is buffered. Returns `Err(Stop)` when the connection
+    /// should end: idle timeout, drain, peer close, or a malformed head (answered first).
+    async fn read_head(&mut self, first: bool) -> Result<crate::protocol::h1::RequestHead, Stop> {
+        let cfg = self.ctx.config.clone();
+        // A new connection must start its request within the header timeout (slowloris);
+        // a kept-alive one may idle for the keep-alive timeout, then gets the header timeout
+        // from its first byte.
+        let mut head_deadline = first.then(|| Instant::now() + cfg.header_timeout);
+        loop {
+            if !self.rbuf.is_empty() {
+                match parse_head(&mut self.rbuf, &cfg.limits) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {
+                        head_deadline.get_or_insert_with(|| Instant::now() + cfg.header_timeout);
+                    }
+                    Err(e) => return self.fail(e).await.and(Err(Stop::Done)),
+                }
+            }
+            // The client may be waiting for earlier answers before it sends more.
+            if !self.pending.is_empty() {
+                self.flush().await?;
+            }
+            if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUF {
+                self.rbuf = BytesMut::with_capacity(8 * 1024);
+            }
+            let (deadline, idle) = match head_deadline {
+                Some(d) => (d, false),
+                None => (Instant::now() + cfg.keep_alive_timeout, true),
+            };
+            match self.read_more(deadline, idle).await {
+                Read::Data => {}
+                Read::Eof => {
+                    return Err(if self.rbuf.is_empty() { Stop::Done } else { Stop::Gone });
+                }
+                Read::Drain => return Err(Stop::Done),
+                Read::Timeout if idle => return Err(Stop::Done),
+                Read::Timeout => {
+                    return self.fail(ProtoError::HeaderTimeout).await.and(Err(Stop::Done))
+                }
+            }
+        }
+    }
+
+    async fn read_body(&mut self, framing: BodyFraming) -> Result<Bytes, Stop> {
+        let cfg = self.ctx.config.clone();
+        let mut decoder = BodyDecoder::new(framing, cfg.limits.max_body, cfg.limits.max_header_bytes);
+        let mut out = BytesMut::new();
+        let deadline = Instant::now() + cfg.body_timeout;
+        loop {
+            match decoder.decode(&mut self.rbuf, &mut out) {
+                Ok(true) => return Ok(out.freeze()),
+                Ok(false) => match self.read_more(deadline, false).await {
+                    Read::Data => {}
+                    Read::Eof | Read::Drain => return Err(Stop::Gone),
+                    Read::Timeout => {
+                        return self.fail(ProtoError::BodyTimeout).await.and(Err(Stop::Done))
+                    }
+                },
+                Err(e) => return self.fail(e).await.and(Err(Stop::Done)),
+            }
+        }
+    }
+
+    /// Waits for bytes until `deadline`; when `idle`, a drain also ends the wait.
+    async fn read_more(&mut self, deadline: Instant, idle: bool) -> Read {
+        if idle && *self.drain.borrow() {
+            return Read::Drain;
+        }
+        // Cancelling the read drops the buffer with it; every branch that cancels closes the
+        // connection, so nothing buffered is lost that would still be used.
+        let buf = std::mem::take(&mut self.rbuf);
+        let drain = &mut self.drain;
+        tokio::select! {
+            (r, buf) = self.conn.read(buf) => {
+                self.rbuf = buf;
+                match r {
+                    Ok(0) | Err(_) => Read::Eof,
+                    Ok(_) => Read::Data,
+                }
+            }
+            _ = sleep_until(TokioInstant::from_std(deadline)) => Read::Timeout,
+            _ = drain.wait_for(|d| *d), if idle => Read::Drain,
+        }
+    }
+
+    /// Answers everything in flight, then the error, and ends the connection.
+    async fn fail(&mut self, err: ProtoError) -> Result<(), Stop> {
+        if !self.closing {
+            self.flush().await?;
+        }
+        log::write(Level::Debug, format_args!("{}: refused: {}", self.peer, err.reason()));
+        write_error(&mut self.wbuf, &err, &date::http_date());
+        self.write_out().await?;
+        Err(Stop::Done)
+    }
+
+    /// Writes the answers of all pending requests in order.
+    async fn flush(&mut self) -> Result<(), Stop> {
+        while let Some(Pending { answer, meta: p }) = self.pending.pop_front() {
+            let response = match answer {
+                Answer::Ready(r) => r,
+                Answer::Wait(rx) => match rx.await {
+                    Ok(r) => r,
+                    // The handler side dropped the reply (a bug, or the worker is stopping).
+                    Err(_) => problem(500, "the request was not answered"),
+                },
+            };
+            let close = p.close || (self.pending.is_empty() && self.ctx.shared.is_draining());
+            let status = response.status;
+            let before = self.wbuf.len();
+            let stream = self.encode(response, &p, close);
+            if let Some((method, target, started)) = &p.access {
+                log::access(
+                    &self.peer.to_string(),
+                    method,
+                    target,
+                    status,
+                    self.wbuf.len() - before,
+                    started.elapsed().as_micros(),
+                );
+            }
+            if let Some(rx) = stream {
+                self.write_out().await?;
+                self.stream_body(rx, p.version_10).await?;
+            }
+            if close {
+                self.closing = true;
+                self.write_out().await?;
+                return Err(Stop::Done);
+            }
+        }
+        if !self.wbuf.is_empty() {
+            self.write_out().await?;
+        }
+        Ok(())
+    }
+
+    /// Appends the head (and a full body) to the write buffer; returns a stream to pump.
+    fn encode(
+        &mut self,
+        response: Response,
+        p: &Meta,
+        close: bool,
+    ) -> Option<StreamBody> {
+        let date = date::http_date();
+        let has_body = status_allows_body(response.status);
+        match response.body {
+            Body::Full(body) => {
+                let framing = if has_body { Framing::Length(body.len()) } else { Framing::None };
+                write_head(&mut self.wbuf, response.status, &response.header_block, framing, close, p.keep_alive_10, &date);
+                if has_body && !p.head_only {
+                    self.wbuf.extend_from_slice(&body);
+                }
+                None
+            }
+            Body::Stream(stream) => {
+                // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
+                let framing = if !has_body {
+                    Framing::None
+                } else if p.version_10 {
+                    Framing::None
+                } else {
+                    Framing::Chunked
+                };
+                let close = close || (p.version_10 && has_body);
+                write_head(&mut self.wbuf, response.status, &response.header_block, framing, close, p.keep_alive_10 && !close, &date);
+                (has_body && !p.head_only).then_some(stream)
+            }
+        }
+    }
+
+    async fn stream_body(&mut self, stream: StreamBody, version_10: bool) -> Result<(), Stop> {
+        let StreamBody { mut rx, on_space } = stream;
+        loop {
+            let next = rx.recv().await;
+            if let Some(n) = &on_space {
+                n.space();
+            }
+            match next {
+                Some(Chunk::Data(data)) => {
+                    if version_10 {
+                        self.wbuf.extend_from_slice(&data);
+                    } else {
+                        write_chunk(&mut self.wbuf, &data);
+                    }
+                    // Coalesce what is already queued into one write.
+                    let mut ended = false;
+                    while let Ok(more) = rx.try_recv() {
+                        match more {
+                            Chunk::Data(more) if version_10 => self.wbuf.extend_from_slice(&more),
+                            Chunk::Data(more) => write_chunk(&mut self.wbuf, &more),
+                            Chunk::End => {
+                                ended = true;
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(n) = &on_space {
+                        n.space();
+                    }
+                    if ended {
+                        if version_10 {
+                            self.write_out().await?;
+                            return Err(Stop::Done);
+                        }
+                        write_last_chunk(&mut self.wbuf);
+                        return Ok(());
+                    }
+                    self.write_out().await?;
+                }
+                Some(Chunk::End) => {
+                    if version_10 {
+                        self.write_out().await?;
+                        return Err(Stop::Done);
+                    }
+                    write_last_chunk(&mut self.wbuf);
+                    return Ok(());
+                }
+                // The producer failed mid-body: the only honest signal left is to cut the
+                // connection without the last chunk (RFC 9112 §8: incomplete message).
+                None => return Err(Stop::Gone),
+            }
+        }
+    }
+
+    async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        self.wbuf.extend_from_slice(bytes);
+        self.write_out().await
+    }
+
+    async fn write_out(&mut self) -> Result<(), Stop> {
+        let buf = std::mem::take(&mut self.wbuf);
+        let (r, mut buf) = self.conn.write_all(buf).await;
+        if buf.capacity() > KEEP_BUF {
+            buf = Vec::with_capacity(8 * 1024);
+        }
+        buf.clear();
+        self.wbuf = buf;
+        r.map_err(|_| Stop::Gone)
+    }
+}

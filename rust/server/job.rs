@@ -1,0 +1,125 @@
+//! What the server hands to whoever runs the handlers, and what it gets back.
+//!
+//! The server knows nothing of Python: the bridge implements [`Dispatch`]. Only owned Rust data
+//! crosses here, so IO threads never touch a Python object and never need the GIL.
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::io::Peer;
+use crate::protocol::h1::RequestHead;
+use crate::router::ParamValue;
+
+/// A path parameter, converted and owned (it outlives the router's borrow of the path).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// `str` converter.
+    Str(Box<str>),
+    /// `int` converter.
+    Int(i64),
+    /// `float` converter.
+    Float(f64),
+    /// `uuid` converter, canonical lower-case text.
+    Uuid(Box<str>),
+    /// `path` converter.
+    Path(Box<str>),
+}
+
+impl From<&ParamValue<'_>> for Param {
+    fn from(v: &ParamValue<'_>) -> Self {
+        match v {
+            ParamValue::Str(s) => Param::Str(s.as_ref().into()),
+            ParamValue::Int(i) => Param::Int(*i),
+            ParamValue::Float(f) => Param::Float(*f),
+            ParamValue::Uuid(s) => Param::Uuid(s.as_ref().into()),
+            ParamValue::Path(s) => Param::Path(s.as_ref().into()),
+        }
+    }
+}
+
+/// A routed request with its whole body, waiting for a handler.
+pub struct Job {
+    /// The parsed head (method, target, headers), zero-copy over the bytes received.
+    pub head: RequestHead,
+    /// The decoded body (empty when there is none).
+    pub body: Bytes,
+    /// The route id Python gave this route.
+    pub route: usize,
+    /// Path parameters in path order.
+    pub params: Vec<Param>,
+    /// The client.
+    pub peer: Peer,
+    /// Where the response goes.
+    pub reply: Reply,
+}
+
+/// The one-shot return path of a job to its connection.
+pub struct Reply(pub(crate) oneshot::Sender<Response>);
+
+impl Reply {
+    /// Sends the response; `false` if the connection has gone away.
+    pub fn send(self, response: Response) -> bool {
+        self.0.send(response).is_ok()
+    }
+}
+
+/// A response body.
+pub enum Body {
+    /// The whole body, sent with Content-Length.
+    Full(Bytes),
+    /// Chunks produced over time, sent with chunked encoding.
+    Stream(StreamBody),
+}
+
+/// The receiving end of a streamed body. The stream ends at `Chunk::End`; a sender dropped
+/// without it means the producer failed, and the connection is cut.
+pub struct StreamBody {
+    /// Chunks, bounded so a fast producer waits for a slow client (backpressure).
+    pub rx: mpsc::Receiver<Chunk>,
+    /// Told after chunks are taken, so a producer waiting for room can be woken.
+    pub on_space: Option<std::sync::Arc<dyn OnSpace>>,
+}
+
+/// Wakes a stream producer when its channel has room again.
+pub trait OnSpace: Send + Sync {
+    /// Called by the consumer after it took chunks out of the channel.
+    fn space(&self);
+}
+
+/// One item of a streamed body.
+pub enum Chunk {
+    /// More data.
+    Data(Bytes),
+    /// The body is complete.
+    End,
+}
+
+/// A response from a handler.
+pub struct Response {
+    /// Status code, 100..=999 checked by the producer.
+    pub status: u16,
+    /// Header lines already validated and encoded as `name: value\r\n`, without Date,
+    /// Content-Length, Transfer-Encoding or Connection, which the server writes.
+    pub header_block: Vec<u8>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with a full body and one content-type.
+    pub fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        let mut header_block = Vec::with_capacity(16 + content_type.len());
+        header_block.extend_from_slice(b"content-type: ");
+        header_block.extend_from_slice(content_type.as_bytes());
+        header_block.extend_from_slice(b"\r\n");
+        Response { status, header_block, body: Body::Full(body.into()) }
+    }
+}
+
+/// Runs handlers for routed requests; implemented by the Python bridge (and by tests).
+pub trait Dispatch: Send + Sync + 'static {
+    /// Takes a job; must not block (the caller is an IO thread).
+    fn dispatch(&self, job: Job);
+    /// Called once when the server has stopped after a drain.
+    fn stopped(&self) {}
+}

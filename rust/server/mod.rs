@@ -1,0 +1,102 @@
+//! The server: IO threads, connections, graceful drain. It knows nothing of Python; requests
+//! that need a handler go to a [`Dispatch`].
+
+mod conn;
+pub mod job;
+pub mod respond;
+pub mod state;
+mod thread;
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub use job::{Body, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody};
+pub use state::Shared;
+
+use crate::config::{Bind, ServerConfig};
+use crate::io::socket::{self, RawListener};
+use crate::log::Level;
+use crate::router::Router;
+
+/// What every connection of an IO thread shares.
+pub(crate) struct Ctx {
+    pub config: Arc<ServerConfig>,
+    pub router: Arc<Router>,
+    pub dispatch: Arc<dyn Dispatch>,
+    pub shared: Arc<Shared>,
+}
+
+/// A running server: its IO threads and their shared state.
+pub struct Server {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    addresses: Vec<String>,
+}
+
+impl Server {
+    /// Binds every listener (so bind errors surface here), then starts the IO threads.
+    pub fn start(config: ServerConfig, router: Arc<Router>, dispatch: Arc<dyn Dispatch>) -> io::Result<Server> {
+        let n = config.io_threads.max(1);
+        let mut raws = Vec::with_capacity(n);
+        for i in 0..n {
+            let raw = match (&config.bind, raws.first()) {
+                // A Unix path can be bound once; the other threads accept on duplicates.
+                (Bind::Uds(_), Some(RawListener::Unix(first))) if i > 0 => {
+                    RawListener::Unix(first.try_clone()?)
+                }
+                _ => socket::open(&config.bind, config.backlog)?,
+            };
+            raws.push(raw);
+        }
+        let addresses: Vec<String> = raws.iter().map(socket::describe).collect();
+        let shared = Shared::new();
+        let config = Arc::new(config);
+        let running = Arc::new(AtomicUsize::new(n));
+        let mut threads = Vec::with_capacity(n);
+        for (i, raw) in raws.into_iter().enumerate() {
+            let ctx = Ctx {
+                config: config.clone(),
+                router: router.clone(),
+                dispatch: dispatch.clone(),
+                shared: shared.clone(),
+            };
+            let running = running.clone();
+            let dispatch = dispatch.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("covetpy-io-{i}"))
+                .spawn(move || {
+                    if let Err(e) = thread::run(raw, ctx) {
+                        crate::log!(Level::Error, "IO thread {i} failed: {e}");
+                    }
+                    if running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        dispatch.stopped();
+                    }
+                })?;
+            threads.push(handle);
+        }
+        Ok(Server { shared, threads, addresses })
+    }
+
+    /// The addresses listened on, for logs.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// Shared state (connection count, drain flag).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Starts a graceful drain; [`Dispatch::stopped`] is called when it is complete.
+    pub fn begin_drain(&self) {
+        self.shared.begin_drain();
+    }
+
+    /// Waits for the IO threads to exit (after a drain).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Turning a [`Response`] into bytes on the wire, and the answers the server gives by itself.
+
+use crate::protocol::h1::encode::reason_phrase;
+use crate::server::job::Response;
+
+/// How the body of a response is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `content-length: N`.
+    Length(usize),
+    /// `transfer-encoding: chunked`.
+    Chunked,
+    /// Neither header: 1xx, 204 and 304 have no body (RFC 9110 §8.6, §15.4.5), and a
+    /// close-delimited stream to an HTTP/1.0 client.
+    None,
+}
+
+/// Whether a status can carry content at all (RFC 9110 §15.2, §15.3.5, §15.4.5).
+pub fn status_allows_body(status: u16) -> bool {
+    !(status < 200 || status == 204 || status == 304)
+}
+
+/// Writes the status line and header section; `header_block` is already encoded and valid.
+pub fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    header_block: &[u8],
+    framing: Framing,
+    close: bool,
+    keep_alive_10: bool,
+    date: &[u8],
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(num.format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\ndate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(header_block);
+    match framing {
+        Framing::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(num.format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::None => {}
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if keep_alive_10 {
+        // HTTP/1.0 defaults to close; say we keep it open (RFC 9112 §9.3).
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An RFC 9457 problem document the server answers by itself (no route, wrong method, ...).
+pub fn problem(status: u16, detail: &str) -> Response {
+    let body = format!(
+        "{{\"type\":\"about:blank\",\"title\":\"{}\",\"status\":{},\"detail\":\"{}\"}}",
+        reason_phrase(status),
+        status,
+        detail.replace('\\', "\\\\").replace('"', "\\\"")
+    );
+    Response::full(status, "application/problem+json", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_with_length_and_keep_alive_10() {
+        let mut out = Vec::new();
+        write_head(&mut out, 200, b"x-a: 1\r\n", Framing::Length(5), false, true, b"D");
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\ndate: D\r\nx-a: 1\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_framing_for_204() {
+        assert!(!status_allows_body(204));
+        assert!(!status_allows_body(304));
+        assert!(!status_allows_body(101));
+        assert!(status_allows_body(200));
+        let mut out = Vec::new();
+        write_head(&mut out, 204, b"", Framing::None, true, false, b"D");
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\ndate: D\r\nconnection: close\r\n\r\n");
+    }
+
+    #[test]
+    fn problem_escapes_detail() {
+        let r = problem(404, "a \"b\"");
+        match r.body {
+            crate::server::job::Body::Full(b) => assert!(b.ends_with(b"\"detail\":\"a \\\"b\\\"\"}")),
+            _ => panic!("full body expected"),
+        }
+    }
+}

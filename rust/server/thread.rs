@@ -1,0 +1,112 @@
+//! One IO thread: a current-thread tokio runtime with its own listening socket.
+//!
+//! Thread-per-core: connections never migrate, so connection state needs no locks and the
+//! futures need not be `Send` (which an io_uring driver could not offer anyway).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::LocalSet;
+
+use crate::io::epoll::EpollListener;
+use crate::io::socket::RawListener;
+use crate::io::{Conn, Listener};
+use crate::log::Level;
+use crate::protocol::h1::date;
+use crate::server::conn::serve;
+use crate::server::respond::{problem, write_head, Framing};
+use crate::server::Ctx;
+
+/// Live connections of this thread, to know when a drain is complete.
+struct Live {
+    count: Cell<usize>,
+    empty: Notify,
+}
+
+struct LiveGuard(Rc<Live>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let n = self.0.count.get() - 1;
+        self.0.count.set(n);
+        if n == 0 {
+            self.0.empty.notify_waiters();
+        }
+    }
+}
+
+/// Runs the accept loop until a drain, then waits for this thread's connections to finish
+/// (or the drain deadline) and returns.
+pub(crate) fn run(raw: RawListener, ctx: Ctx) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = LocalSet::new();
+    let ctx = Rc::new(ctx);
+    local.block_on(&rt, async move {
+        let listener = EpollListener::new(raw)?;
+        let live = Rc::new(Live { count: Cell::new(0), empty: Notify::new() });
+        let mut drain = ctx.shared.drain_signal();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((conn, peer)) => {
+                        let Some(slot) = ctx.shared.try_enter(ctx.config.max_connections) else {
+                            tokio::task::spawn_local(refuse(conn));
+                            continue;
+                        };
+                        live.count.set(live.count.get() + 1);
+                        let guard = LiveGuard(live.clone());
+                        let ctx = ctx.clone();
+                        tokio::task::spawn_local(async move {
+                            // Dropped on return and on panic: the slots are never leaked.
+                            let _slot = slot;
+                            let _guard = guard;
+                            serve(conn, peer, ctx).await;
+                        });
+                    }
+                    Err(e) => {
+                        // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on accept.
+                        crate::log!(Level::Warning, "accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                _ = drain.wait_for(|d| *d) => break,
+            }
+        }
+        drop(listener);
+        let deadline = tokio::time::sleep(ctx.config.drain_timeout);
+        tokio::pin!(deadline);
+        while live.count.get() > 0 {
+            let empty = live.empty.notified();
+            tokio::select! {
+                _ = empty => {}
+                _ = &mut deadline => {
+                    crate::log!(Level::Warning, "drain deadline reached with {} connections open", live.count.get());
+                    break;
+                }
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    // Dropping the LocalSet here drops the tasks still running, closing their sockets.
+}
+
+/// Answers a connection over the limit with 503 and closes it, bounded to one second.
+async fn refuse<C: Conn>(mut conn: C) {
+    let response = problem(503, "too many connections");
+    let mut out = Vec::with_capacity(256);
+    let body = match &response.body {
+        crate::server::job::Body::Full(b) => b.clone(),
+        crate::server::job::Body::Stream(_) => return,
+    };
+    let mut block = response.header_block.clone();
+    block.extend_from_slice(b"retry-after: 1\r\n");
+    write_head(&mut out, 503, &block, Framing::Length(body.len()), true, false, &date::http_date());
+    out.extend_from_slice(&body);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = conn.write_all(out).await;
+        conn.shutdown().await;
+    })
+    .await;
+}
