@@ -15,7 +15,10 @@ fn run(framing: BodyFraming, input: &[u8]) -> Result<(bool, Vec<u8>, Vec<u8>), P
 }
 
 /// Decodes `input` fed one byte at a time; bytes never fed count as leftover.
-fn run_bytewise(framing: BodyFraming, input: &[u8]) -> Result<(bool, Vec<u8>, Vec<u8>), ProtoError> {
+fn run_bytewise(
+    framing: BodyFraming,
+    input: &[u8],
+) -> Result<(bool, Vec<u8>, Vec<u8>), ProtoError> {
     let mut dec = BodyDecoder::new(framing, MAX, 1024);
     let mut buf = BytesMut::new();
     let mut out = BytesMut::new();
@@ -34,25 +37,43 @@ fn run_bytewise(framing: BodyFraming, input: &[u8]) -> Result<(bool, Vec<u8>, Ve
 fn chunked(input: &[u8]) -> Result<(bool, Vec<u8>, Vec<u8>), ProtoError> {
     let whole = run(BodyFraming::Chunked, input);
     let bytewise = run_bytewise(BodyFraming::Chunked, input);
-    assert_eq!(whole, bytewise, "whole vs byte-at-a-time for {:?}", String::from_utf8_lossy(input));
+    assert_eq!(
+        whole,
+        bytewise,
+        "whole vs byte-at-a-time for {:?}",
+        String::from_utf8_lossy(input)
+    );
     whole
 }
 
 fn chunked_err(input: &[u8]) -> ProtoError {
     match chunked(input) {
         Err(e) => e,
-        Ok(r) => panic!("expected an error for {:?}, got {r:?}", String::from_utf8_lossy(input)),
+        Ok(r) => panic!(
+            "expected an error for {:?}, got {r:?}",
+            String::from_utf8_lossy(input)
+        ),
     }
 }
 
 fn chunked_bad(input: &[u8]) {
-    assert!(matches!(chunked_err(input), ProtoError::BadRequest(_)), "{:?}", String::from_utf8_lossy(input));
+    assert!(
+        matches!(chunked_err(input), ProtoError::BadRequest(_)),
+        "{:?}",
+        String::from_utf8_lossy(input)
+    );
 }
 
 #[test]
 fn rfc9112_6_3_empty_body_is_done_at_once() {
-    assert_eq!(run(BodyFraming::Empty, b"GET").unwrap(), (true, vec![], b"GET".to_vec()));
-    assert_eq!(run(BodyFraming::Length(0), b"x").unwrap(), (true, vec![], b"x".to_vec()));
+    assert_eq!(
+        run(BodyFraming::Empty, b"GET").unwrap(),
+        (true, vec![], b"GET".to_vec())
+    );
+    assert_eq!(
+        run(BodyFraming::Length(0), b"x").unwrap(),
+        (true, vec![], b"x".to_vec())
+    );
 }
 
 #[test]
@@ -81,7 +102,10 @@ fn rfc9112_6_2_content_length_in_pieces() {
     buf.extend_from_slice(b"cdefGET");
     assert!(dec.decode(&mut buf, &mut out).unwrap());
     assert_eq!((&out[..], &buf[..]), (&b"abcdef"[..], &b"GET"[..]));
-    assert_eq!(run_bytewise(BodyFraming::Length(3), b"abcd").unwrap(), (true, b"abc".to_vec(), b"d".to_vec()));
+    assert_eq!(
+        run_bytewise(BodyFraming::Length(3), b"abcd").unwrap(),
+        (true, b"abc".to_vec(), b"d".to_vec())
+    );
 }
 
 #[test]
@@ -96,26 +120,55 @@ fn rfc9112_7_1_chunked_basic() {
     let (done, body, rest) = chunked(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nNEXT").unwrap();
     assert!(done);
     assert_eq!((body, rest), (b"hello world".to_vec(), b"NEXT".to_vec()));
-    assert_eq!(chunked(b"A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n").unwrap().1.len(), 20);
+    assert_eq!(
+        chunked(b"A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n")
+            .unwrap()
+            .1
+            .len(),
+        20
+    );
     assert_eq!(chunked(b"0\r\n\r\n").unwrap(), (true, vec![], vec![]));
     assert_eq!(chunked(b"000\r\n\r\n").unwrap(), (true, vec![], vec![]));
-    assert_eq!(chunked(b"5\r\nhel").unwrap(), (false, b"hel".to_vec(), vec![]));
+    assert_eq!(
+        chunked(b"5\r\nhel").unwrap(),
+        (false, b"hel".to_vec(), vec![])
+    );
 }
 
 #[test]
 fn rfc9112_7_1_chunk_size_is_exactly_hexdig() {
-    for bad in [&b"+5"[..], b"-5", b" 5", b"5 ", b"0x5", b"", b"g", b"5\t", b"\t5"] {
+    for bad in [
+        &b"+5"[..],
+        b"-5",
+        b" 5",
+        b"5 ",
+        b"0x5",
+        b"",
+        b"g",
+        b"5\t",
+        b"\t5",
+    ] {
         let mut input = bad.to_vec();
         input.extend(b"\r\nhello\r\n0\r\n\r\n");
-        assert_eq!(chunked_err(&input), ProtoError::BadRequest("invalid chunk size"), "{bad:?}");
+        assert_eq!(
+            chunked_err(&input),
+            ProtoError::BadRequest("invalid chunk size"),
+            "{bad:?}"
+        );
     }
     // 17 digits can never be valid, even with leading zeros.
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, u64::MAX, 0);
-    let e = dec.decode(&mut BytesMut::from(&b"00000000000000001\r\n"[..]), &mut BytesMut::new());
+    let e = dec.decode(
+        &mut BytesMut::from(&b"00000000000000001\r\n"[..]),
+        &mut BytesMut::new(),
+    );
     assert_eq!(e, Err(ProtoError::BadRequest("invalid chunk size")));
     // 16 digits are fine when the limit allows.
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, u64::MAX, 0);
-    let r = dec.decode(&mut BytesMut::from(&b"ffffffffffffffff\r\nab"[..]), &mut BytesMut::new());
+    let r = dec.decode(
+        &mut BytesMut::from(&b"ffffffffffffffff\r\nab"[..]),
+        &mut BytesMut::new(),
+    );
     assert_eq!(r, Ok(false));
 }
 
@@ -124,10 +177,16 @@ fn rfc9110_15_5_14_chunked_total_over_limit() {
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, 8, 0);
     let mut out = BytesMut::new();
     let mut buf = BytesMut::from(&b"5\r\nhello\r\n4\r\n"[..]);
-    assert_eq!(dec.decode(&mut buf, &mut out), Err(ProtoError::BodyTooLarge));
+    assert_eq!(
+        dec.decode(&mut buf, &mut out),
+        Err(ProtoError::BodyTooLarge)
+    );
     // Refused as soon as the size says so, before any data.
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, 8, 0);
-    let r = dec.decode(&mut BytesMut::from(&b"ffffffffffffffff"[..]), &mut BytesMut::new());
+    let r = dec.decode(
+        &mut BytesMut::from(&b"ffffffffffffffff"[..]),
+        &mut BytesMut::new(),
+    );
     assert_eq!(r, Err(ProtoError::BodyTooLarge));
     // Exactly the limit is fine.
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, 8, 0);
@@ -137,17 +196,39 @@ fn rfc9110_15_5_14_chunked_total_over_limit() {
 
 #[test]
 fn rfc9112_7_1_1_chunk_extensions() {
-    for ext in [&b";a"[..], b";a=b", b";a=\"q \\\" s\"", b";a;b=c;d=\"\"", b";n=\"\xff\""] {
+    for ext in [
+        &b";a"[..],
+        b";a=b",
+        b";a=\"q \\\" s\"",
+        b";a;b=c;d=\"\"",
+        b";n=\"\xff\"",
+    ] {
         let mut input = b"5".to_vec();
         input.extend(ext);
         input.extend(b"\r\nhello\r\n0;last\r\n\r\n");
         assert_eq!(chunked(&input).unwrap().1, b"hello".to_vec(), "{ext:?}");
     }
-    for ext in [&b";"[..], b"; a", b";a =b", b";a= b", b";a=", b";a=\"x", b";a=\"x\"y", b";a=b c", b";=b", b";a=\"\x01\"", b";a=\"\\\x7f\""] {
+    for ext in [
+        &b";"[..],
+        b"; a",
+        b";a =b",
+        b";a= b",
+        b";a=",
+        b";a=\"x",
+        b";a=\"x\"y",
+        b";a=b c",
+        b";=b",
+        b";a=\"\x01\"",
+        b";a=\"\\\x7f\"",
+    ] {
         let mut input = b"5".to_vec();
         input.extend(ext);
         input.extend(b"\r\nhello\r\n0\r\n\r\n");
-        assert_eq!(chunked_err(&input), ProtoError::BadRequest("invalid chunk extension"), "{ext:?}");
+        assert_eq!(
+            chunked_err(&input),
+            ProtoError::BadRequest("invalid chunk extension"),
+            "{ext:?}"
+        );
     }
 }
 
@@ -156,7 +237,10 @@ fn rfc9112_7_1_1_chunk_size_line_bounded() {
     let mut input = b"5;a=".to_vec();
     input.extend(vec![b'x'; 4096]);
     input.extend(b"\r\nhello\r\n0\r\n\r\n");
-    assert_eq!(chunked_err(&input), ProtoError::BadRequest("chunk-size line too long"));
+    assert_eq!(
+        chunked_err(&input),
+        ProtoError::BadRequest("chunk-size line too long")
+    );
     let mut ok = b"5;a=".to_vec();
     ok.extend(vec![b'x'; 4092]);
     ok.extend(b"\r\nhello\r\n0\r\n\r\n");
@@ -173,7 +257,10 @@ fn rfc9112_7_1_chunk_data_followed_by_exactly_crlf() {
 
 #[test]
 fn rfc9112_2_2_bare_lf_and_cr_in_chunked() {
-    assert_eq!(chunked_err(b"5\nhello\r\n0\r\n\r\n"), ProtoError::BadRequest("bare LF in chunked body"));
+    assert_eq!(
+        chunked_err(b"5\nhello\r\n0\r\n\r\n"),
+        ProtoError::BadRequest("bare LF in chunked body")
+    );
     chunked_bad(b"5\rhello\r\n0\r\n\r\n");
     chunked_bad(b"5;a\nhello\r\n0\r\n\r\n");
     chunked_bad(b"0\r\n\n");
@@ -196,7 +283,10 @@ fn rfc9112_7_1_2_trailers_validated_and_discarded() {
     // Bounded by max_trailer_bytes.
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, MAX, 16);
     let mut buf = BytesMut::from(&b"0\r\nX-Long: 0123456789\r\n\r\n"[..]);
-    assert_eq!(dec.decode(&mut buf, &mut BytesMut::new()), Err(ProtoError::HeadersTooLarge));
+    assert_eq!(
+        dec.decode(&mut buf, &mut BytesMut::new()),
+        Err(ProtoError::HeadersTooLarge)
+    );
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, MAX, 16);
     let mut buf = BytesMut::from(&b"0\r\nX: 0123456789\r\n\r\n"[..]);
     assert_eq!(dec.decode(&mut buf, &mut BytesMut::new()), Ok(true));
@@ -216,7 +306,13 @@ fn errors_are_sticky() {
 #[test]
 fn empty_input_needs_more() {
     let mut dec = BodyDecoder::new(BodyFraming::Chunked, MAX, 0);
-    assert_eq!(dec.decode(&mut BytesMut::new(), &mut BytesMut::new()), Ok(false));
+    assert_eq!(
+        dec.decode(&mut BytesMut::new(), &mut BytesMut::new()),
+        Ok(false)
+    );
     let mut dec = BodyDecoder::new(BodyFraming::Length(1), MAX, 0);
-    assert_eq!(dec.decode(&mut BytesMut::new(), &mut BytesMut::new()), Ok(false));
+    assert_eq!(
+        dec.decode(&mut BytesMut::new(), &mut BytesMut::new()),
+        Ok(false)
+    );
 }

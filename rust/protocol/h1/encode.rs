@@ -87,8 +87,7 @@ pub fn valid_header_name(name: &[u8]) -> bool {
 /// split or truncate the response: header injection), and no other control character except
 /// HTAB. Obs-text (0x80-0xFF) is allowed.
 pub fn valid_header_value(v: &[u8]) -> bool {
-    v.iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Something that is a header name or value as bytes: strings, byte slices and vectors, and

@@ -24,9 +24,15 @@ fn rfc9112_4_status_line_and_fields() {
 #[test]
 fn rfc9112_6_framing_and_connection() {
     let chunked = head(200, None, true, false);
-    assert!(chunked.ends_with("transfer-encoding: chunked\r\nconnection: close\r\n\r\n"), "{chunked}");
+    assert!(
+        chunked.ends_with("transfer-encoding: chunked\r\nconnection: close\r\n\r\n"),
+        "{chunked}"
+    );
     let ka = head(200, Some(0), false, true);
-    assert!(ka.ends_with("content-length: 0\r\nconnection: keep-alive\r\n\r\n"), "{ka}");
+    assert!(
+        ka.ends_with("content-length: 0\r\nconnection: keep-alive\r\n\r\n"),
+        "{ka}"
+    );
     // close wins over keep-alive.
     let both = head(200, Some(0), true, true);
     assert!(both.contains("connection: close\r\n") && !both.contains("keep-alive"));
@@ -36,9 +42,15 @@ fn rfc9112_6_framing_and_connection() {
 fn rfc9110_8_6_no_framing_for_1xx_204_304() {
     for s in [101, 204] {
         let h = head(s, Some(3), false, false);
-        assert!(!h.contains("content-length") && !h.contains("transfer-encoding"), "{h}");
+        assert!(
+            !h.contains("content-length") && !h.contains("transfer-encoding"),
+            "{h}"
+        );
         let h = head(s, None, false, false);
-        assert!(!h.contains("content-length") && !h.contains("transfer-encoding"), "{h}");
+        assert!(
+            !h.contains("content-length") && !h.contains("transfer-encoding"),
+            "{h}"
+        );
     }
     assert!(head(304, Some(3), false, false).contains("content-length: 3\r\n"));
     assert!(!head(304, None, false, false).contains("transfer-encoding"));
@@ -47,10 +59,21 @@ fn rfc9110_8_6_no_framing_for_1xx_204_304() {
 #[test]
 fn write_head_accepts_str_and_byte_pairs() {
     let mut out = Vec::new();
-    write_head(&mut out, 404, [("a", "b"), ("c", "d")], Some(0), false, false, DATE);
+    write_head(
+        &mut out,
+        404,
+        [("a", "b"), ("c", "d")],
+        Some(0),
+        false,
+        false,
+        DATE,
+    );
     assert!(out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
     let mut out2 = Vec::new();
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![(b"a".to_vec(), b"b".to_vec()), (b"c".to_vec(), b"d".to_vec())];
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"a".to_vec(), b"b".to_vec()),
+        (b"c".to_vec(), b"d".to_vec()),
+    ];
     write_head(&mut out2, 404, pairs, Some(0), false, false, DATE);
     assert_eq!(out, out2);
 }
@@ -102,7 +125,9 @@ fn error_response() {
     write_error(&mut out, &ProtoError::HeadersTooLarge, DATE);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
-    assert!(text.ends_with("\r\n\r\n431 Request Header Fields Too Large: request header fields too large\n"));
+    assert!(text.ends_with(
+        "\r\n\r\n431 Request Header Fields Too Large: request header fields too large\n"
+    ));
 }
 
 #[test]

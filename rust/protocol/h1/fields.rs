@@ -4,6 +4,10 @@
 
 use super::{is_tchar, trim_ows, BodyFraming, Limits, ProtoError, Span, Version};
 
+#[cfg(test)]
+#[path = "fields_tests.rs"]
+mod tests;
+
 /// What the framing- and routing-relevant fields say, once they are known to be valid.
 pub(super) struct Fields {
     pub(super) host: Option<Span>,
@@ -70,7 +74,9 @@ impl TransferCodings {
         // RFC 9112 §6.3 item 4: chunked not final in a request means the length cannot be
         // determined: 400 and close.
         if !self.last_is_chunked {
-            return Err(ProtoError::BadRequest("chunked must be the final transfer coding"));
+            return Err(ProtoError::BadRequest(
+                "chunked must be the final transfer coding",
+            ));
         }
         // RFC 9112 §6.1: a coding the server does not understand SHOULD get 501.
         if self.other {
@@ -85,8 +91,9 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// Checks the fields of a head whose lines httparse accepted.
@@ -139,7 +146,7 @@ pub(super) fn check(
     }
     if let Some(h) = host {
         let h = get(h);
-        if !h.is_empty() && !valid_authority(h, false) {
+        if !h.is_empty() && !super::target::valid_authority(h, false) {
             return Err(ProtoError::BadRequest("invalid Host header"));
         }
     }
@@ -154,7 +161,9 @@ pub(super) fn check(
         }
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
         if version == Version::Http10 {
-            return Err(ProtoError::BadRequest("Transfer-Encoding in HTTP/1.0 request"));
+            return Err(ProtoError::BadRequest(
+                "Transfer-Encoding in HTTP/1.0 request",
+            ));
         }
         te.result()?;
         BodyFraming::Chunked
@@ -192,67 +201,4 @@ pub(super) fn check(
         },
         expects_continue: continue_ && version == Version::Http11,
     })
-}
-
-/// `uri-host [ ":" port ]` (RFC 9110 §4.2.3, RFC 3986 §3.2): reg-name, IPv4 or `[IPv6]`,
-/// never userinfo or whitespace. The host must be non-empty; `require_port` is for CONNECT.
-pub(super) fn valid_authority(a: &[u8], require_port: bool) -> bool {
-    let (host_ok, port) = if let Some(rest) = a.strip_prefix(b"[") {
-        let Some(close) = memchr::memchr(b']', rest) else {
-            return false;
-        };
-        let inner = &rest[..close];
-        let ok = inner.contains(&b':')
-            && inner
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        let port = match &rest[close + 1..] {
-            [] => None,
-            [b':', p @ ..] => Some(p),
-            _ => return false,
-        };
-        (ok, port)
-    } else {
-        let (h, port) = match memchr::memchr(b':', a) {
-            Some(i) => (&a[..i], Some(&a[i + 1..])),
-            None => (a, None),
-        };
-        (!h.is_empty() && valid_reg_name(h), port)
-    };
-    host_ok
-        && match port {
-            None => !require_port,
-            Some(p) => !(p.is_empty() && require_port) && valid_port(p),
-        }
-}
-
-/// RFC 3986 `port = *DIGIT`, and a real port number when present.
-fn valid_port(p: &[u8]) -> bool {
-    p.is_empty()
-        || (p.len() <= 5
-            && p.iter().all(u8::is_ascii_digit)
-            && p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535)
-}
-
-/// RFC 3986 `reg-name = *( unreserved / pct-encoded / sub-delims )` (covers IPv4 too).
-fn valid_reg_name(h: &[u8]) -> bool {
-    let mut i = 0;
-    while i < h.len() {
-        match h[i] {
-            b'%' => {
-                if !(h.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && h.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-                {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {}
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
-            _ => return false,
-        }
-        i += 1;
-    }
-    true
 }

@@ -17,6 +17,8 @@ use super::error::ProtoError;
 
 #[path = "fields.rs"]
 mod fields;
+#[path = "target.rs"]
+mod target;
 
 #[cfg(test)]
 #[path = "head_tests.rs"]
@@ -389,19 +391,24 @@ fn parse_lines(head: &[u8], fields: usize, limits: &Limits) -> Result<RequestHea
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(ProtoError::BadRequest("malformed request line"));
     };
-    let method = Method::from_bytes(method.as_bytes())
-        .ok_or(ProtoError::BadRequest("invalid method"))?;
+    let method =
+        Method::from_bytes(method.as_bytes()).ok_or(ProtoError::BadRequest("invalid method"))?;
     let version = if minor == 0 {
         Version::Http10
     } else {
         Version::Http11
     };
     let target_span = span_of(head, target.as_bytes());
-    let t = classify_target(&method, target.as_bytes())?;
+    let t = target::classify(&method, target.as_bytes())?;
     let headers: Vec<(Span, Span)> = req
         .headers
         .iter()
-        .map(|h| (span_of(head, h.name.as_bytes()), span_of(head, trim_ows(h.value))))
+        .map(|h| {
+            (
+                span_of(head, h.name.as_bytes()),
+                span_of(head, trim_ows(h.value)),
+            )
+        })
         .collect();
     let f = fields::check(head, &headers, version, limits)?;
     Ok(RequestHead {
@@ -442,10 +449,7 @@ fn map_httparse_error(e: httparse::Error, head: &[u8]) -> ProtoError {
             // httparse got past `method SP target SP`, so the version is all after that.
             let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
             let line = &head[..line_end];
-            let version = line
-                .splitn(3, |&b| b == b' ')
-                .nth(2)
-                .unwrap_or_default();
+            let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
             match version {
                 [b'H', b'T', b'T', b'P', b'/', d] if d.is_ascii_digit() => {
                     ProtoError::VersionNotSupported
@@ -460,88 +464,4 @@ fn map_httparse_error(e: httparse::Error, head: &[u8]) -> ProtoError {
         }
         _ => ProtoError::BadRequest("invalid request line"),
     }
-}
-
-/// The parts of a request-target, as spans relative to the target's start.
-struct TargetParts {
-    path: Option<Span>,
-    query: Option<Span>,
-    authority: Option<Span>,
-}
-
-/// Splits `[from, t.len())` of `t` into path and query at the first `?`.
-fn split_query(t: &[u8], from: usize) -> (Span, Option<Span>) {
-    match memchr::memchr(b'?', &t[from..]) {
-        Some(q) => (Span(from, from + q), Some(Span(from + q + 1, t.len()))),
-        None => (Span(from, t.len()), None),
-    }
-}
-
-/// RFC 9112 §3.2: the four forms of request-target, each allowed only where it belongs.
-fn classify_target(method: &Method, t: &[u8]) -> Result<TargetParts, ProtoError> {
-    // The fragment is never sent (RFC 9110 §4.2.5); a '#' means the client is confused.
-    if memchr::memchr(b'#', t).is_some() {
-        return Err(ProtoError::BadRequest("fragment in request-target"));
-    }
-    // §3.2.3: CONNECT's target is an authority with a port, and only CONNECT has one.
-    if *method == Method::Connect {
-        if !fields::valid_authority(t, true) {
-            return Err(ProtoError::BadRequest("CONNECT requires host:port target"));
-        }
-        return Ok(TargetParts {
-            path: Some(Span(0, 0)),
-            query: None,
-            authority: Some(Span(0, t.len())),
-        });
-    }
-    // §3.2.1 origin-form: absolute-path [ "?" query ].
-    if t.first() == Some(&b'/') {
-        let (path, query) = split_query(t, 0);
-        return Ok(TargetParts {
-            path: Some(path),
-            query,
-            authority: None,
-        });
-    }
-    // §3.2.4 asterisk-form: only for a server-wide OPTIONS.
-    if t == b"*" {
-        if *method != Method::Options {
-            return Err(ProtoError::BadRequest("asterisk-form target only with OPTIONS"));
-        }
-        return Ok(TargetParts {
-            path: Some(Span(0, 1)),
-            query: None,
-            authority: None,
-        });
-    }
-    // §3.2.2 absolute-form: a server MUST accept it; only http and https make sense here.
-    let scheme_len = if t.len() >= 7 && t[..7].eq_ignore_ascii_case(b"http://") {
-        7
-    } else if t.len() >= 8 && t[..8].eq_ignore_ascii_case(b"https://") {
-        8
-    } else {
-        return Err(ProtoError::BadRequest("invalid request-target"));
-    };
-    let rest = &t[scheme_len..];
-    let auth_len = memchr::memchr2(b'/', b'?', rest).unwrap_or(rest.len());
-    let authority = Span(scheme_len, scheme_len + auth_len);
-    // RFC 9110 §4.2.1: an http(s) URI with an empty host is invalid; §4.2.4: userinfo is
-    // an error (its presence is how phishing URLs hide the real host).
-    if !fields::valid_authority(&rest[..auth_len], false) {
-        return Err(ProtoError::BadRequest("invalid authority in request-target"));
-    }
-    let after = scheme_len + auth_len;
-    let (path, query) = if t.get(after) == Some(&b'/') {
-        let (p, q) = split_query(t, after);
-        (Some(p), q)
-    } else {
-        // Either the end or '?': the path is empty, which means "/" (§3.2.2).
-        let (_, q) = split_query(t, after);
-        (None, q)
-    };
-    Ok(TargetParts {
-        path,
-        query,
-        authority: Some(authority),
-    })
 }

@@ -81,7 +81,13 @@ enum Body {
     Chunked(Vec<Vec<u8>>, bool, bool, Vec<(String, Vec<u8>)>),
 }
 
-const FRAMING_NAMES: [&str; 5] = ["host", "content-length", "transfer-encoding", "connection", "expect"];
+const FRAMING_NAMES: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "expect",
+];
 
 fn field_name() -> impl Strategy<Value = String> {
     "[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,12}"
@@ -92,7 +98,8 @@ fn field_name() -> impl Strategy<Value = String> {
 
 /// A field value as sent: may have OWS around it, tabs inside, and obs-text.
 fn field_value() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![8 => 0x21u8..=0x7e, 1 => 0x80u8..=0xff, 1 => Just(b' '), 1 => Just(b'\t')];
+    let byte =
+        prop_oneof![8 => 0x21u8..=0x7e, 1 => 0x80u8..=0xff, 1 => Just(b' '), 1 => Just(b'\t')];
     proptest::collection::vec(byte, 0..24)
 }
 
@@ -114,18 +121,33 @@ fn body() -> impl Strategy<Value = Body> {
 /// A valid HTTP/1.1 request: its bytes and what it must parse to.
 fn request() -> impl Strategy<Value = (Vec<u8>, Msg)> {
     let method = prop_oneof![
-        Just("GET"), Just("HEAD"), Just("POST"), Just("PUT"), Just("DELETE"), Just("PATCH"),
-        Just("OPTIONS"), Just("PURGE")
+        Just("GET"),
+        Just("HEAD"),
+        Just("POST"),
+        Just("PUT"),
+        Just("DELETE"),
+        Just("PATCH"),
+        Just("OPTIONS"),
+        Just("PURGE")
     ];
     let target = "/[A-Za-z0-9._~/!$&'()*+,;=:@-]{0,20}(\\?[A-Za-z0-9=&%/?]{0,12})?";
     let headers = proptest::collection::vec((field_name(), field_value()), 0..8);
-    (method, target, headers, body(), any::<bool>(), any::<bool>()).prop_map(
-        |(method, target, headers, body, close, leading_crlf)| {
+    (
+        method,
+        target,
+        headers,
+        body(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(method, target, headers, body, close, leading_crlf)| {
             let mut out = Vec::new();
             if leading_crlf {
                 out.extend_from_slice(b"\r\n");
             }
-            out.extend_from_slice(format!("{method} {target} HTTP/1.1\r\nHost: example.com\r\n").as_bytes());
+            out.extend_from_slice(
+                format!("{method} {target} HTTP/1.1\r\nHost: example.com\r\n").as_bytes(),
+            );
             let mut expected = vec![(b"Host".to_vec(), b"example.com".to_vec())];
             let mut add = |out: &mut Vec<u8>, name: &[u8], value: &[u8]| {
                 out.extend_from_slice(name);
@@ -143,15 +165,27 @@ fn request() -> impl Strategy<Value = (Vec<u8>, Msg)> {
             let (framing, wire_body, decoded) = match &body {
                 Body::None => (BodyFraming::Empty, Vec::new(), Vec::new()),
                 Body::Length(b) => {
-                    add(&mut out, b"Content-Length", format!(" {}", b.len()).as_bytes());
-                    let f = if b.is_empty() { BodyFraming::Empty } else { BodyFraming::Length(b.len() as u64) };
+                    add(
+                        &mut out,
+                        b"Content-Length",
+                        format!(" {}", b.len()).as_bytes(),
+                    );
+                    let f = if b.is_empty() {
+                        BodyFraming::Empty
+                    } else {
+                        BodyFraming::Length(b.len() as u64)
+                    };
                     (f, b.clone(), b.clone())
                 }
                 Body::Chunked(chunks, upper, ext, trailers) => {
                     add(&mut out, b"Transfer-Encoding", b" chunked");
                     let mut wire = Vec::new();
                     for c in chunks {
-                        let size = if *upper { format!("{:X}", c.len()) } else { format!("{:x}", c.len()) };
+                        let size = if *upper {
+                            format!("{:X}", c.len())
+                        } else {
+                            format!("{:x}", c.len())
+                        };
                         wire.extend_from_slice(size.as_bytes());
                         if *ext {
                             wire.extend_from_slice(b";a=b;q=\"x \\\" y\";flag");
@@ -182,18 +216,46 @@ fn request() -> impl Strategy<Value = (Vec<u8>, Msg)> {
                 body: decoded,
             };
             (out, msg)
-        },
-    )
+        })
 }
 
 /// Raw material that reaches deep into both parsers more often than uniform bytes do.
 fn soup() -> impl Strategy<Value = Vec<u8>> {
     const TOKENS: &[&[u8]] = &[
-        b"GET ", b"POST ", b"CONNECT ", b"OPTIONS ", b"/ ", b"* ", b"http://h/ ", b"h:1 ",
-        b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"\r\n", b"\n", b"\r", b"Host: a", b"Host:",
-        b"Transfer-Encoding: ", b"chunked", b"gzip", b"Content-Length: ", b"5", b"0",
-        b"ffffffffffffffff", b";a=\"b\"", b"hello", b":", b" ", b"\t", b",", b"\0", b"\xff",
-        b"Expect: 100-continue", b"Connection: close", b"X: y",
+        b"GET ",
+        b"POST ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"/ ",
+        b"* ",
+        b"http://h/ ",
+        b"h:1 ",
+        b"HTTP/1.1",
+        b"HTTP/1.0",
+        b"HTTP/2",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"Host: a",
+        b"Host:",
+        b"Transfer-Encoding: ",
+        b"chunked",
+        b"gzip",
+        b"Content-Length: ",
+        b"5",
+        b"0",
+        b"ffffffffffffffff",
+        b";a=\"b\"",
+        b"hello",
+        b":",
+        b" ",
+        b"\t",
+        b",",
+        b"\0",
+        b"\xff",
+        b"Expect: 100-continue",
+        b"Connection: close",
+        b"X: y",
     ];
     let token = proptest::sample::select(TOKENS);
     let piece = prop_oneof![
@@ -209,13 +271,29 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
 
 /// Calls every accessor, so that a bad offset anywhere would panic here.
 fn touch(h: &RequestHead) {
-    let _ = (h.method().as_str(), h.version().as_str(), h.target(), h.path(), h.query());
-    let _ = (h.headers().count(), h.header_count(), h.header("host"), h.host(), h.raw().len());
+    let _ = (
+        h.method().as_str(),
+        h.version().as_str(),
+        h.target(),
+        h.path(),
+        h.query(),
+    );
+    let _ = (
+        h.headers().count(),
+        h.header_count(),
+        h.header("host"),
+        h.host(),
+        h.raw().len(),
+    );
     let _ = (h.framing(), h.keep_alive(), h.expects_continue());
 }
 
 /// Decodes `input` for `framing`, fed in `cuts` pieces: (done, body, leftover) or error.
-fn decode_pieces(framing: BodyFraming, input: &[u8], cuts: &[usize]) -> Result<(bool, Vec<u8>, Vec<u8>), ProtoError> {
+fn decode_pieces(
+    framing: BodyFraming,
+    input: &[u8],
+    cuts: &[usize],
+) -> Result<(bool, Vec<u8>, Vec<u8>), ProtoError> {
     let mut dec = BodyDecoder::new(framing, 1 << 16, 64);
     let mut buf = BytesMut::new();
     let mut out = BytesMut::new();
