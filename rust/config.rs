@@ -47,7 +47,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            bind: Bind::Tcp { host: "127.0.0.1".into(), port: 8000 },
+            bind: Bind::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8000,
+            },
             backlog: 1024,
             io_threads: 1,
             limits: Limits::default(),

@@ -16,7 +16,10 @@ impl Ready {
     pub fn new(py: Python<'_>, value: PyObject) -> Self {
         let cell = GILOnceCell::new();
         let _ = cell.set(py, value);
-        Ready { value: cell, taken: std::sync::atomic::AtomicBool::new(false) }
+        Ready {
+            value: cell,
+            taken: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }
 
@@ -34,7 +37,11 @@ impl Ready {
         if self.taken.swap(true, std::sync::atomic::Ordering::Relaxed) {
             return Err(PyStopIteration::new_err(()));
         }
-        let value = self.value.get(py).map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None());
+        let value = self
+            .value
+            .get(py)
+            .map(|v| v.clone_ref(py))
+            .unwrap_or_else(|| py.None());
         // The value travels in StopIteration's args, as for any generator's return.
         Err(PyStopIteration::new_err((value,)))
     }

@@ -12,8 +12,11 @@ use super::errors::ConfigError;
 
 fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     let s: f64 = obj.getattr(name)?.extract()?;
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| ConfigError::new_err(format!("{name} must be a non-negative number of seconds, got {s}")))
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        ConfigError::new_err(format!(
+            "{name} must be a non-negative number of seconds, got {s}"
+        ))
+    })
 }
 
 /// Extracts the server config from its Python description.
@@ -23,7 +26,10 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
     let bind = match (fd, uds) {
         (Some(fd), _) => Bind::Fd(fd),
         (None, Some(path)) => Bind::Uds(path.into()),
-        (None, None) => Bind::Tcp { host: obj.getattr("host")?.extract()?, port: obj.getattr("port")?.extract()? },
+        (None, None) => Bind::Tcp {
+            host: obj.getattr("host")?.extract()?,
+            port: obj.getattr("port")?.extract()?,
+        },
     };
     let positive = |name: &str| -> PyResult<usize> {
         let v: usize = obj.getattr(name)?.extract()?;

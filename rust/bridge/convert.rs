@@ -30,16 +30,28 @@ pub struct Ctx {
 /// Converts a handler's return value.
 pub fn to_response(py: Python<'_>, ctx: &Ctx, value: &Bound<'_, PyAny>) -> PyResult<Response> {
     if let Ok(s) = value.downcast_exact::<PyString>() {
-        return Ok(Response::full(200, "text/plain; charset=utf-8", Bytes::copy_from_slice(s.to_str()?.as_bytes())));
+        return Ok(Response::full(
+            200,
+            "text/plain; charset=utf-8",
+            Bytes::copy_from_slice(s.to_str()?.as_bytes()),
+        ));
     }
     if let Ok(b) = value.downcast_exact::<PyBytes>() {
-        return Ok(Response::full(200, "application/octet-stream", Bytes::copy_from_slice(b.as_bytes())));
+        return Ok(Response::full(
+            200,
+            "application/octet-stream",
+            Bytes::copy_from_slice(b.as_bytes()),
+        ));
     }
     if value.is_exact_instance_of::<PyDict>() || value.is_exact_instance_of::<PyList>() {
         return json(py, ctx, value);
     }
     if value.is_none() {
-        return Ok(Response { status: 204, header_block: Vec::new(), body: Body::Full(Bytes::new()) });
+        return Ok(Response {
+            status: 204,
+            header_block: Vec::new(),
+            body: Body::Full(Bytes::new()),
+        });
     }
     if value.is_instance(ctx.rt.response_type.bind(py))? {
         return from_response_object(py, ctx, value);
@@ -51,31 +63,46 @@ fn json(py: Python<'_>, ctx: &Ctx, value: &Bound<'_, PyAny>) -> PyResult<Respons
     let encoded = ctx.rt.json_encode.bind(py).call1((value,)).map_err(|e| {
         let err = PyTypeError::new_err(format!(
             "handler returned a {} that cannot be encoded as JSON",
-            value.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ));
         err.set_cause(py, Some(e));
         err
     })?;
     let bytes = encoded.downcast::<PyBytes>()?;
-    Ok(Response::full(200, "application/json", Bytes::copy_from_slice(bytes.as_bytes())))
+    Ok(Response::full(
+        200,
+        "application/json",
+        Bytes::copy_from_slice(bytes.as_bytes()),
+    ))
 }
 
 /// Reads a `covetpy.responses.Response`: `status_code`, `raw_headers`, `body`, `body_iterator`.
 fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> PyResult<Response> {
     let status: u16 = obj.getattr("status_code")?.extract()?;
     if !(100..=999).contains(&status) || (100..200).contains(&status) {
-        return Err(PyValueError::new_err(format!("status_code {status} cannot be sent as a final response")));
+        return Err(PyValueError::new_err(format!(
+            "status_code {status} cannot be sent as a final response"
+        )));
     }
     let mut header_block = Vec::with_capacity(64);
     let headers = obj.getattr("raw_headers")?;
     for item in headers.try_iter()? {
         let (name, value): (String, String) = item?.extract()?;
         if !valid_header_name(name.as_bytes()) || !valid_header_value(value.as_bytes()) {
-            return Err(PyValueError::new_err(format!("invalid response header {name:?}: {value:?}")));
+            return Err(PyValueError::new_err(format!(
+                "invalid response header {name:?}: {value:?}"
+            )));
         }
         // The server owns message framing and the connection (RFC 9112 §6); a handler's own
         // values for these would contradict what is actually sent.
-        if ["content-length", "transfer-encoding", "connection", "date"].iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        if ["content-length", "transfer-encoding", "connection", "date"]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
             continue;
         }
         header_block.extend_from_slice(name.as_bytes());
@@ -87,11 +114,21 @@ fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> Py
     if !iterator.is_none() {
         let (sender, body) = stream::channel(ctx.queue.clone());
         ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
-        return Ok(Response { status, header_block, body: Body::Stream(body) });
+        return Ok(Response {
+            status,
+            header_block,
+            body: Body::Stream(body),
+        });
     }
     let body = obj.getattr("body")?;
-    let body = body.downcast::<PyBytes>().map_err(|_| PyTypeError::new_err("Response.body must be bytes"))?;
-    Ok(Response { status, header_block, body: Body::Full(Bytes::copy_from_slice(body.as_bytes())) })
+    let body = body
+        .downcast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err("Response.body must be bytes"))?;
+    Ok(Response {
+        status,
+        header_block,
+        body: Body::Full(Bytes::copy_from_slice(body.as_bytes())),
+    })
 }
 
 /// The response for an exception raised by a handler (or by converting its result).
@@ -131,7 +168,10 @@ pub struct Responder {
 impl Responder {
     /// Wraps the reply of one request.
     pub fn new(reply: Reply, ctx: Ctx) -> Self {
-        Responder { reply: Mutex::new(Some(reply)), ctx }
+        Responder {
+            reply: Mutex::new(Some(reply)),
+            ctx,
+        }
     }
 
     fn take(&self) -> Option<Reply> {

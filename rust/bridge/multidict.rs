@@ -23,11 +23,18 @@ impl Pairs {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.items.iter().find(|(k, _)| self.matches(k, key)).map(|(_, v)| v.as_str())
+        self.items
+            .iter()
+            .find(|(k, _)| self.matches(k, key))
+            .map(|(_, v)| v.as_str())
     }
 
     fn getlist(&self, key: &str) -> Vec<&str> {
-        self.items.iter().filter(|(k, _)| self.matches(k, key)).map(|(_, v)| v.as_str()).collect()
+        self.items
+            .iter()
+            .filter(|(k, _)| self.matches(k, key))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -66,7 +73,12 @@ macro_rules! multidict_methods {
 
             /// The first value of each distinct name.
             fn values(&self) -> Vec<String> {
-                self.0.keys().into_iter().filter_map(|k| self.0.get(k)).map(str::to_owned).collect()
+                self.0
+                    .keys()
+                    .into_iter()
+                    .filter_map(|k| self.0.get(k))
+                    .map(str::to_owned)
+                    .collect()
             }
 
             /// Every (name, value) pair, in order, duplicates included.
@@ -81,7 +93,10 @@ macro_rules! multidict_methods {
             }
 
             fn __getitem__(&self, key: &str) -> PyResult<String> {
-                self.0.get(key).map(str::to_owned).ok_or_else(|| PyKeyError::new_err(key.to_owned()))
+                self.0
+                    .get(key)
+                    .map(str::to_owned)
+                    .ok_or_else(|| PyKeyError::new_err(key.to_owned()))
             }
 
             fn __contains__(&self, key: &str) -> bool {
@@ -119,7 +134,10 @@ impl Headers {
     /// Headers from raw pairs; values are decoded as Latin-1 (RFC 9110 §5.5 obs-text).
     pub fn from_raw<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
         let latin1 = |b: &[u8]| b.iter().map(|&c| c as char).collect::<String>();
-        Headers(Pairs { items: pairs.map(|(k, v)| (latin1(k), latin1(v))).collect(), fold: true })
+        Headers(Pairs {
+            items: pairs.map(|(k, v)| (latin1(k), latin1(v))).collect(),
+            fold: true,
+        })
     }
 }
 
@@ -152,7 +170,10 @@ pub fn form_decode(raw: &[u8]) -> String {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
-                match (raw.get(i + 1).and_then(|&c| hex(c)), raw.get(i + 2).and_then(|&c| hex(c))) {
+                match (
+                    raw.get(i + 1).and_then(|&c| hex(c)),
+                    raw.get(i + 2).and_then(|&c| hex(c)),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push((h * 16 + l) as u8);
                         i += 3;

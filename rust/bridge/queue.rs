@@ -35,7 +35,11 @@ impl JobQueue {
         }
         // SAFETY: `fd` is a fresh descriptor owned by nothing else.
         let efd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(JobQueue { events: Mutex::new(Vec::with_capacity(64)), efd, stopped: AtomicBool::new(false) })
+        Ok(JobQueue {
+            events: Mutex::new(Vec::with_capacity(64)),
+            efd,
+            stopped: AtomicBool::new(false),
+        })
     }
 
     /// The descriptor the Python event loop watches for readability.

@@ -53,7 +53,10 @@ impl Request {
     }
 
     fn body_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.body.get_or_init(py, || PyBytes::new(py, &self.data.body).unbind()).bind(py).clone()
+        self.body
+            .get_or_init(py, || PyBytes::new(py, &self.data.body).unbind())
+            .bind(py)
+            .clone()
     }
 }
 
@@ -104,7 +107,9 @@ impl Request {
     #[getter]
     fn headers(&self, py: Python<'_>) -> PyResult<Py<Headers>> {
         self.headers
-            .get_or_try_init(py, || Py::new(py, Headers::from_raw(self.data.head.headers())))
+            .get_or_try_init(py, || {
+                Py::new(py, Headers::from_raw(self.data.head.headers()))
+            })
             .map(|h| h.clone_ref(py))
     }
 
@@ -113,7 +118,10 @@ impl Request {
     fn query_params(&self, py: Python<'_>) -> PyResult<Py<QueryParams>> {
         self.query
             .get_or_try_init(py, || {
-                Py::new(py, QueryParams::parse(self.data.head.query().unwrap_or_default()))
+                Py::new(
+                    py,
+                    QueryParams::parse(self.data.head.query().unwrap_or_default()),
+                )
             })
             .map(|q| q.clone_ref(py))
     }
@@ -153,7 +161,9 @@ impl Request {
             Ok(v) => Ok(Ready::new(py, v)),
             Err(e) => {
                 let detail = format!("malformed JSON body: {}", e.value(py));
-                Err(PyErr::from_value(self.rt.bad_request.call1(py, (detail,))?.into_bound(py)))
+                Err(PyErr::from_value(
+                    self.rt.bad_request.call1(py, (detail,))?.into_bound(py),
+                ))
             }
         }
     }
@@ -161,7 +171,9 @@ impl Request {
     /// The body as an async iterator of bytes chunks.
     fn stream(&self, py: Python<'_>) -> BodyStream {
         let body = self.body_bytes(py);
-        BodyStream { chunk: std::sync::Mutex::new((!self.data.body.is_empty()).then(|| body.unbind())) }
+        BodyStream {
+            chunk: std::sync::Mutex::new((!self.data.body.is_empty()).then(|| body.unbind())),
+        }
     }
 
     fn __repr__(&self) -> String {

@@ -54,7 +54,11 @@ impl Server {
     /// `routes`: objects with `methods`, `path`, `endpoint` and `plan` (a list of
     /// `("request", None)` or `("path", name)` for each positional argument).
     #[new]
-    fn new(config: &Bound<'_, PyAny>, routes: &Bound<'_, PyAny>, runtime: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        config: &Bound<'_, PyAny>,
+        routes: &Bound<'_, PyAny>,
+        runtime: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let config = config::extract(config)?;
         let rt = Arc::new(Runtime::load(runtime)?);
         let mut specs = Vec::new();
@@ -63,8 +67,16 @@ impl Server {
             let route = route?;
             let methods: Vec<String> = route.getattr("methods")?.extract()?;
             let path: String = route.getattr("path")?.extract()?;
-            specs.push(RouteSpec { id, methods, path: path.clone() });
-            defs.push((path, route.getattr("endpoint")?.unbind(), route.getattr("plan")?));
+            specs.push(RouteSpec {
+                id,
+                methods,
+                path: path.clone(),
+            });
+            defs.push((
+                path,
+                route.getattr("endpoint")?.unbind(),
+                route.getattr("plan")?,
+            ));
         }
         let router = Router::new(&specs).map_err(|e| RouteError::new_err(e.to_string()))?;
         let mut endpoints = Vec::with_capacity(defs.len());
@@ -78,16 +90,28 @@ impl Server {
                     ("path", Some(name)) => match names.iter().position(|n| *n == name) {
                         Some(i) => Arg::Path(i),
                         None => {
-                            return Err(RouteError::new_err(format!("route {path}: no path parameter named {name:?}")))
+                            return Err(RouteError::new_err(format!(
+                                "route {path}: no path parameter named {name:?}"
+                            )))
                         }
                     },
-                    (other, _) => return Err(RouteError::new_err(format!("route {path}: unknown argument source {other:?}"))),
+                    (other, _) => {
+                        return Err(RouteError::new_err(format!(
+                            "route {path}: unknown argument source {other:?}"
+                        )))
+                    }
                 });
             }
             let wants_request = args.iter().any(|a| matches!(a, Arg::Request));
-            endpoints.push(Endpoint { handler, args, wants_request, names });
+            endpoints.push(Endpoint {
+                handler,
+                args,
+                wants_request,
+                names,
+            });
         }
-        let queue = Arc::new(JobQueue::new().map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?);
+        let queue =
+            Arc::new(JobQueue::new().map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?);
         Ok(Server {
             config,
             router: Arc::new(router),
@@ -105,8 +129,11 @@ impl Server {
         if running.is_some() {
             return Err(PyRuntimeError::new_err("server already started"));
         }
-        let server = core::Server::start(self.config.clone(), self.router.clone(), self.queue.clone())
-            .map_err(|e| ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind)))?;
+        let server =
+            core::Server::start(self.config.clone(), self.router.clone(), self.queue.clone())
+                .map_err(|e| {
+                    ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
+                })?;
         let addresses = server.addresses().to_vec();
         *running = Some(server);
         Ok(addresses)
@@ -128,7 +155,10 @@ impl Server {
                     // its reply is dropped while unwinding and the connection answers 500.
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(py, job)));
                     if r.is_err() {
-                        crate::log!(Level::Error, "panic while handling a request (answered 500)");
+                        crate::log!(
+                            Level::Error,
+                            "panic while handling a request (answered 500)"
+                        );
                     }
                 }
                 Event::Writable(fut) => {
@@ -145,14 +175,23 @@ impl Server {
     /// Starts a graceful drain: stop accepting, finish in-flight requests, close idle
     /// connections. `dispatch` returns True when it is complete.
     fn begin_drain(&self) {
-        if let Some(s) = self.running.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(s) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             s.begin_drain();
         }
     }
 
     /// Waits for the IO threads to exit, without holding the GIL.
     fn join(&self, py: Python<'_>) {
-        let server = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let server = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(s) = server {
             py.allow_threads(|| s.join());
         }
@@ -184,7 +223,9 @@ fn step<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Step<'py>> {
     let r = unsafe { ffi::PyIter_Send(coro.as_ptr(), ffi::Py_None(), &mut out) };
     match r {
         // SAFETY: on RETURN/NEXT `out` is a new strong reference we now own.
-        ffi::PySendResult::PYGEN_RETURN => Ok(Step::Return(unsafe { Bound::from_owned_ptr(py, out) })),
+        ffi::PySendResult::PYGEN_RETURN => {
+            Ok(Step::Return(unsafe { Bound::from_owned_ptr(py, out) }))
+        }
         // SAFETY: as above.
         ffi::PySendResult::PYGEN_NEXT => Ok(Step::Yield(unsafe { Bound::from_owned_ptr(py, out) })),
         ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
@@ -198,13 +239,26 @@ fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
 
 impl Server {
     fn ctx(&self) -> convert::Ctx {
-        Ctx { rt: self.rt.clone(), queue: self.queue.clone() }
+        Ctx {
+            rt: self.rt.clone(),
+            queue: self.queue.clone(),
+        }
     }
 
     fn handle(&self, py: Python<'_>, job: Job) {
-        let Job { head, body, route, params, peer, reply } = job;
+        let Job {
+            head,
+            body,
+            route,
+            params,
+            peer,
+            reply,
+        } = job;
         let ep = &self.endpoints[route];
-        let ctx = Ctx { rt: self.rt.clone(), queue: self.queue.clone() };
+        let ctx = Ctx {
+            rt: self.rt.clone(),
+            queue: self.queue.clone(),
+        };
         let result = (|| -> PyResult<Bound<'_, PyAny>> {
             let handler = ep.handler.bind(py);
             if ep.args.is_empty() {
@@ -218,14 +272,23 @@ impl Server {
                 });
             }
             let request = if ep.wants_request {
-                let data = RequestData { head, body, params, names: ep.names.clone(), peer };
+                let data = RequestData {
+                    head,
+                    body,
+                    params,
+                    names: ep.names.clone(),
+                    peer,
+                };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {
                 None
             };
             let args = values.into_iter().map(|v| match v {
                 Some(v) => v,
-                None => request.as_ref().map(|r| r.clone_ref(py)).unwrap_or_else(|| py.None()),
+                None => request
+                    .as_ref()
+                    .map(|r| r.clone_ref(py))
+                    .unwrap_or_else(|| py.None()),
             });
             handler.call1(PyTuple::new(py, args)?)
         })();

@@ -49,9 +49,22 @@ pub struct StreamSender {
 /// A connected sender and the body to hand to the connection.
 pub fn channel(queue: Arc<JobQueue>) -> (StreamSender, StreamBody) {
     let (tx, rx) = mpsc::channel(CAPACITY);
-    let waker = Arc::new(Waker { waiting: AtomicBool::new(false), future: Mutex::new(None), queue });
-    let body = StreamBody { rx, on_space: Some(waker.clone() as Arc<dyn OnSpace>) };
-    (StreamSender { tx: Mutex::new(Some(tx)), waker }, body)
+    let waker = Arc::new(Waker {
+        waiting: AtomicBool::new(false),
+        future: Mutex::new(None),
+        queue,
+    });
+    let body = StreamBody {
+        rx,
+        on_space: Some(waker.clone() as Arc<dyn OnSpace>),
+    };
+    (
+        StreamSender {
+            tx: Mutex::new(Some(tx)),
+            waker,
+        },
+        body,
+    )
 }
 
 impl StreamSender {
@@ -63,7 +76,9 @@ impl StreamSender {
         match tx.try_send(chunk) {
             Ok(()) => Ok(true),
             Err(TrySendError::Full(_)) => Ok(false),
-            Err(TrySendError::Closed(_)) => Err(PyConnectionResetError::new_err("client disconnected")),
+            Err(TrySendError::Closed(_)) => {
+                Err(PyConnectionResetError::new_err("client disconnected"))
+            }
         }
     }
 }
@@ -100,11 +115,19 @@ impl StreamSender {
         self.waker.waiting.store(true, Ordering::Release);
         let room = {
             let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-            guard.as_ref().map(|tx| tx.capacity() > 0 || tx.is_closed()).unwrap_or(true)
+            guard
+                .as_ref()
+                .map(|tx| tx.capacity() > 0 || tx.is_closed())
+                .unwrap_or(true)
         };
         // The consumer may have made room before `waiting` was set; then nobody would wake us.
         if room && self.waker.waiting.swap(false, Ordering::AcqRel) {
-            let fut = self.waker.future.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let fut = self
+                .waker
+                .future
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
             if let Some(fut) = fut {
                 resolve(py, &fut)?;
             }

@@ -59,10 +59,12 @@ pub fn open(bind: &Bind, backlog: i32) -> io::Result<RawListener> {
 }
 
 fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {host}")))
+    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot resolve {host}"),
+        )
+    })
 }
 
 /// The local address a listener is bound to, as text for logs.

@@ -15,7 +15,9 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
-use crate::protocol::h1::{date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version};
+use crate::protocol::h1::{
+    date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version,
+};
 use crate::router::Lookup;
 use crate::server::job::{Body, Chunk, Job, Param, Reply, Response, StreamBody};
 use crate::server::respond::{problem, status_allows_body, write_head, Framing};
@@ -100,12 +102,20 @@ impl<C: Conn> Connection<C> {
 
             let path = match std::str::from_utf8(head.path()) {
                 Ok(p) => p,
-                Err(_) => return self.fail(ProtoError::BadRequest("request path is not UTF-8")).await,
+                Err(_) => {
+                    return self
+                        .fail(ProtoError::BadRequest("request path is not UTF-8"))
+                        .await
+                }
             };
             let routed = match self.ctx.router.lookup(head.method().as_str(), path) {
-                Lookup::Found { route, params } => {
-                    Ok((route, params.iter().map(|(_, v)| Param::from(v)).collect::<Vec<_>>()))
-                }
+                Lookup::Found { route, params } => Ok((
+                    route,
+                    params
+                        .iter()
+                        .map(|(_, v)| Param::from(v))
+                        .collect::<Vec<_>>(),
+                )),
                 Lookup::NotFound => Err(problem(404, "no route matches this path")),
                 Lookup::MethodNotAllowed { allow } => {
                     let mut r = problem(405, "method not allowed for this path");
@@ -124,7 +134,11 @@ impl<C: Conn> Connection<C> {
                 keep_alive_10: version_10 && !close,
                 version_10,
                 access: log::access_enabled().then(|| {
-                    (head.method().as_str().to_owned(), head.target().to_vec(), started)
+                    (
+                        head.method().as_str().to_owned(),
+                        head.target().to_vec(),
+                        started,
+                    )
                 }),
             };
 
@@ -137,7 +151,10 @@ impl<C: Conn> Connection<C> {
                         // Do not invite a body we would throw away (RFC 9110 §10.1.1): answer
                         // now and close, since the client may still send it.
                         meta.close = true;
-                        self.pending.push_back(Pending { answer: Answer::Ready(answer), meta });
+                        self.pending.push_back(Pending {
+                            answer: Answer::Ready(answer),
+                            meta,
+                        });
                         return self.flush().await;
                     }
                     if self.rbuf.is_empty() {
@@ -152,7 +169,14 @@ impl<C: Conn> Connection<C> {
             let answer = match routed {
                 Ok((route, params)) => {
                     let (tx, rx) = oneshot::channel();
-                    let job = Job { head, body, route, params, peer: self.peer.clone(), reply: Reply(tx) };
+                    let job = Job {
+                        head,
+                        body,
+                        route,
+                        params,
+                        peer: self.peer.clone(),
+                        reply: Reply(tx),
+                    };
                     self.ctx.dispatch.dispatch(job);
                     Answer::Wait(rx)
                 }
@@ -201,12 +225,19 @@ impl<C: Conn> Connection<C> {
             match self.read_more(deadline, idle).await {
                 Read::Data => {}
                 Read::Eof => {
-                    return Err(if self.rbuf.is_empty() { Stop::Done } else { Stop::Gone });
+                    return Err(if self.rbuf.is_empty() {
+                        Stop::Done
+                    } else {
+                        Stop::Gone
+                    });
                 }
                 Read::Drain => return Err(Stop::Done),
                 Read::Timeout if idle => return Err(Stop::Done),
                 Read::Timeout => {
-                    return self.fail(ProtoError::HeaderTimeout).await.and(Err(Stop::Done))
+                    return self
+                        .fail(ProtoError::HeaderTimeout)
+                        .await
+                        .and(Err(Stop::Done))
                 }
             }
         }
@@ -214,7 +245,8 @@ impl<C: Conn> Connection<C> {
 
     async fn read_body(&mut self, framing: BodyFraming) -> Result<Bytes, Stop> {
         let cfg = self.ctx.config.clone();
-        let mut decoder = BodyDecoder::new(framing, cfg.limits.max_body, cfg.limits.max_header_bytes);
+        let mut decoder =
+            BodyDecoder::new(framing, cfg.limits.max_body, cfg.limits.max_header_bytes);
         let mut out = BytesMut::new();
         let deadline = Instant::now() + cfg.body_timeout;
         loop {
@@ -224,7 +256,10 @@ impl<C: Conn> Connection<C> {
                     Read::Data => {}
                     Read::Eof | Read::Drain => return Err(Stop::Gone),
                     Read::Timeout => {
-                        return self.fail(ProtoError::BodyTimeout).await.and(Err(Stop::Done))
+                        return self
+                            .fail(ProtoError::BodyTimeout)
+                            .await
+                            .and(Err(Stop::Done))
                     }
                 },
                 Err(e) => return self.fail(e).await.and(Err(Stop::Done)),
@@ -259,7 +294,10 @@ impl<C: Conn> Connection<C> {
         if !self.closing {
             self.flush().await?;
         }
-        log::write(Level::Debug, format_args!("{}: refused: {}", self.peer, err.reason()));
+        log::write(
+            Level::Debug,
+            format_args!("{}: refused: {}", self.peer, err.reason()),
+        );
         write_error(&mut self.wbuf, &err, &date::http_date());
         self.write_out().await?;
         Err(Stop::Done)
@@ -307,18 +345,25 @@ impl<C: Conn> Connection<C> {
     }
 
     /// Appends the head (and a full body) to the write buffer; returns a stream to pump.
-    fn encode(
-        &mut self,
-        response: Response,
-        p: &Meta,
-        close: bool,
-    ) -> Option<StreamBody> {
+    fn encode(&mut self, response: Response, p: &Meta, close: bool) -> Option<StreamBody> {
         let date = date::http_date();
         let has_body = status_allows_body(response.status);
         match response.body {
             Body::Full(body) => {
-                let framing = if has_body { Framing::Length(body.len()) } else { Framing::None };
-                write_head(&mut self.wbuf, response.status, &response.header_block, framing, close, p.keep_alive_10, &date);
+                let framing = if has_body {
+                    Framing::Length(body.len())
+                } else {
+                    Framing::None
+                };
+                write_head(
+                    &mut self.wbuf,
+                    response.status,
+                    &response.header_block,
+                    framing,
+                    close,
+                    p.keep_alive_10,
+                    &date,
+                );
                 if has_body && !p.head_only {
                     self.wbuf.extend_from_slice(&body);
                 }
@@ -326,15 +371,21 @@ impl<C: Conn> Connection<C> {
             }
             Body::Stream(stream) => {
                 // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
-                let framing = if !has_body {
-                    Framing::None
-                } else if p.version_10 {
-                    Framing::None
-                } else {
+                let framing = if has_body && !p.version_10 {
                     Framing::Chunked
+                } else {
+                    Framing::None
                 };
                 let close = close || (p.version_10 && has_body);
-                write_head(&mut self.wbuf, response.status, &response.header_block, framing, close, p.keep_alive_10 && !close, &date);
+                write_head(
+                    &mut self.wbuf,
+                    response.status,
+                    &response.header_block,
+                    framing,
+                    close,
+                    p.keep_alive_10 && !close,
+                    &date,
+                );
                 (has_body && !p.head_only).then_some(stream)
             }
         }

@@ -112,7 +112,11 @@ impl Response {
         header_block.extend_from_slice(b"content-type: ");
         header_block.extend_from_slice(content_type.as_bytes());
         header_block.extend_from_slice(b"\r\n");
-        Response { status, header_block, body: Body::Full(body.into()) }
+        Response {
+            status,
+            header_block,
+            body: Body::Full(body.into()),
+        }
     }
 }
 

@@ -36,7 +36,11 @@ pub struct Server {
 
 impl Server {
     /// Binds every listener (so bind errors surface here), then starts the IO threads.
-    pub fn start(config: ServerConfig, router: Arc<Router>, dispatch: Arc<dyn Dispatch>) -> io::Result<Server> {
+    pub fn start(
+        config: ServerConfig,
+        router: Arc<Router>,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> io::Result<Server> {
         let n = config.io_threads.max(1);
         let mut raws = Vec::with_capacity(n);
         for i in 0..n {
@@ -75,7 +79,11 @@ impl Server {
                 })?;
             threads.push(handle);
         }
-        Ok(Server { shared, threads, addresses })
+        Ok(Server {
+            shared,
+            threads,
+            addresses,
+        })
     }
 
     /// The addresses listened on, for logs.

@@ -75,7 +75,15 @@ mod tests {
     #[test]
     fn head_with_length_and_keep_alive_10() {
         let mut out = Vec::new();
-        write_head(&mut out, 200, b"x-a: 1\r\n", Framing::Length(5), false, true, b"D");
+        write_head(
+            &mut out,
+            200,
+            b"x-a: 1\r\n",
+            Framing::Length(5),
+            false,
+            true,
+            b"D",
+        );
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\ndate: D\r\nx-a: 1\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n"
@@ -90,14 +98,19 @@ mod tests {
         assert!(status_allows_body(200));
         let mut out = Vec::new();
         write_head(&mut out, 204, b"", Framing::None, true, false, b"D");
-        assert_eq!(out, b"HTTP/1.1 204 No Content\r\ndate: D\r\nconnection: close\r\n\r\n");
+        assert_eq!(
+            out,
+            b"HTTP/1.1 204 No Content\r\ndate: D\r\nconnection: close\r\n\r\n"
+        );
     }
 
     #[test]
     fn problem_escapes_detail() {
         let r = problem(404, "a \"b\"");
         match r.body {
-            crate::server::job::Body::Full(b) => assert!(b.ends_with(b"\"detail\":\"a \\\"b\\\"\"}")),
+            crate::server::job::Body::Full(b) => {
+                assert!(b.ends_with(b"\"detail\":\"a \\\"b\\\"\"}"))
+            }
             _ => panic!("full body expected"),
         }
     }

@@ -40,7 +40,9 @@ impl Drop for LiveGuard {
 /// Runs the accept loop until a drain, then waits for this thread's connections to finish
 /// (or the drain deadline) and returns.
 pub(crate) fn run(raw: RawListener, ctx: Ctx) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = LocalSet::new();
     let ctx = Rc::new(ctx);
     local.block_on(&rt, async move {
@@ -102,7 +104,15 @@ async fn refuse<C: Conn>(mut conn: C) {
     };
     let mut block = response.header_block.clone();
     block.extend_from_slice(b"retry-after: 1\r\n");
-    write_head(&mut out, 503, &block, Framing::Length(body.len()), true, false, &date::http_date());
+    write_head(
+        &mut out,
+        503,
+        &block,
+        Framing::Length(body.len()),
+        true,
+        false,
+        &date::http_date(),
+    );
     out.extend_from_slice(&body);
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = conn.write_all(out).await;
