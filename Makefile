@@ -34,6 +34,7 @@ lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 	$(VENV)/bin/ruff check python tests examples benches
 	$(VENV)/bin/ruff format --check python tests examples benches
 	$(VENV)/bin/mypy python/covetpy examples
+	$(PY) -m mypy.stubtest covetpy._core
 
 test: rust-test py-test  ## set up and run every test (the README's test command)
 

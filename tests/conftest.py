@@ -125,13 +125,20 @@ def server(start_server: StartServer) -> RunningServer:
     """The basic test app with short timeouts, so limit tests run fast."""
     return start_server(
         "tests.apps.basic:app",
-        "--header-timeout", "1",
-        "--body-timeout", "1",
-        "--keep-alive-timeout", "1",
-        "--max-body-size", "1024",
-        "--max-request-line", "256",
-        "--max-header-bytes", "2048",
-        "--max-headers", "20",
+        "--header-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--keep-alive-timeout",
+        "1",
+        "--max-body-size",
+        "1024",
+        "--max-request-line",
+        "256",
+        "--max-header-bytes",
+        "2048",
+        "--max-headers",
+        "20",
     )
 
 

@@ -33,7 +33,9 @@ def _spawn(coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_tasks.discard)
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     """An RFC 9457 problem document."""
     body = json_encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
     return Response(body, status, headers, "application/problem+json")

@@ -94,7 +94,7 @@ class App:
 
     async def shutdown(self) -> None:
         """Runs the shutdown hooks in reverse order; a failing hook does not stop the others."""
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
         for hook in reversed(self._shutdown):
             try:
                 await _call(hook)
@@ -118,5 +118,3 @@ async def _call(hook: Hook) -> None:
     result = hook()
     if inspect.isawaitable(result):
         await result
-
-

@@ -67,7 +67,9 @@ class Response:
             return body.encode(self.charset)
         if isinstance(body, bytearray | memoryview):
             return bytes(body)
-        raise TypeError(f"{type(self).__name__} body must be bytes or str, not {type(body).__name__}")
+        raise TypeError(
+            f"{type(self).__name__} body must be bytes or str, not {type(body).__name__}"
+        )
 
     @property
     def headers(self) -> dict[str, str]:

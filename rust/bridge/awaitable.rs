@@ -46,7 +46,8 @@ impl Ready {
         Err(PyStopIteration::new_err((value,)))
     }
 
-    fn send(&self, py: Python<'_>, _value: PyObject) -> PyResult<PyObject> {
+    fn send(&self, py: Python<'_>, value: PyObject) -> PyResult<PyObject> {
+        drop(value);
         self.__next__(py)
     }
 }

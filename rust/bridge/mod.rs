@@ -25,6 +25,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<server::Server>()?;
     m.add_class::<request::Request>()?;
+    m.add_class::<request::BodyStream>()?;
     m.add_class::<multidict::Headers>()?;
     m.add_class::<multidict::QueryParams>()?;
     m.add_class::<convert::Responder>()?;

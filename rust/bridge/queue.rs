@@ -11,6 +11,9 @@ use std::sync::Mutex;
 use crate::server::{Dispatch, Job};
 
 /// Something the Python thread must act on.
+// Jobs are the hot path and move by value into a vector that holds one batch; boxing them to
+// shrink the rare `Writable` case would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A routed request.
     Job(Job),

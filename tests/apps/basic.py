@@ -69,7 +69,9 @@ def names(name: str) -> str:
 @app.route("/echo", methods=["POST", "PUT"])
 async def echo(request: Request) -> Response:
     body = await request.body()
-    return Response(body, media_type=request.headers.get("content-type", "application/octet-stream"))
+    return Response(
+        body, media_type=request.headers.get("content-type", "application/octet-stream")
+    )
 
 
 @app.post("/json-echo")

@@ -32,7 +32,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="covetpy", description="CovetPy: Rust-speed HTTP for Python")
+    parser = argparse.ArgumentParser(
+        prog="covetpy", description="CovetPy: Rust-speed HTTP for Python"
+    )
     parser.add_argument("--version", action="version", version=f"covetpy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

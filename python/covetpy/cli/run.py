@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import logging
 
+from covetpy import _bridge
+from covetpy._core import Server
 from covetpy._importer import import_from_string
 from covetpy.app import App
 from covetpy.cli.logs import configure_logging
@@ -36,5 +38,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not isinstance(app, App):
         logger.error("%s is a %s, not a covetpy.App", args.app, type(app).__name__)
+        return 2
+    try:
+        # Builds the Rust route table (without binding) so conflicts are reported once, here.
+        Server(config, app.route_table(), _bridge)
+    except CovetError as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
         return 2
     return Supervisor(args.app, config, args.workers).run()

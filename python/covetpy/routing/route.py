@@ -98,7 +98,11 @@ def compile_route(
         plan.append(source)
 
     def spell(m: re.Match[str]) -> str:
-        conv = converters[m.group(1)] or "str"
+        # Only converters taken from annotations are written in; the rest stays as the user
+        # wrote it, so errors from the Rust router quote the user's own path.
+        conv = converters[m.group(1)]
+        if conv is None or conv == "str" or declared[m.group(1)] is not None:
+            return m.group(0)
         return "{" + m.group(1) + ":" + conv + "}"
 
     rust_path = _PARAM.sub(spell, path)
@@ -107,7 +111,7 @@ def compile_route(
         path=path,
         methods=upper,
         endpoint=endpoint,
-        name=name or getattr(endpoint, "__name__", path),
+        name=name or str(getattr(endpoint, "__name__", path)),
         plan=tuple(plan),
         rust_path=rust_path,
     )

@@ -1,0 +1,215 @@
+"""Process lifecycle: workers, supervision, graceful drain, start-up failures, Unix sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, RunningServer, StartServer, exchange
+
+
+def _pids(server: RunningServer, n: int, tries: int = 200) -> set[int]:
+    """Worker pids seen over new connections (SO_REUSEPORT spreads them over workers)."""
+    seen: set[int] = set()
+    for _ in range(tries):
+        with httpx.Client(base_url=server.url, timeout=5) as c:
+            seen.add(c.get("/pid").json()["pid"])
+        if len(seen) >= n:
+            break
+    return seen
+
+
+def test_two_workers_share_the_port(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", workers=2)
+    assert len(_pids(server, 2)) == 2
+    assert server.stop() == 0
+
+
+def test_killed_worker_is_replaced(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", workers=2)
+    victim = _pids(server, 1).pop()
+    os.kill(victim, signal.SIGKILL)
+    server.wait_for_log(f"worker {victim} died")
+    server.wait_for_log("serving on", timeout=10)
+    deadline = time.monotonic() + 10
+    pids: set[int] = set()
+    while time.monotonic() < deadline and len(pids - {victim}) < 2:
+        pids |= _pids(server, 2, tries=20)
+    assert len(pids - {victim}) == 2
+    assert server.stop() == 0
+
+
+def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", "--drain-timeout", "10")
+    results: list[httpx.Response] = []
+    t = threading.Thread(target=lambda: results.append(httpx.get(server.url + "/slow", timeout=10)))
+    t.start()
+    # An idle keep-alive connection must be closed by the drain, not keep the worker alive.
+    idle = server.connect()
+    idle.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(0.3)  # let /slow reach its handler
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    t.join(10)
+    assert results and results[0].status_code == 200
+    assert results[0].text == "finished"
+    assert results[0].headers["connection"] == "close"
+    assert server.proc.wait(10) == 0
+    assert time.monotonic() - started < 5
+    assert idle.recv(65536) == b""
+    idle.close()
+    assert "shutdown hook ran" in server.log
+
+
+def test_drain_deadline_cuts_stragglers(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", "--drain-timeout", "0.2")
+    results: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            httpx.get(server.url + "/slow", timeout=10)
+        except httpx.HTTPError as exc:
+            results.append(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.3)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    t.join(10)
+    assert results, "the request outlived the drain deadline"
+
+
+def test_new_connections_refused_after_drain_starts(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", "--drain-timeout", "5")
+    t = threading.Thread(target=lambda: httpx.get(server.url + "/slow", timeout=10))
+    t.start()
+    time.sleep(0.3)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_for_log("draining")
+    time.sleep(0.1)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).recv(1)
+    t.join(10)
+    assert server.proc.wait(10) == 0
+
+
+def test_route_conflict_fails_startup_naming_both_routes() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "covetpy", "run", "tests.apps.conflict:app", "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0
+    assert "/users/{user_id:int}" in proc.stderr
+    assert "/users/{name}" in proc.stderr
+
+
+def test_failing_startup_hook_exits_nonzero() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "covetpy", "run", "tests.apps.failing_startup:app", "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "database unreachable" in proc.stderr
+    assert "failed to start" in proc.stderr
+
+
+def test_bad_app_reference() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "covetpy", "run", "tests.apps.nope:app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "cannot import module" in proc.stderr
+
+
+def test_port_in_use_is_reported(start_server: StartServer) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "covetpy",
+                "run",
+                "tests.apps.lifecycle:app",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert proc.returncode == 1
+    assert "cannot listen" in proc.stderr
+
+
+def test_unix_socket(start_server: StartServer, tmp_path: Path) -> None:
+    path = str(tmp_path / "covet.sock")
+    server = start_server("tests.apps.lifecycle:app", workers=2, uds=path)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        reply = exchange(s, b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")
+    transport = httpx.HTTPTransport(uds=path)
+    with httpx.Client(transport=transport, base_url="http://covet") as c:
+        assert c.get("/pid").status_code == 200
+    assert server.stop() == 0
+    assert not os.path.exists(path)
+
+
+def test_max_connections_answers_503(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", "--max-connections", "2")
+    held = [server.connect(), server.connect()]
+    for s in held:
+        s.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    with server.connect() as extra:
+        reply = exchange(extra, b"")
+    assert reply.startswith(b"HTTP/1.1 503")
+    assert b"retry-after: 1" in reply
+    for s in held:
+        s.close()
+    # Slots come back when connections leave.
+    deadline = time.monotonic() + 5
+    while True:
+        with server.connect() as s:
+            reply = exchange(s, b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if reply.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
+            break
+    assert reply.startswith(b"HTTP/1.1 200")
+
+
+def test_routes_command() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "covetpy", "routes", "examples.hello:app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0
+    assert "/users/{user_id:int}" in proc.stdout
+    assert "examples.hello.user" in proc.stdout
