@@ -38,6 +38,11 @@ class ServerConfig:
     drain_timeout: float = _opt(30.0, "seconds in-flight requests get to finish on shutdown")
     access_log: bool = _opt(False, "log one line per request")
     log_level: str = _opt("info", "debug, info, warning or error")
+    bridge: str = _opt(
+        "batched",
+        "how requests reach Python: batched (one GIL hold per batch) or inline (IO thread "
+        "takes the GIL per request; an experiment kept for adrs/0002, no suspending handlers)",
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -46,6 +51,8 @@ class ServerConfig:
                 raise ValueError(f"{f.name} must not be negative, got {value}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.bridge not in ("batched", "inline"):
+            raise ValueError(f"bridge must be batched or inline, not {self.bridge!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {self.log_level!r}"

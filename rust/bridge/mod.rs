@@ -7,6 +7,7 @@
 //! [`Job`]: crate::server::Job
 
 mod awaitable;
+mod call;
 mod config;
 mod convert;
 mod errors;

@@ -5,46 +5,26 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyRuntimeError;
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use crate::log::Level;
 use crate::router::{RouteSpec, Router};
-use crate::server::{self as core, Job};
+use crate::server::{self as core, Dispatch};
 
 use super::config;
-use super::convert::{self, respond, Ctx, Responder};
+use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
 use super::errors::{ConfigError, RouteError};
 use super::queue::{Event, JobQueue};
-use super::request::{param_to_py, Request, RequestData};
 use super::runtime::Runtime;
 use super::stream::resolve;
-
-/// Where a handler's positional argument comes from.
-enum Arg {
-    /// The `Request` object.
-    Request,
-    /// The path parameter at this index.
-    Path(usize),
-}
-
-/// A route's handler and its call plan, compiled once at start-up.
-struct Endpoint {
-    handler: PyObject,
-    args: Vec<Arg>,
-    wants_request: bool,
-    names: Arc<[String]>,
-}
 
 /// The server as Python drives it (see `covetpy/server/worker.py`).
 #[pyclass(module = "covetpy._core", frozen)]
 pub struct Server {
     config: crate::config::ServerConfig,
     router: Arc<Router>,
-    endpoints: Vec<Endpoint>,
-    rt: Arc<Runtime>,
-    queue: Arc<JobQueue>,
+    handlers: Arc<Handlers>,
+    inline: bool,
     running: Mutex<Option<core::Server>>,
     batch: Mutex<Vec<Event>>,
 }
@@ -59,6 +39,11 @@ impl Server {
         routes: &Bound<'_, PyAny>,
         runtime: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
+        let inline = match config.getattr("bridge")?.extract::<String>()?.as_str() {
+            "batched" => false,
+            "inline" => true,
+            other => return Err(ConfigError::new_err(format!("bridge must be batched or inline, not {other:?}"))),
+        };
         let config = config::extract(config)?;
         let rt = Arc::new(Runtime::load(runtime)?);
         let mut specs = Vec::new();
@@ -115,9 +100,8 @@ impl Server {
         Ok(Server {
             config,
             router: Arc::new(router),
-            endpoints,
-            rt,
-            queue,
+            handlers: Arc::new(Handlers { endpoints, rt, queue }),
+            inline,
             running: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(64)),
         })
@@ -130,7 +114,7 @@ impl Server {
             return Err(PyRuntimeError::new_err("server already started"));
         }
         let server =
-            core::Server::start(self.config.clone(), self.router.clone(), self.queue.clone())
+            core::Server::start(self.config.clone(), self.router.clone(), self.dispatcher())
                 .map_err(|e| {
                     ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
                 })?;
@@ -141,19 +125,21 @@ impl Server {
 
     /// The eventfd to watch for readability (then call `dispatch`).
     fn fileno(&self) -> i32 {
-        self.queue.fd()
+        self.handlers.queue.fd()
     }
 
     /// Runs the handlers of every queued request; True once the server has stopped.
     fn dispatch(&self, py: Python<'_>) -> bool {
         let mut batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(|p| p.into_inner()));
-        self.queue.take(&mut batch);
+        self.handlers.queue.take(&mut batch);
         for event in batch.drain(..) {
             match event {
                 Event::Job(job) => {
                     // A panic in one request's conversion must not lose the rest of the batch;
                     // its reply is dropped while unwinding and the connection answers 500.
-                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(py, job)));
+                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.handlers.handle(py, job, true)
+                    }));
                     if r.is_err() {
                         crate::log!(
                             Level::Error,
@@ -169,7 +155,7 @@ impl Server {
             }
         }
         *self.batch.lock().unwrap_or_else(|p| p.into_inner()) = batch;
-        self.queue.is_stopped()
+        self.handlers.queue.is_stopped()
     }
 
     /// Starts a graceful drain: stop accepting, finish in-flight requests, close idle
@@ -209,105 +195,13 @@ impl Server {
     }
 }
 
-enum Step<'py> {
-    Return(Bound<'py, PyAny>),
-    Yield(Bound<'py, PyAny>),
-}
-
-/// Advances a coroutine by one step with `send(None)`, without raising StopIteration for
-/// the common case of a handler that returns without suspending.
-fn step<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Step<'py>> {
-    let mut out: *mut ffi::PyObject = std::ptr::null_mut();
-    // SAFETY: `coro` is a live coroutine (checked by the caller) and we hold the GIL;
-    // PyIter_Send stores a new (owned) reference in `out` unless it returns PYGEN_ERROR.
-    let r = unsafe { ffi::PyIter_Send(coro.as_ptr(), ffi::Py_None(), &mut out) };
-    match r {
-        // SAFETY: on RETURN/NEXT `out` is a new strong reference we now own.
-        ffi::PySendResult::PYGEN_RETURN => {
-            Ok(Step::Return(unsafe { Bound::from_owned_ptr(py, out) }))
-        }
-        // SAFETY: as above.
-        ffi::PySendResult::PYGEN_NEXT => Ok(Step::Yield(unsafe { Bound::from_owned_ptr(py, out) })),
-        ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
-    }
-}
-
-fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
-    // SAFETY: a type check on a live object while holding the GIL.
-    unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) != 0 }
-}
-
 impl Server {
-    fn ctx(&self) -> convert::Ctx {
-        Ctx {
-            rt: self.rt.clone(),
-            queue: self.queue.clone(),
+    fn dispatcher(&self) -> Arc<dyn Dispatch> {
+        if self.inline {
+            Arc::new(InlineDispatch(self.handlers.clone()))
+        } else {
+            self.handlers.queue.clone()
         }
-    }
-
-    fn handle(&self, py: Python<'_>, job: Job) {
-        let Job {
-            head,
-            body,
-            route,
-            params,
-            peer,
-            reply,
-        } = job;
-        let ep = &self.endpoints[route];
-        let ctx = Ctx {
-            rt: self.rt.clone(),
-            queue: self.queue.clone(),
-        };
-        let result = (|| -> PyResult<Bound<'_, PyAny>> {
-            let handler = ep.handler.bind(py);
-            if ep.args.is_empty() {
-                return handler.call0();
-            }
-            let mut values: Vec<Option<PyObject>> = Vec::with_capacity(ep.args.len());
-            for a in &ep.args {
-                values.push(match a {
-                    Arg::Path(i) => Some(param_to_py(py, &self.rt, &params[*i])?),
-                    Arg::Request => None,
-                });
-            }
-            let request = if ep.wants_request {
-                let data = RequestData {
-                    head,
-                    body,
-                    params,
-                    names: ep.names.clone(),
-                    peer,
-                };
-                Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
-            } else {
-                None
-            };
-            let args = values.into_iter().map(|v| match v {
-                Some(v) => v,
-                None => request
-                    .as_ref()
-                    .map(|r| r.clone_ref(py))
-                    .unwrap_or_else(|| py.None()),
-            });
-            handler.call1(PyTuple::new(py, args)?)
-        })();
-        let value = match result {
-            Ok(v) if is_coroutine(&v) => match step(py, &v) {
-                Ok(Step::Return(value)) => Ok(value),
-                Ok(Step::Yield(yielded)) => {
-                    // The handler awaits something real: finish it as a Task.
-                    let responder = Responder::new(reply, self.ctx());
-                    if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder)) {
-                        crate::log!(Level::Error, "cannot schedule handler: {e}");
-                    }
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-            other => other,
-        };
-        respond(py, &ctx, reply, value);
     }
 }
 

@@ -1,0 +1,234 @@
+"""Side-by-side HTTP/1.1 benchmark of CovetPy's core against granian (RSGI) and uvicorn
+(httptools + uvloop), each serving the same hello app (`/` text, `/users/42` JSON).
+
+    make bench            # or: .venv/bin/python benches/http_core.py --duration 10
+
+Each server runs with one worker pinned to CPU 0; wrk runs pinned to CPU 1 (64 connections,
+one thread). After a warm-up, every (server, path) pair is measured `--runs` times and the
+median is reported with the server's CPU time per request (user+system of its processes,
+which a load generator sharing the machine cannot inflate). Peers come from benches/.venv,
+which `make bench` creates. Results go to benches/results/http_core-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "benches" / ".venv" / "bin"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def commands(port: int, workers: int) -> dict[str, list[str]]:
+    covetpy = str(ROOT / ".venv" / "bin" / "covetpy")
+    w = str(workers)
+    return {
+        "covetpy": [covetpy, "run", "examples.hello:app", "--port", str(port), "--workers", w,
+                    "--log-level", "warning"],
+        "covetpy-inline": [covetpy, "run", "examples.hello:app", "--port", str(port),
+                           "--workers", w, "--log-level", "warning", "--bridge", "inline"],
+        "granian-rsgi": [str(PEERS / "granian"), "--interface", "rsgi", "--host", "127.0.0.1",
+                         "--port", str(port), "--workers", w, "--loop", "uvloop",
+                         "--log-level", "warning", "benches.peers.rsgi_app:app"],
+        "uvicorn-httptools": [str(PEERS / "uvicorn"), "benches.peers.asgi_app:app", "--host",
+                              "127.0.0.1", "--port", str(port), "--workers", w, "--http",
+                              "httptools", "--loop", "uvloop", "--no-access-log",
+                              "--log-level", "warning"],
+    }
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+@dataclass
+class Run:
+    server: str
+    path: str
+    workers: int
+    requests_per_s: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    latency_avg_ms: float
+    server_cpu_us_per_request: float
+    server_rss_mb: float
+
+
+def parse_wrk(out: str) -> tuple[float, int, int, int, float]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    lat = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    latency = float(lat.group(1)) * scale[lat.group(2)] if lat else float("nan")
+    return (rps, total, int(non2xx.group(1)) if non2xx else 0,
+            sum(int(x) for x in errs.groups()) if errs else 0, latency)
+
+
+def wrk(url: str, duration: float, connections: int, pin: bool) -> str:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", url]
+    if pin:
+        cmd = ["taskset", "-c", "1", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          timeout=duration + 30).stdout
+
+
+def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[Run]:
+    port = free_port()
+    cmd = commands(port, args.workers)[name]
+    pin = args.workers == 1
+    if pin:
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    runs: list[Run] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/", proc)
+        for path in paths:
+            wrk(base + path, args.warmup, args.connections, pin)
+            for _ in range(args.runs):
+                pids = tree(proc.pid)
+                before = cpu_seconds(pids)
+                out = wrk(base + path, args.duration, args.connections, pin)
+                cpu = cpu_seconds(pids) - before
+                rps, total, non2xx, errors, latency = parse_wrk(out)
+                runs.append(Run(name, path, args.workers, rps, total, non2xx, errors, latency,
+                                cpu / max(total, 1) * 1e6, rss_mb(pids)))
+                r = runs[-1]
+                print(f"  {name:18} {path:10} {rps:>10,.0f} req/s  {r.server_cpu_us_per_request:5.1f} "
+                      f"us CPU/req  non-2xx {non2xx}  errors {errors}", flush=True)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--servers", default="covetpy,granian-rsgi,uvicorn-httptools")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is required: apt-get install wrk")
+    paths = ["/", "/users/42"]
+    servers = args.servers.split(",")
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, "
+          f"Python {platform.python_version()}")
+    runs: list[Run] = []
+    for name in servers:
+        runs.extend(bench_server(name, args, paths))
+    print(f"\nmedians of {args.runs} runs x {args.duration:.0f}s, {args.connections} connections, "
+          f"{args.workers} worker(s){', server on CPU 0, wrk on CPU 1' if args.workers == 1 else ''}")
+    print(f"{'server':18} {'path':10} {'req/s':>10} {'us CPU/req':>11} {'non-2xx':>8} {'errors':>7}")
+    summary = []
+    for name in servers:
+        for path in paths:
+            rs = [r for r in runs if r.server == name and r.path == path]
+            med = statistics.median(r.requests_per_s for r in rs)
+            cpu = statistics.median(r.server_cpu_us_per_request for r in rs)
+            bad = sum(r.non_2xx for r in rs)
+            err = sum(r.socket_errors for r in rs)
+            summary.append({"server": name, "path": path, "requests_per_s": med,
+                            "cpu_us_per_request": cpu, "non_2xx": bad, "errors": err})
+            print(f"{name:18} {path:10} {med:>10,.0f} {cpu:>11.1f} {bad:>8} {err:>7}")
+    out = ROOT / "benches" / "results" / f"http_core-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps({
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "cpu": _cpu_model(), "python": platform.python_version()},
+        "summary": summary, "runs": [asdict(r) for r in runs],
+    }, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+//! Calling a route's handler with its planned arguments and turning the outcome into a
+//! response. Used by both dispatch paths: the batched queue (the default) and the inline
+//! experiment (see adrs/0002).
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::log::Level;
+use crate::server::{Dispatch, Job};
+
+use super::convert::{self, respond, Ctx, Responder};
+use super::queue::JobQueue;
+use super::request::{param_to_py, Request, RequestData};
+use super::runtime::Runtime;
+
+/// Where a handler's positional argument comes from.
+pub enum Arg {
+    /// The `Request` object.
+    Request,
+    /// The path parameter at this index.
+    Path(usize),
+}
+
+/// A route's handler and its call plan, compiled once at start-up.
+pub struct Endpoint {
+    pub handler: PyObject,
+    pub args: Vec<Arg>,
+    pub wants_request: bool,
+    pub names: Arc<[String]>,
+}
+
+enum Step<'py> {
+    Return(Bound<'py, PyAny>),
+    Yield(Bound<'py, PyAny>),
+}
+
+/// Advances a coroutine by one step with `send(None)`, without raising StopIteration for
+/// the common case of a handler that returns without suspending.
+fn step<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Step<'py>> {
+    let mut out: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: `coro` is a live coroutine (checked by the caller) and we hold the GIL;
+    // PyIter_Send stores a new (owned) reference in `out` unless it returns PYGEN_ERROR.
+    let r = unsafe { ffi::PyIter_Send(coro.as_ptr(), ffi::Py_None(), &mut out) };
+    match r {
+        // SAFETY: on RETURN/NEXT `out` is a new strong reference we now own.
+        ffi::PySendResult::PYGEN_RETURN => {
+            Ok(Step::Return(unsafe { Bound::from_owned_ptr(py, out) }))
+        }
+        // SAFETY: as above.
+        ffi::PySendResult::PYGEN_NEXT => Ok(Step::Yield(unsafe { Bound::from_owned_ptr(py, out) })),
+        ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
+    }
+}
+
+fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check on a live object while holding the GIL.
+    unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) != 0 }
+}
+
+/// Everything needed to run handlers, shared by the dispatch paths.
+pub struct Handlers {
+    /// One per route id.
+    pub endpoints: Vec<Endpoint>,
+    /// Python callables of the bridge.
+    pub rt: Arc<Runtime>,
+    /// The hand-off queue (streamed bodies wake their producers through it).
+    pub queue: Arc<JobQueue>,
+}
+
+impl Handlers {
+    fn ctx(&self) -> convert::Ctx {
+        Ctx {
+            rt: self.rt.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Runs the handler of one job and sends its response (now, or when its Task ends).
+    pub fn handle(&self, py: Python<'_>, job: Job, can_suspend: bool) {
+        let Job {
+            head,
+            body,
+            route,
+            params,
+            peer,
+            reply,
+        } = job;
+        let ep = &self.endpoints[route];
+        let ctx = Ctx {
+            rt: self.rt.clone(),
+            queue: self.queue.clone(),
+        };
+        let result = (|| -> PyResult<Bound<'_, PyAny>> {
+            let handler = ep.handler.bind(py);
+            if ep.args.is_empty() {
+                return handler.call0();
+            }
+            let mut values: Vec<Option<PyObject>> = Vec::with_capacity(ep.args.len());
+            for a in &ep.args {
+                values.push(match a {
+                    Arg::Path(i) => Some(param_to_py(py, &self.rt, &params[*i])?),
+                    Arg::Request => None,
+                });
+            }
+            let request = if ep.wants_request {
+                let data = RequestData {
+                    head,
+                    body,
+                    params,
+                    names: ep.names.clone(),
+                    peer,
+                };
+                Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
+            } else {
+                None
+            };
+            let args = values.into_iter().map(|v| match v {
+                Some(v) => v,
+                None => request
+                    .as_ref()
+                    .map(|r| r.clone_ref(py))
+                    .unwrap_or_else(|| py.None()),
+            });
+            handler.call1(PyTuple::new(py, args)?)
+        })();
+        let value = match result {
+            Ok(v) if is_coroutine(&v) => match step(py, &v) {
+                Ok(Step::Return(value)) => Ok(value),
+                Ok(Step::Yield(_)) if !can_suspend => Err(PyRuntimeError::new_err(
+                    "the inline bridge runs no event loop; this handler awaited something",
+                )),
+                Ok(Step::Yield(yielded)) => {
+                    // The handler awaits something real: finish it as a Task.
+                    let responder = Responder::new(reply, self.ctx());
+                    if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder)) {
+                        crate::log!(Level::Error, "cannot schedule handler: {e}");
+                    }
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        respond(py, &ctx, reply, value);
+    }
+}
+
+
+/// The measured alternative to the batched queue: the IO thread takes the GIL and calls the
+/// handler itself, once per request. Handlers that suspend cannot run here (no event loop on
+/// the IO thread); they get a 500. Kept for `benches/` and ADR 0002, not for production.
+pub struct InlineDispatch(pub Arc<Handlers>);
+
+impl Dispatch for InlineDispatch {
+    fn dispatch(&self, job: Job) {
+        Python::with_gil(|py| self.0.handle(py, job, false));
+    }
+
+    fn stopped(&self) {
+        self.0.queue.stopped();
+    }
+}
