@@ -149,7 +149,6 @@ impl Handlers {
     }
 }
 
-
 /// The measured alternative to the batched queue: the IO thread takes the GIL and calls the
 /// handler itself, once per request. Handlers that suspend cannot run here (no event loop on
 /// the IO thread); they get a 500. Kept for `benches/` and ADR 0002, not for production.

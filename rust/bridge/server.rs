@@ -11,8 +11,8 @@ use crate::log::Level;
 use crate::router::{RouteSpec, Router};
 use crate::server::{self as core, Dispatch};
 
-use super::config;
 use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
+use super::config;
 use super::errors::{ConfigError, RouteError};
 use super::queue::{Event, JobQueue};
 use super::runtime::Runtime;
@@ -42,7 +42,11 @@ impl Server {
         let inline = match config.getattr("bridge")?.extract::<String>()?.as_str() {
             "batched" => false,
             "inline" => true,
-            other => return Err(ConfigError::new_err(format!("bridge must be batched or inline, not {other:?}"))),
+            other => {
+                return Err(ConfigError::new_err(format!(
+                    "bridge must be batched or inline, not {other:?}"
+                )))
+            }
         };
         let config = config::extract(config)?;
         let rt = Arc::new(Runtime::load(runtime)?);
@@ -100,7 +104,11 @@ impl Server {
         Ok(Server {
             config,
             router: Arc::new(router),
-            handlers: Arc::new(Handlers { endpoints, rt, queue }),
+            handlers: Arc::new(Handlers {
+                endpoints,
+                rt,
+                queue,
+            }),
             inline,
             running: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(64)),

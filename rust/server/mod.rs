@@ -5,6 +5,8 @@ mod conn;
 pub mod job;
 pub mod respond;
 pub mod state;
+#[cfg(test)]
+mod tests;
 mod thread;
 
 use std::io;
