@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -257,3 +258,22 @@ def test_keep_alive_reuses_connection(srv: RunningServer) -> None:
             status, _, body = read_response(s)
             assert status == 200
             assert body == f'{{"id":{i}}}'.encode()
+
+
+def test_slow_reader_gets_backpressure_and_disconnect_stops_the_producer(
+    srv: RunningServer, client: httpx.Client
+) -> None:
+    with srv.connect() as s:
+        s.sendall(b"GET /infinite HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        # Stop reading: socket buffers and the 16-chunk channel fill, then the producer waits.
+        time.sleep(0.5)
+        produced = client.get("/infinite-state").json()["produced"]
+        time.sleep(0.3)
+        assert client.get("/infinite-state").json()["produced"] == produced
+        # Bounded: a few MiB of socket buffers plus 16 chunks, not an unbounded queue.
+        assert produced * 65536 < 64 * 1024 * 1024
+    deadline = time.monotonic() + 5
+    while client.get("/infinite-state").json()["closed"] == 0:
+        assert time.monotonic() < deadline, "producer still running after the client left"
+        time.sleep(0.02)

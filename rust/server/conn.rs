@@ -391,11 +391,10 @@ impl<C: Conn> Connection<C> {
         }
     }
 
-    async fn stream_body(&mut self, stream: StreamBody, version_10: bool) -> Result<(), Stop> {
-        let StreamBody { mut rx, on_space } = stream;
+    async fn stream_body(&mut self, mut stream: StreamBody, version_10: bool) -> Result<(), Stop> {
         loop {
-            let next = rx.recv().await;
-            if let Some(n) = &on_space {
+            let next = stream.rx.recv().await;
+            if let Some(n) = &stream.on_space {
                 n.space();
             }
             match next {
@@ -407,7 +406,7 @@ impl<C: Conn> Connection<C> {
                     }
                     // Coalesce what is already queued into one write.
                     let mut ended = false;
-                    while let Ok(more) = rx.try_recv() {
+                    while let Ok(more) = stream.rx.try_recv() {
                         match more {
                             Chunk::Data(more) if version_10 => self.wbuf.extend_from_slice(&more),
                             Chunk::Data(more) => write_chunk(&mut self.wbuf, &more),
@@ -417,7 +416,7 @@ impl<C: Conn> Connection<C> {
                             }
                         }
                     }
-                    if let Some(n) = &on_space {
+                    if let Some(n) = &stream.on_space {
                         n.space();
                     }
                     if ended {

@@ -80,6 +80,18 @@ pub struct StreamBody {
     pub on_space: Option<std::sync::Arc<dyn OnSpace>>,
 }
 
+impl Drop for StreamBody {
+    fn drop(&mut self) {
+        // The connection is done with the stream (finished, failed or dropped at a drain
+        // deadline): wake a producer waiting for room so it sees the closed channel and stops,
+        // instead of waiting forever.
+        self.rx.close();
+        if let Some(n) = &self.on_space {
+            n.space();
+        }
+    }
+}
+
 /// Wakes a stream producer when its channel has room again.
 pub trait OnSpace: Send + Sync {
     /// Called by the consumer after it took chunks out of the channel.

@@ -204,3 +204,24 @@ def startup_count() -> dict[str, int]:
 @app.get("/pid")
 def pid() -> dict[str, int]:
     return {"pid": os.getpid()}
+
+
+stream_state: dict[str, int] = {"produced": 0, "closed": 0}
+
+
+@app.get("/infinite")
+async def infinite() -> StreamingResponse:
+    async def gen() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                stream_state["produced"] += 1
+                yield b"y" * 65536
+        finally:
+            stream_state["closed"] += 1
+
+    return StreamingResponse(gen())
+
+
+@app.get("/infinite-state")
+def infinite_state() -> dict[str, int]:
+    return stream_state
