@@ -43,17 +43,63 @@ def commands(port: int, workers: int) -> dict[str, list[str]]:
     covetpy = str(ROOT / ".venv" / "bin" / "covetpy")
     w = str(workers)
     return {
-        "covetpy": [covetpy, "run", "examples.hello:app", "--port", str(port), "--workers", w,
-                    "--log-level", "warning"],
-        "covetpy-inline": [covetpy, "run", "examples.hello:app", "--port", str(port),
-                           "--workers", w, "--log-level", "warning", "--bridge", "inline"],
-        "granian-rsgi": [str(PEERS / "granian"), "--interface", "rsgi", "--host", "127.0.0.1",
-                         "--port", str(port), "--workers", w, "--loop", "uvloop",
-                         "--log-level", "warning", "benches.peers.rsgi_app:app"],
-        "uvicorn-httptools": [str(PEERS / "uvicorn"), "benches.peers.asgi_app:app", "--host",
-                              "127.0.0.1", "--port", str(port), "--workers", w, "--http",
-                              "httptools", "--loop", "uvloop", "--no-access-log",
-                              "--log-level", "warning"],
+        "covetpy": [
+            covetpy,
+            "run",
+            "examples.hello:app",
+            "--port",
+            str(port),
+            "--workers",
+            w,
+            "--log-level",
+            "warning",
+        ],
+        "covetpy-inline": [
+            covetpy,
+            "run",
+            "examples.hello:app",
+            "--port",
+            str(port),
+            "--workers",
+            w,
+            "--log-level",
+            "warning",
+            "--bridge",
+            "inline",
+        ],
+        "granian-rsgi": [
+            str(PEERS / "granian"),
+            "--interface",
+            "rsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            w,
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            "benches.peers.rsgi_app:app",
+        ],
+        "uvicorn-httptools": [
+            str(PEERS / "uvicorn"),
+            "benches.peers.asgi_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            w,
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
     }
 
 
@@ -135,16 +181,22 @@ def parse_wrk(out: str) -> tuple[float, int, int, int, float]:
     lat = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     latency = float(lat.group(1)) * scale[lat.group(2)] if lat else float("nan")
-    return (rps, total, int(non2xx.group(1)) if non2xx else 0,
-            sum(int(x) for x in errs.groups()) if errs else 0, latency)
+    return (
+        rps,
+        total,
+        int(non2xx.group(1)) if non2xx else 0,
+        sum(int(x) for x in errs.groups()) if errs else 0,
+        latency,
+    )
 
 
 def wrk(url: str, duration: float, connections: int, pin: bool) -> str:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", url]
     if pin:
         cmd = ["taskset", "-c", "1", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True,
-                          timeout=duration + 30).stdout
+    return subprocess.run(
+        cmd, capture_output=True, text=True, check=True, timeout=duration + 30
+    ).stdout
 
 
 def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[Run]:
@@ -153,8 +205,9 @@ def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[
     pin = args.workers == 1
     if pin:
         cmd = ["taskset", "-c", "0", *cmd]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     runs: list[Run] = []
     try:
         base = f"http://127.0.0.1:{port}"
@@ -167,11 +220,27 @@ def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[
                 out = wrk(base + path, args.duration, args.connections, pin)
                 cpu = cpu_seconds(pids) - before
                 rps, total, non2xx, errors, latency = parse_wrk(out)
-                runs.append(Run(name, path, args.workers, rps, total, non2xx, errors, latency,
-                                cpu / max(total, 1) * 1e6, rss_mb(pids)))
+                runs.append(
+                    Run(
+                        name,
+                        path,
+                        args.workers,
+                        rps,
+                        total,
+                        non2xx,
+                        errors,
+                        latency,
+                        cpu / max(total, 1) * 1e6,
+                        rss_mb(pids),
+                    )
+                )
                 r = runs[-1]
-                print(f"  {name:18} {path:10} {rps:>10,.0f} req/s  {r.server_cpu_us_per_request:5.1f} "
-                      f"us CPU/req  non-2xx {non2xx}  errors {errors}", flush=True)
+                cpu_us = r.server_cpu_us_per_request
+                print(
+                    f"  {name:18} {path:10} {rps:>10,.0f} req/s  {cpu_us:5.1f} "
+                    f"us CPU/req  non-2xx {non2xx}  errors {errors}",
+                    flush=True,
+                )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -194,14 +263,20 @@ def main() -> None:
         sys.exit("wrk is required: apt-get install wrk")
     paths = ["/", "/users/42"]
     servers = args.servers.split(",")
-    print(f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(
+        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    pinned = args.workers == 1
     runs: list[Run] = []
     for name in servers:
         runs.extend(bench_server(name, args, paths))
-    print(f"\nmedians of {args.runs} runs x {args.duration:.0f}s, {args.connections} connections, "
-          f"{args.workers} worker(s){', server on CPU 0, wrk on CPU 1' if args.workers == 1 else ''}")
-    print(f"{'server':18} {'path':10} {'req/s':>10} {'us CPU/req':>11} {'non-2xx':>8} {'errors':>7}")
+    print(
+        f"\nmedians of {args.runs} runs x {args.duration:.0f}s, {args.connections} connections, "
+        f"{args.workers} worker(s)" + (", server on CPU 0, wrk on CPU 1" if pinned else "")
+    )
+    cols = ("req/s", "us CPU/req", "non-2xx", "errors")
+    print(f"{'server':18} {'path':10} {cols[0]:>10} {cols[1]:>11} {cols[2]:>8} {cols[3]:>7}")
     summary = []
     for name in servers:
         for path in paths:
@@ -210,16 +285,34 @@ def main() -> None:
             cpu = statistics.median(r.server_cpu_us_per_request for r in rs)
             bad = sum(r.non_2xx for r in rs)
             err = sum(r.socket_errors for r in rs)
-            summary.append({"server": name, "path": path, "requests_per_s": med,
-                            "cpu_us_per_request": cpu, "non_2xx": bad, "errors": err})
+            summary.append(
+                {
+                    "server": name,
+                    "path": path,
+                    "requests_per_s": med,
+                    "cpu_us_per_request": cpu,
+                    "non_2xx": bad,
+                    "errors": err,
+                }
+            )
             print(f"{name:18} {path:10} {med:>10,.0f} {cpu:>11.1f} {bad:>8} {err:>7}")
     out = ROOT / "benches" / "results" / f"http_core-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps({
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "cpu": _cpu_model(), "python": platform.python_version()},
-        "summary": summary, "runs": [asdict(r) for r in runs],
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "cpu": _cpu_model(),
+                    "python": platform.python_version(),
+                },
+                "summary": summary,
+                "runs": [asdict(r) for r in runs],
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 

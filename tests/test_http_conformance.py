@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -157,11 +158,8 @@ class Reader:
         while len(self.buf) < n:
             if not self._fill():
                 raise ConnectionError(f"closed after {len(self.buf)} of {n} bytes: {self.buf!r}")
-        out, self.buf = self._take_raw(n)
+        out, self.buf = self.buf[:n], self.buf[n:]
         return out
-
-    def _take_raw(self, n: int) -> tuple[bytes, bytes]:
-        return self.buf[:n], self.buf[n:]
 
     def _until(self, sep: bytes) -> bytes:
         while sep not in self.buf:
@@ -1135,6 +1133,19 @@ def test_rfc9110_15_5_9_incomplete_body_then_silence_is_408(
     assert_timed_out(talk(server, data))
 
 
+def trickle(sock: socket.socket, byte: bytes) -> bool:
+    """Sends `byte` and pauses 50 ms; False once the server has answered or hung up."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if readable:
+        return False
+    try:
+        sock.send(byte)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    time.sleep(0.05)
+    return True
+
+
 def test_rfc9110_15_5_9_trickled_head_still_times_out(server: RunningServer) -> None:
     """A head that keeps trickling in (slowloris) is bounded by the header timeout as a whole,
     not per byte: 408 after about 1 s although bytes keep arriving."""
@@ -1142,14 +1153,9 @@ def test_rfc9110_15_5_9_trickled_head_still_times_out(server: RunningServer) -> 
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         start = time.monotonic()
         line = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
-        try:
-            for byte in line:
-                s.send(bytes([byte]))
-                time.sleep(0.05)
-                if time.monotonic() - start > 3.5:
-                    break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        for byte in line:
+            if not trickle(s, bytes([byte])) or time.monotonic() - start > 3.5:
+                break
         data, closed = read_to_close(s, 5)
         elapsed = time.monotonic() - start
     assert_timed_out(Exchange(data, closed, elapsed))
@@ -1161,12 +1167,9 @@ def test_rfc9110_15_5_9_trickled_body_still_times_out(server: RunningServer) -> 
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         start = time.monotonic()
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-        try:
-            for _ in range(70):
-                s.send(b"a")
-                time.sleep(0.05)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        for _ in range(70):
+            if not trickle(s, b"a"):
+                break
         data, closed = read_to_close(s, 5)
         elapsed = time.monotonic() - start
     assert_timed_out(Exchange(data, closed, elapsed))
