@@ -213,3 +213,13 @@ def test_routes_command() -> None:
     assert proc.returncode == 0
     assert "/users/{user_id:int}" in proc.stdout
     assert "examples.hello.user" in proc.stdout
+
+
+def test_access_log_and_io_threads(start_server: StartServer) -> None:
+    server = start_server("tests.apps.lifecycle:app", "--access-log", "--io-threads", "2")
+    for _ in range(4):
+        assert httpx.get(server.url + "/pid?x=1", timeout=5).status_code == 200
+    assert httpx.get(server.url + "/missing", timeout=5).status_code == 404
+    server.wait_for_log('"GET /pid?x=1" 200')
+    server.wait_for_log('"GET /missing" 404')
+    assert server.stop() == 0

@@ -211,9 +211,13 @@ impl<C: Conn> Connection<C> {
                     Err(e) => return self.fail(e).await.and(Err(Stop::Done)),
                 }
             }
-            // The client may be waiting for earlier answers before it sends more.
+            // The client may be waiting for earlier answers before it sends more. The header
+            // timeout measures the client, not our handlers: it restarts after the wait.
             if !self.pending.is_empty() {
                 self.flush().await?;
+                if head_deadline.is_some() {
+                    head_deadline = Some(Instant::now() + cfg.header_timeout);
+                }
             }
             if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUF {
                 self.rbuf = BytesMut::with_capacity(8 * 1024);
@@ -276,7 +280,9 @@ impl<C: Conn> Connection<C> {
         // connection, so nothing buffered is lost that would still be used.
         let buf = std::mem::take(&mut self.rbuf);
         let drain = &mut self.drain;
+        // Biased: bytes that are already there win over a deadline that passed meanwhile.
         tokio::select! {
+            biased;
             (r, buf) = self.conn.read(buf) => {
                 self.rbuf = buf;
                 match r {

@@ -43,8 +43,14 @@ enum State {
     Length(u64),
     /// In the hex digits of a chunk-size.
     Size,
+    /// Whitespace after the size digits (BWS): only `;` may follow.
+    SizeWs,
     /// After `;`: a chunk-ext-name must start.
     ExtStart,
+    /// Whitespace after an ext-name (BWS): `=` or the next `;` may follow.
+    ExtNameWs,
+    /// Whitespace after an ext-val (BWS): only the next `;` may follow.
+    ExtValueWs,
     /// In a chunk-ext-name.
     ExtName,
     /// After `=`: a token or quoted-string must start.
@@ -256,12 +262,18 @@ impl BodyDecoder {
                     SizeLf
                 }
             }
-            (Size, _) => return Err(INVALID_SIZE),
-            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) (§7.1.1); we
-            // accept it without the optional whitespace and ignore it.
+            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) (§7.1.1), and a
+            // recipient MUST parse and remove BWS (RFC 9110 §5.6.3). Extensions are ignored.
+            (Size, b' ' | b'\t') if self.digits > 0 => SizeWs,
+            (SizeWs, b' ' | b'\t') => SizeWs,
+            (SizeWs, b';') => ExtStart,
+            (Size | SizeWs, _) => return Err(INVALID_SIZE),
+            (ExtStart | ExtValueStart, b' ' | b'\t') => self.state,
+            (ExtName | ExtNameWs, b' ' | b'\t') => ExtNameWs,
+            (ExtToken | ExtQuotedEnd | ExtValueWs, b' ' | b'\t') => ExtValueWs,
             (ExtStart | ExtName, _) if is_tchar(b) => ExtName,
-            (ExtName, b'=') => ExtValueStart,
-            (ExtName | ExtToken | ExtQuotedEnd, b';') => ExtStart,
+            (ExtName | ExtNameWs, b'=') => ExtValueStart,
+            (ExtName | ExtNameWs | ExtToken | ExtQuotedEnd | ExtValueWs, b';') => ExtStart,
             (ExtName | ExtToken | ExtQuotedEnd, b'\r') => SizeLf,
             (ExtValueStart | ExtToken, _) if is_tchar(b) => ExtToken,
             (ExtValueStart, b'"') => ExtQuoted,
@@ -270,7 +282,9 @@ impl BodyDecoder {
             (ExtQuoted, b'\\') => ExtQuotedEscape,
             (ExtQuoted, _) if is_qdtext(b) => ExtQuoted,
             (ExtQuotedEscape, _) if b == b'\t' || b == b' ' || is_vchar_or_obs(b) => ExtQuoted,
-            (ExtStart | ExtName | ExtValueStart | ExtToken, _) => return Err(INVALID_EXT),
+            (ExtStart | ExtName | ExtNameWs | ExtValueStart | ExtToken | ExtValueWs, _) => {
+                return Err(INVALID_EXT)
+            }
             (ExtQuoted | ExtQuotedEscape | ExtQuotedEnd, _) => return Err(INVALID_EXT),
             (SizeLf, b'\n') => {
                 self.line_len = 0;

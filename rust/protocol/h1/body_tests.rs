@@ -202,6 +202,12 @@ fn rfc9112_7_1_1_chunk_extensions() {
         b";a=\"q \\\" s\"",
         b";a;b=c;d=\"\"",
         b";n=\"\xff\"",
+        // BWS around `;` and `=` is parsed and removed (RFC 9110 §5.6.3).
+        b"; a",
+        b";a =b",
+        b";a= b",
+        b" ;a",
+        b"\t; a = \"x\" ;b",
     ] {
         let mut input = b"5".to_vec();
         input.extend(ext);
@@ -210,9 +216,9 @@ fn rfc9112_7_1_1_chunk_extensions() {
     }
     for ext in [
         &b";"[..],
-        b"; a",
-        b";a =b",
-        b";a= b",
+        b"; ",
+        b";a ",
+        b";a=b ",
         b";a=",
         b";a=\"x",
         b";a=\"x\"y",

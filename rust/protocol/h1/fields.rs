@@ -35,12 +35,14 @@ struct TransferCodings {
 impl TransferCodings {
     fn feed(&mut self, value: &[u8]) {
         self.seen = true;
-        for el in elements(value) {
+        let mut any = false;
+        // RFC 9110 §5.6.1.2: a recipient MUST accept and ignore empty list elements; a field
+        // with no element at all is still an error (below).
+        for el in elements(value).filter(|e| !e.is_empty()) {
+            any = true;
             let name_len = el.iter().position(|&b| !is_tchar(b)).unwrap_or(el.len());
             let (name, params) = el.split_at(name_len);
-            let bad = if el.is_empty() {
-                Some("empty transfer coding")
-            } else if name.is_empty()
+            let bad = if name.is_empty()
                 || (!params.is_empty() && trim_ows(params).first() != Some(&b';'))
             {
                 Some("invalid Transfer-Encoding")
@@ -64,6 +66,9 @@ impl TransferCodings {
             if let (Some(why), None) = (bad, self.error) {
                 self.error = Some(ProtoError::BadRequest(why));
             }
+        }
+        if !any && self.error.is_none() {
+            self.error = Some(ProtoError::BadRequest("empty Transfer-Encoding"));
         }
     }
 
