@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Time allowed to receive a request body once its head is in (408 after).
     pub body_timeout: Duration,
+    /// Time one write may take (a client that stops reading); the connection is closed after.
+    pub write_timeout: Duration,
     /// Idle time allowed between keep-alive requests before the connection is closed.
     pub keep_alive_timeout: Duration,
     /// Open connections per worker; beyond it new connections get a 503 and are closed.
@@ -56,6 +58,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
             max_connections: 10_000,
             max_pipeline: 32,

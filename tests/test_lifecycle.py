@@ -223,3 +223,16 @@ def test_access_log_and_io_threads(start_server: StartServer) -> None:
     server.wait_for_log('"GET /pid?x=1" 200')
     server.wait_for_log('"GET /missing" 404')
     assert server.stop() == 0
+
+
+def test_client_that_stops_reading_is_cut_at_the_write_timeout(start_server: StartServer) -> None:
+    server = start_server("tests.apps.basic:app", "--write-timeout", "0.5")
+    with server.connect() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /infinite HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(2.0)  # never read: the server's writes stall, then time out
+        with httpx.Client(base_url=server.url, timeout=5) as c:
+            deadline = time.monotonic() + 5
+            while c.get("/infinite-state").json()["closed"] == 0:
+                assert time.monotonic() < deadline, "the stalled connection was never cut"
+                time.sleep(0.05)

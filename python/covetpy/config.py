@@ -33,6 +33,7 @@ class ServerConfig:
     header_timeout: float = _opt(10.0, "seconds to receive a request head (408 after)")
     body_timeout: float = _opt(30.0, "seconds to receive a request body (408 after)")
     keep_alive_timeout: float = _opt(5.0, "seconds an idle keep-alive connection stays open")
+    write_timeout: float = _opt(30.0, "seconds one write may wait for a client that stops reading")
     max_connections: int = _opt(10000, "open connections per worker (503 beyond)")
     max_pipeline: int = _opt(32, "pipelined requests read ahead per connection")
     drain_timeout: float = _opt(30.0, "seconds in-flight requests get to finish on shutdown")

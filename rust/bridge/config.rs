@@ -60,6 +60,7 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         header_timeout: seconds(obj, "header_timeout")?,
         body_timeout: seconds(obj, "body_timeout")?,
         keep_alive_timeout: seconds(obj, "keep_alive_timeout")?,
+        write_timeout: seconds(obj, "write_timeout")?,
         max_connections: positive("max_connections")?,
         max_pipeline: positive("max_pipeline")?,
         drain_timeout: seconds(obj, "drain_timeout")?,

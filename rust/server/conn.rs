@@ -457,7 +457,13 @@ impl<C: Conn> Connection<C> {
 
     async fn write_out(&mut self) -> Result<(), Stop> {
         let buf = std::mem::take(&mut self.wbuf);
-        let (r, mut buf) = self.conn.write_all(buf).await;
+        // A client that stops reading must not hold the connection (and a stream producer)
+        // forever; on expiry the buffer goes with the cancelled write and the connection closes.
+        let write = self.conn.write_all(buf);
+        let Ok((r, mut buf)) = tokio::time::timeout(self.ctx.config.write_timeout, write).await
+        else {
+            return Err(Stop::Gone);
+        };
         if buf.capacity() > KEEP_BUF {
             buf = Vec::with_capacity(8 * 1024);
         }
