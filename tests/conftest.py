@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -78,6 +79,30 @@ def _pump(server: RunningServer) -> None:
             if "covetpy serving" in line:
                 server.ready.set()
     server.ready.set()  # process ended: stop waiting
+
+
+@contextlib.contextmanager
+def running_server(app: str, *args: str) -> Iterator[RunningServer]:
+    """A server for a whole test module: started once, drained at the end (exit 0 checked)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "covetpy", "run", app, "--port", str(port), *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    server = RunningServer(proc, port)
+    threading.Thread(target=_pump, args=(server,), daemon=True).start()
+    assert server.ready.wait(30) and proc.poll() is None, server.log
+    try:
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(15)
+    assert code == 0, server.log
 
 
 @pytest.fixture

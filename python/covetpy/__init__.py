@@ -13,19 +13,35 @@ def hello() -> str:
 
 from covetpy._core import __version__
 from covetpy.app import App
-from covetpy.exceptions import ConfigError, CovetError, HTTPException, RouteError
+from covetpy.exceptions import (
+    ConfigError,
+    CovetError,
+    HTTPException,
+    RequestValidationError,
+    RouteError,
+)
+from covetpy.params import Body, Cookie, Depends, Form, Header, Query
 from covetpy.requests import Headers, QueryParams, Request
 from covetpy.responses import Response
+from covetpy.routing.router import Router
 
 __all__ = [
     "App",
+    "Body",
     "ConfigError",
+    "Cookie",
     "CovetError",
+    "Depends",
+    "Form",
     "HTTPException",
+    "Header",
     "Headers",
+    "Query",
     "QueryParams",
     "Request",
+    "RequestValidationError",
     "Response",
     "RouteError",
+    "Router",
     "__version__",
 ]

@@ -1,6 +1,7 @@
 """The Python half of the bridge: what the Rust core calls besides handlers.
 
-Rust looks these names up once at start-up (`rust/bridge/runtime.rs`); keep them in step.
+Rust looks these names up once at start-up (`rust/bridge/runtime.rs`) on the object
+`App.runtime()` returns (these module functions plus the app's `render_exception`).
 """
 
 from __future__ import annotations
@@ -34,24 +35,20 @@ def _spawn(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
-    """An RFC 9457 problem document."""
-    body = json_encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    return Response(body, status, headers, "application/problem+json")
+    """An RFC 9457 problem document; `extra` members (e.g. `errors`) are added to it."""
+    doc = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(json_encode(doc), status, headers, "application/problem+json")
 
 
 def bad_request(detail: str) -> HTTPException:
     """The exception for a malformed request body."""
     return HTTPException(400, detail)
-
-
-def render_exception(exc: BaseException) -> Response:
-    """The response for an exception a handler raised; unexpected ones are logged."""
-    if isinstance(exc, HTTPException):
-        return problem(exc.status_code, exc.title, exc.detail, exc.headers)
-    logger.error("unhandled exception in a handler", exc_info=exc)
-    return problem(500, "Internal Server Error", "internal server error")
 
 
 class _Resume:

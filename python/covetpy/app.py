@@ -1,24 +1,42 @@
-"""The application: collects routes and lifecycle hooks, and hands Rust one route table."""
+"""The application: routes (it is a `Router` with no prefix), lifecycle hooks, exception
+handlers and dependency overrides; builds the one route table Rust receives."""
 
 from __future__ import annotations
 
 import inspect
+import logging
+import traceback
+import types
+import urllib.parse
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from covetpy.routing import Route, compile_route
+from covetpy import _bridge
+from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
+from covetpy.params.resolve import Resolver
+from covetpy.requests import Request
+from covetpy.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
+from covetpy.routing.route import Route, compile_route
+from covetpy.routing.router import Router
 
 __all__ = ["App"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[[], Any]
+ExceptionHandler = Callable[[Request, Any], Any]
+logger = logging.getLogger("covetpy")
 
 
-class App:
+class App(Router):
     """A CovetPy application.
 
     ```python
-    app = App()
+    app = App(title="shop", version="1.0")
 
     @app.get("/users/{user_id:int}")
     async def user(user_id: int) -> dict:
@@ -26,54 +44,172 @@ class App:
     ```
     """
 
-    def __init__(self) -> None:
-        self._routes: list[Route] = []
+    def __init__(
+        self,
+        *,
+        title: str = "CovetPy",
+        version: str = "0.1.0",
+        description: str | None = None,
+        debug: bool = False,
+        dependencies: Sequence[Any] = (),
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        thread_pool_size: int = 32,
+    ) -> None:
+        self._compiled: list[Route] | None = None
+        super().__init__(dependencies=dependencies)
+        self.title = title
+        self.version = version
+        self.description = description
+        self.debug = debug
+        self.openapi_url = openapi_url
+        self.docs_url = docs_url
+        self.redoc_url = redoc_url
+        self.thread_pool_size = thread_pool_size
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._resolver = Resolver(self.dependency_overrides, self._get_executor)
+
+    def _changed(self) -> None:
+        self._compiled = None
 
     # -- routes -----------------------------------------------------------------------------
 
-    def route(
-        self, path: str, methods: Sequence[str] = ("GET",), *, name: str | None = None
-    ) -> Callable[[F], F]:
-        """Registers the decorated sync or async function for `methods` on `path`."""
-        if isinstance(methods, str):
-            methods = (methods,)
+    @property
+    def routes(self) -> list[Route]:
+        """The compiled routes in registration order (plus the OpenAPI/docs routes)."""
+        if self._compiled is None:
+            decls = self.declarations
+            if self.openapi_url:
+                from covetpy.openapi import docs_routes
+
+                decls = decls + docs_routes(self)
+            self._compiled = [
+                compile_route(
+                    d.path,
+                    d.methods,
+                    d.handler,
+                    name=d.name,
+                    status_code=d.status_code,
+                    response_class=d.response_class,
+                    tags=d.tags,
+                    dependencies=d.dependencies,
+                    sync_to_thread=d.sync_to_thread,
+                    include_in_schema=d.include_in_schema,
+                    summary=d.summary,
+                    description=d.description,
+                )
+                for d in decls
+            ]
+        return list(self._compiled)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called `name`, with `params` filled in (percent-encoded)."""
+        for route in self.routes:
+            if route.name == name:
+                missing = set(route.path_names) - set(params)
+                extra = set(params) - set(route.path_names)
+                if missing or extra:
+                    raise RouteError(
+                        f"url_for({name!r}): expected parameters {sorted(route.path_names)}, "
+                        f"got {sorted(params)}"
+                    )
+                path = route.path
+                for pname, conv in _path_params(path):
+                    value = str(params[pname])
+                    safe = "/" if conv == "path" else ""
+                    token = "{" + pname + (f":{conv}" if conv else "") + "}"
+                    path = path.replace(token, urllib.parse.quote(value, safe=safe))
+                return path
+        raise RouteError(f"url_for: no route named {name!r}")
+
+    def route_table(self) -> list[Any]:
+        """What the Rust core receives: objects with `methods`, `path`, `endpoint`, `plan`."""
+        table = []
+        guarded = bool(self._exception_handlers)
+        on_error = self._handle_exception if guarded else None
+        async_errors = any(
+            inspect.iscoroutinefunction(h) for h in self._exception_handlers.values()
+        )
+        for route in self.routes:
+            fast = None if guarded or _needs_prepare(route) else route.fast_plan()
+            if fast is not None:
+                table.append(_RouteDef(route.methods, route.rust_path, route.handler, fast))
+                continue
+            force_async = async_errors or any(
+                inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
+                for o in self.dependency_overrides.values()
+            )
+            endpoint, _ = self._resolver.build_endpoint(
+                route.plan,
+                route.path_names,
+                _finalizer(route),
+                on_error,
+                force_async,
+            )
+            plan: list[tuple[str, str | None]] = [("request", None)]
+            plan += [("path", n) for n in route.path_names]
+            table.append(_RouteDef(route.methods, route.rust_path, endpoint, plan))
+        return table
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def exception_handler(self, exc_class: type[BaseException]) -> Callable[[F], F]:
+        """Registers `handler(request, exc) -> Response` (sync or async) for `exc_class` and
+        its subclasses."""
 
         def decorator(fn: F) -> F:
-            self._routes.append(compile_route(path, methods, fn, name))
+            self._exception_handlers[exc_class] = fn
+            self._changed()
             return fn
 
         return decorator
 
-    def get(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """GET (and HEAD) on `path`."""
-        return self.route(path, ("GET",), name=name)
+    def _handle_exception(self, request: Request, exc: Exception) -> Any:
+        for cls in type(exc).__mro__:
+            handler = self._exception_handlers.get(cls)
+            if handler is not None:
+                return handler(request, exc)
+        raise exc
 
-    def post(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """POST on `path`."""
-        return self.route(path, ("POST",), name=name)
+    def render_exception(self, exc: BaseException) -> Response:
+        """The response for an exception no handler took: problem+json; 500s are logged, and
+        show the traceback only when `debug=True`."""
+        if isinstance(exc, RequestValidationError):
+            return _bridge.problem(
+                422,
+                exc.title,
+                exc.detail,
+                exc.headers,
+                errors=[{"location": e.location, "reason": e.reason} for e in exc.errors],
+            )
+        if isinstance(exc, HTTPException):
+            return _bridge.problem(exc.status_code, exc.title, exc.detail, exc.headers)
+        logger.error("unhandled exception in a handler", exc_info=exc)
+        detail = "internal server error"
+        if self.debug:
+            detail = "".join(traceback.format_exception(exc))
+        return _bridge.problem(500, "Internal Server Error", detail)
 
-    def put(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """PUT on `path`."""
-        return self.route(path, ("PUT",), name=name)
+    def runtime(self) -> Any:
+        """The callables Rust uses for this app (see rust/bridge/runtime.rs)."""
+        names = ("json_encode", "json_decode", "Response", "resume", "pump_stream")
+        ns = {n: getattr(_bridge, n) for n in names}
+        return types.SimpleNamespace(
+            **ns, UUID=_bridge.UUID, bad_request=_bridge.bad_request,
+            render_exception=self.render_exception,
+        )
 
-    def patch(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """PATCH on `path`."""
-        return self.route(path, ("PATCH",), name=name)
-
-    def delete(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """DELETE on `path`."""
-        return self.route(path, ("DELETE",), name=name)
-
-    @property
-    def routes(self) -> list[Route]:
-        """The routes in registration order."""
-        return list(self._routes)
-
-    def route_table(self) -> list[Any]:
-        """What the Rust core receives: objects with `methods`, `path`, `endpoint`, `plan`."""
-        return [_RouteDef(r) for r in self._routes]
+    def _get_executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.thread_pool_size, thread_name_prefix="covetpy-sync"
+            )
+        return self._executor
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -100,18 +236,66 @@ class App:
                 await _call(hook)
             except Exception as exc:
                 errors.append(exc)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         if errors:
             raise ExceptionGroup("shutdown hooks failed", errors) if len(errors) > 1 else errors[0]
+
+
+def _path_params(path: str) -> list[tuple[str, str | None]]:
+    from covetpy.routing.route import split_path
+
+    return split_path(path)
+
+
+def _needs_prepare(route: Route) -> bool:
+    """Whether the route's responses need the request to be finished (files: ranges, 304)."""
+    from covetpy.routing.route import return_annotation
+
+    ann = return_annotation(route.handler)
+    target = route.response_class or ann
+    return isinstance(target, type) and hasattr(target, "prepare")
+
+
+def _finalizer(route: Route) -> Callable[[Any, Request], Any]:
+    status = route.status_code
+    cls = route.response_class
+
+    def finalize(value: Any, request: Request) -> Any:
+        if isinstance(value, Response):
+            prepare = getattr(value, "prepare", None)
+            return prepare(request) if prepare is not None else value
+        if status is None and cls is None:
+            return value
+        if cls is not None:
+            response = cls(value, status_code=status or 200)
+        elif isinstance(value, str):
+            response = PlainTextResponse(value, status_code=status or 200)
+        elif value is None or isinstance(value, bytes):
+            response = Response(value, status_code=status or 200)
+        else:
+            response = JSONResponse(value, status_code=status or 200)
+        prepare = getattr(response, "prepare", None)
+        return prepare(request) if prepare is not None else response
+
+    return finalize
 
 
 class _RouteDef:
     __slots__ = ("endpoint", "methods", "path", "plan")
 
-    def __init__(self, route: Route) -> None:
-        self.methods = list(route.methods)
-        self.path = route.rust_path
-        self.endpoint = route.endpoint
-        self.plan = list(route.plan)
+    def __init__(
+        self,
+        methods: Sequence[str],
+        path: str,
+        endpoint: Callable[..., Any],
+        plan: list[tuple[str, str | None]],
+    ) -> None:
+        self.methods = list(methods)
+        self.path = path
+        self.endpoint = endpoint
+        self.plan = plan
 
 
 async def _call(hook: Hook) -> None:

@@ -5,16 +5,29 @@
   - `ConfigError`: a server configuration that cannot be used (bad value, address in use).
 - `HTTPException`: raised by handlers to answer with an error status; rendered as
   RFC 9457 `application/problem+json`.
+  - `RequestValidationError`: the request's parameters or body did not validate (422, with
+    an `errors` list of `{location, reason}`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 from http import HTTPStatus
 
 from covetpy._core import ConfigError, CovetError, RouteError
 
-__all__ = ["ConfigError", "CovetError", "HTTPException", "RouteError"]
+__all__ = [
+    "ConfigError",
+    "CovetError",
+    "HTTPException",
+    "RequestValidationError",
+    "RouteError",
+]
+
+
+# RFC 9110 renamed these; Python's HTTPStatus (3.11) still has the RFC 7231 phrases.
+_TITLES = {413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
 
 
 class HTTPException(Exception):
@@ -28,10 +41,12 @@ class HTTPException(Exception):
     ) -> None:
         if not 400 <= status_code <= 599:
             raise ValueError(f"HTTPException needs a 4xx or 5xx status, got {status_code}")
-        try:
-            title = HTTPStatus(status_code).phrase
-        except ValueError:
-            title = "Error"
+        title = _TITLES.get(status_code)
+        if title is None:
+            try:
+                title = HTTPStatus(status_code).phrase
+            except ValueError:
+                title = "Error"
         self.status_code = status_code
         self.detail = detail if detail is not None else title
         self.title = title
@@ -40,3 +55,12 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPException({self.status_code}, {self.detail!r})"
+
+
+class RequestValidationError(HTTPException):
+    """Bad parameters or body: 422 with every issue found (`errors`)."""
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        n = len(errors)
+        super().__init__(422, f"{n} validation error{'s' if n != 1 else ''}")
+        self.errors = list(errors)

@@ -52,7 +52,7 @@ impl Request {
         }
     }
 
-    fn body_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn cached_body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         self.body
             .get_or_init(py, || PyBytes::new(py, &self.data.body).unbind())
             .bind(py)
@@ -149,14 +149,25 @@ impl Request {
         }
     }
 
+    /// The whole body as bytes, synchronously (the server has already received it).
+    #[getter]
+    fn body_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.cached_body(py)
+    }
+
+    /// The body parsed as `application/x-www-form-urlencoded`.
+    fn form_params(&self) -> QueryParams {
+        QueryParams::parse(&self.data.body)
+    }
+
     /// The whole body (awaitable; the server has already received it).
     fn body(&self, py: Python<'_>) -> Ready {
-        Ready::new(py, self.body_bytes(py).into_any().unbind())
+        Ready::new(py, self.cached_body(py).into_any().unbind())
     }
 
     /// The body decoded as JSON (awaitable); malformed JSON raises a 400 HTTPException.
     fn json(&self, py: Python<'_>) -> PyResult<Ready> {
-        let body = self.body_bytes(py);
+        let body = self.cached_body(py);
         match self.rt.json_decode.call1(py, (body,)) {
             Ok(v) => Ok(Ready::new(py, v)),
             Err(e) => {
@@ -170,7 +181,7 @@ impl Request {
 
     /// The body as an async iterator of bytes chunks.
     fn stream(&self, py: Python<'_>) -> BodyStream {
-        let body = self.body_bytes(py);
+        let body = self.cached_body(py);
         BodyStream {
             chunk: std::sync::Mutex::new((!self.data.body.is_empty()).then(|| body.unbind())),
         }

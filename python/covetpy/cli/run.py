@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import logging
 
-from covetpy import _bridge
 from covetpy._core import Server
 from covetpy._importer import import_from_string
 from covetpy.app import App
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         # Builds the Rust route table (without binding) so conflicts are reported once, here.
-        Server(config, app.route_table(), _bridge)
+        Server(config, app.route_table(), app.runtime())
     except CovetError as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         return 2

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from covetpy import _bridge
 from covetpy._core import Server
 from covetpy.app import App
 from covetpy.config import ServerConfig
@@ -27,11 +26,21 @@ __all__ = ["main", "serve"]
 
 
 async def serve(
-    app: App, config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None
+    app: App,
+    config: ServerConfig,
+    on_ready: Callable[[list[str]], None] | None = None,
+    *,
+    install_signal_handlers: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serves `app` in this process until SIGTERM/SIGINT, then drains and returns."""
+    """Serves `app` in this process until SIGTERM/SIGINT (or until `stop` is set), then drains
+    and returns.
+
+    `install_signal_handlers=False` leaves signals alone, so `serve` can run in a thread other
+    than the main one (the test client does); `stop` is then the way to end it.
+    """
     loop = asyncio.get_running_loop()
-    core = Server(config, app.route_table(), _bridge)
+    core = Server(config, app.route_table(), app.runtime())
     await app.startup()
     addresses = core.start()
     stopped: asyncio.Future[None] = loop.create_future()
@@ -44,18 +53,30 @@ async def serve(
         logger.info("draining (deadline %.0fs)", config.drain_timeout)
         core.begin_drain()
 
+    async def drain_when_stopped(event: asyncio.Event) -> None:
+        await event.wait()
+        drain()
+
     fd = core.fileno()
     loop.add_reader(fd, wake)
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ()
+    for sig in signals:
         loop.add_signal_handler(sig, drain)
+    watcher = loop.create_task(drain_when_stopped(stop)) if stop is not None else None
     if on_ready is not None:
         on_ready(addresses)
     try:
         await stopped
     finally:
+        if watcher is not None:
+            watcher.cancel()
         loop.remove_reader(fd)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             loop.remove_signal_handler(sig)
+        if not stopped.done():
+            # Cancelled or failed before the drain completed: without a drain the IO threads
+            # never exit and join() would block forever.
+            core.begin_drain()
         core.join()
     await app.shutdown()
 

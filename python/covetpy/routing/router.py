@@ -1,0 +1,191 @@
+"""`Router`: a group of routes with a prefix, tags and dependencies, included into an app (or
+another router) with `include_router`. Routes are compiled when the app builds its table, so a
+router's prefix and dependencies apply however deeply it is nested."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+__all__ = ["Router"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class RouteDecl:
+    """A route as declared, before prefixes and inherited options are applied."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]
+    name: str | None = None
+    status_code: int | None = None
+    response_class: type[Any] | None = None
+    tags: tuple[str, ...] = ()
+    dependencies: tuple[Any, ...] = ()
+    sync_to_thread: bool = False
+    include_in_schema: bool = True
+    summary: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Router:
+    """Routes under a common `prefix`, with `tags` and `dependencies` for all of them."""
+
+    def __init__(
+        self,
+        prefix: str = "",
+        *,
+        tags: Sequence[str] = (),
+        dependencies: Sequence[Any] = (),
+    ) -> None:
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError(f"prefix must start with '/' and not end with one: {prefix!r}")
+        self.prefix = prefix
+        self.tags = tuple(tags)
+        self.dependencies = tuple(dependencies)
+        self._decls: list[RouteDecl] = []
+        self._changed()
+
+    def _changed(self) -> None:
+        """Called when routes change (the app drops its compiled table)."""
+
+    @property
+    def declarations(self) -> list[RouteDecl]:
+        """The routes with this router's prefix, tags and dependencies applied."""
+        return [
+            replace(
+                d,
+                path=self.prefix + d.path,
+                tags=(*self.tags, *d.tags),
+                dependencies=(*self.dependencies, *d.dependencies),
+            )
+            for d in self._decls
+        ]
+
+    def add_route(
+        self,
+        path: str,
+        handler: Callable[..., Any],
+        methods: Sequence[str] = ("GET",),
+        *,
+        name: str | None = None,
+        status_code: int | None = None,
+        response_class: type[Any] | None = None,
+        tags: Sequence[str] = (),
+        dependencies: Sequence[Any] = (),
+        sync_to_thread: bool = False,
+        include_in_schema: bool = True,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Registers `handler` for `methods` on `path` (relative to the prefix)."""
+        if isinstance(methods, str):
+            methods = (methods,)
+        if path and not path.startswith("/"):
+            raise ValueError(f"route paths start with '/': {path!r}")
+        if not path and not self.prefix:
+            raise ValueError("an empty route path needs a router prefix")
+        self._decls.append(
+            RouteDecl(
+                path,
+                tuple(m.upper() for m in methods),
+                handler,
+                name,
+                status_code,
+                response_class,
+                tuple(tags),
+                tuple(dependencies),
+                sync_to_thread,
+                include_in_schema,
+                summary,
+                description,
+            )
+        )
+        self._changed()
+
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str] = ("GET",),
+        *,
+        name: str | None = None,
+        status_code: int | None = None,
+        response_class: type[Any] | None = None,
+        tags: Sequence[str] = (),
+        dependencies: Sequence[Any] = (),
+        sync_to_thread: bool = False,
+        include_in_schema: bool = True,
+        summary: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[F], F]:
+        """Registers the decorated sync or async function for `methods` on `path`.
+
+        `status_code` and `response_class` shape the response of plain return values;
+        `sync_to_thread=True` runs a blocking sync handler in the app's bounded thread pool.
+        """
+
+        def decorator(fn: F) -> F:
+            self.add_route(
+                path,
+                fn,
+                methods,
+                name=name,
+                status_code=status_code,
+                response_class=response_class,
+                tags=tags,
+                dependencies=dependencies,
+                sync_to_thread=sync_to_thread,
+                include_in_schema=include_in_schema,
+                summary=summary,
+                description=description,
+            )
+            return fn
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        """GET (and HEAD) on `path`; options as for `route`."""
+        return self.route(path, ("GET",), **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        """POST on `path`; options as for `route`."""
+        return self.route(path, ("POST",), **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        """PUT on `path`; options as for `route`."""
+        return self.route(path, ("PUT",), **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        """PATCH on `path`; options as for `route`."""
+        return self.route(path, ("PATCH",), **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        """DELETE on `path`; options as for `route`."""
+        return self.route(path, ("DELETE",), **options)
+
+    def include_router(
+        self,
+        router: Router,
+        *,
+        prefix: str = "",
+        tags: Sequence[str] = (),
+        dependencies: Sequence[Any] = (),
+    ) -> None:
+        """Adds `router`'s routes (as they are now) under `prefix`, with extra tags and
+        dependencies."""
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError(f"prefix must start with '/' and not end with one: {prefix!r}")
+        for d in router.declarations:
+            self._decls.append(
+                replace(
+                    d,
+                    path=prefix + d.path,
+                    tags=(*tags, *d.tags),
+                    dependencies=(*dependencies, *d.dependencies),
+                )
+            )
+        self._changed()
