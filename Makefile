@@ -40,10 +40,11 @@ test: rust-test py-test  ## set up and run every test (the README's test command
 
 benches/.venv/bin/python:
 	python3 -m venv benches/.venv
-	benches/.venv/bin/pip install -q granian uvicorn httptools uvloop msgspec
+	benches/.venv/bin/pip install -q granian uvicorn httptools uvloop msgspec fastapi litestar
 
 bench: dev benches/.venv/bin/python  ## CovetPy vs granian and uvicorn with wrk (needs wrk)
-	$(PY) benches/http_core.py
+	$(PY) benches/http_core.py --scenario hello
+	$(PY) benches/http_core.py --scenario post
 
 clean:           ## remove build outputs and the venv
 	rm -rf $(VENV) target

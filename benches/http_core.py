@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,9 +40,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def commands(port: int, workers: int) -> dict[str, list[str]]:
+def commands(port: int, workers: int, scenario: str) -> dict[str, list[str]]:
     covetpy = str(ROOT / ".venv" / "bin" / "covetpy")
     w = str(workers)
+    if scenario == "post":
+        uvicorn = [str(PEERS / "uvicorn"), "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", w, "--http", "httptools", "--loop", "uvloop",
+                   "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        return {
+            "covetpy": [covetpy, "run", "benches.apps.post_covetpy:app", "--port", str(port),
+                        "--workers", w, "--log-level", "warning"],
+            "fastapi-uvicorn": [*uvicorn, "benches.peers.post_fastapi:app"],
+            "litestar-uvicorn": [*uvicorn, "benches.peers.post_litestar:app"],
+        }  # fmt: skip
     return {
         "covetpy": [
             covetpy,
@@ -151,9 +162,10 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means the server is up
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} not ready after {timeout}s")
@@ -190,8 +202,16 @@ def parse_wrk(out: str) -> tuple[float, int, int, int, float]:
     )
 
 
-def wrk(url: str, duration: float, connections: int, pin: bool) -> str:
+SCENARIOS = {
+    "hello": {"paths": ["/", "/users/42"], "script": None, "ready": "/"},
+    "post": {"paths": ["/items"], "script": "benches/post.lua", "ready": None},
+}
+
+
+def wrk(url: str, duration: float, connections: int, pin: bool, script: str | None = None) -> str:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(ROOT / script)]
     if pin:
         cmd = ["taskset", "-c", "1", *cmd]
     return subprocess.run(
@@ -201,7 +221,9 @@ def wrk(url: str, duration: float, connections: int, pin: bool) -> str:
 
 def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[Run]:
     port = free_port()
-    cmd = commands(port, args.workers)[name]
+    scenario = SCENARIOS[args.scenario]
+    script = scenario["script"]
+    cmd = commands(port, args.workers, args.scenario)[name]
     pin = args.workers == 1
     if pin:
         cmd = ["taskset", "-c", "0", *cmd]
@@ -211,13 +233,13 @@ def bench_server(name: str, args: argparse.Namespace, paths: list[str]) -> list[
     runs: list[Run] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/", proc)
+        wait_ready(base + (scenario["ready"] or "/"), proc)
         for path in paths:
-            wrk(base + path, args.warmup, args.connections, pin)
+            wrk(base + path, args.warmup, args.connections, pin, script)
             for _ in range(args.runs):
                 pids = tree(proc.pid)
                 before = cpu_seconds(pids)
-                out = wrk(base + path, args.duration, args.connections, pin)
+                out = wrk(base + path, args.duration, args.connections, pin, script)
                 cpu = cpu_seconds(pids) - before
                 rps, total, non2xx, errors, latency = parse_wrk(out)
                 runs.append(
@@ -257,12 +279,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--servers", default="covetpy,granian-rsgi,uvicorn-httptools")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="hello")
+    parser.add_argument(
+        "--servers", default=None, help="comma list (default: all for the scenario)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is required: apt-get install wrk")
-    paths = ["/", "/users/42"]
-    servers = args.servers.split(",")
+    paths = SCENARIOS[args.scenario]["paths"]
+    servers = (args.servers or ",".join(commands(0, 1, args.scenario))).split(",")
+    if args.servers is None:
+        servers = [s for s in servers if s != "covetpy-inline"]
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}"
@@ -296,7 +323,8 @@ def main() -> None:
                 }
             )
             print(f"{name:18} {path:10} {med:>10,.0f} {cpu:>11.1f} {bad:>8} {err:>7}")
-    out = ROOT / "benches" / "results" / f"http_core-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = ROOT / "benches" / "results" / f"http_{args.scenario}-{stamp}.json"
     out.write_text(
         json.dumps(
             {

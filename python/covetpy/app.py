@@ -200,7 +200,9 @@ class App(Router):
         names = ("json_encode", "json_decode", "Response", "resume", "pump_stream")
         ns = {n: getattr(_bridge, n) for n in names}
         return types.SimpleNamespace(
-            **ns, UUID=_bridge.UUID, bad_request=_bridge.bad_request,
+            **ns,
+            UUID=_bridge.UUID,
+            bad_request=_bridge.bad_request,
             render_exception=self.render_exception,
         )
 

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from http import HTTPStatus
+from typing import Any
 
 from covetpy._core import ConfigError, CovetError, RouteError
 

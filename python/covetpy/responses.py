@@ -9,15 +9,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import Any, ClassVar
+import asyncio
+import email.utils
+import hashlib
+import http.cookies
+import mimetypes
+import os
+import re
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from covetpy.requests import Request
 
 import msgspec
 
 __all__ = [
+    "FileResponse",
     "HTMLResponse",
     "JSONResponse",
     "PlainTextResponse",
+    "RedirectResponse",
     "Response",
     "StreamingResponse",
 ]
@@ -76,6 +90,49 @@ class Response:
         """The headers as a dict (last value wins); `raw_headers` keeps duplicates."""
         return dict(self.raw_headers)
 
+    def set_header(self, name: str, value: str) -> None:
+        """Sets a header, replacing any value it had."""
+        name = name.lower()
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != name]
+        self.raw_headers.append((name, value))
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: Literal["lax", "strict", "none"] | None = "lax",
+    ) -> None:
+        """Adds a `set-cookie` header (RFC 6265)."""
+        cookie: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+        cookie[key] = value
+        morsel = cookie[key]
+        if max_age is not None:
+            morsel["max-age"] = max_age
+        if expires is not None:
+            morsel["expires"] = email.utils.format_datetime(expires.astimezone(UTC), usegmt=True)
+        if path is not None:
+            morsel["path"] = path
+        if domain is not None:
+            morsel["domain"] = domain
+        if secure:
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+        if samesite is not None:
+            morsel["samesite"] = samesite
+        self.raw_headers.append(("set-cookie", morsel.OutputString()))
+
+    def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
+        """Tells the client to drop a cookie."""
+        self.set_cookie(key, "", max_age=0, path=path, domain=domain, samesite=None)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"
 
@@ -114,3 +171,126 @@ class StreamingResponse(Response):
     ) -> None:
         super().__init__(None, status_code, headers, media_type)
         self.body_iterator = content
+
+
+class RedirectResponse(Response):
+    """A redirect (307 by default, which keeps the method and body)."""
+
+    def __init__(
+        self,
+        url: str,
+        status_code: int = 307,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(None, status_code, headers)
+        self.set_header("location", urllib.parse.quote(url, safe=":/%#?=@[]!$&'()*+,;"))
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+class FileResponse(Response):
+    """A file from disk, with `ETag` and `Last-Modified`; answers `If-None-Match` and
+    `If-Modified-Since` with 304 and a single `Range` with 206 (or 416).
+
+    The file is read in 64 KiB chunks off the event loop, so a large file neither blocks other
+    requests nor sits in memory whole.
+    """
+
+    chunk_size: ClassVar[int] = _CHUNK
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if media_type is None:
+            media_type = (
+                mimetypes.guess_type(filename or self.path)[0] or "application/octet-stream"
+            )
+        super().__init__(None, status_code, headers, media_type)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            from covetpy.exceptions import HTTPException
+
+            raise HTTPException(404, "file not found") from None
+        self.size = st.st_size
+        self.mtime = st.st_mtime
+        tag = hashlib.md5(f"{st.st_mtime_ns}-{st.st_size}".encode(), usedforsecurity=False)
+        self.etag = f'"{tag.hexdigest()}"'
+        self.set_header("etag", self.etag)
+        self.set_header("last-modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+        self.set_header("accept-ranges", "bytes")
+        if filename is not None:
+            quoted = urllib.parse.quote(filename)
+            self.set_header("content-disposition", f"attachment; filename*=utf-8''{quoted}")
+        self._range: tuple[int, int] = (0, self.size)
+        self.body_iterator = self._read(0, self.size)
+
+    def prepare(self, request: Request) -> Response:
+        """Applies the request's conditional and range headers (RFC 9110 §13, §14)."""
+        headers = request.headers
+        inm = headers.get("if-none-match")
+        if inm is not None:
+            tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+            if "*" in tags or self.etag in tags:
+                return self._not_modified()
+        else:
+            ims = headers.get("if-modified-since")
+            if ims is not None:
+                try:
+                    since = email.utils.parsedate_to_datetime(ims).timestamp()
+                except (TypeError, ValueError):
+                    since = None
+                if since is not None and int(self.mtime) <= since:
+                    return self._not_modified()
+        rng = headers.get("range")
+        if rng is None or self.status_code != 200:
+            return self
+        if_range = headers.get("if-range")
+        if if_range is not None and if_range.strip() != self.etag:
+            return self
+        m = _RANGE.match(rng.strip())
+        if m is None:
+            return self  # multiple or malformed ranges: send the whole file (RFC 9110 §14.2)
+        first, last = m.group(1), m.group(2)
+        if first:
+            start = int(first)
+            end = min(int(last) + 1, self.size) if last else self.size
+        elif last:
+            start, end = max(0, self.size - int(last)), self.size
+        else:
+            return self
+        if start >= self.size or start >= end:
+            unsat = Response(None, 416)
+            unsat.set_header("content-range", f"bytes */{self.size}")
+            return unsat
+        self.status_code = 206
+        self.set_header("content-range", f"bytes {start}-{end - 1}/{self.size}")
+        self.body_iterator = self._read(start, end)
+        return self
+
+    def _not_modified(self) -> Response:
+        keep = ("etag", "last-modified", "cache-control", "expires", "vary")
+        return Response(None, 304, {k: v for k, v in self.raw_headers if k in keep})
+
+    async def _read(self, start: int, end: int) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        f = await loop.run_in_executor(None, open, self.path, "rb")
+        try:
+            await loop.run_in_executor(None, f.seek, start)
+            left = end - start
+            while left > 0:
+                data = await loop.run_in_executor(None, f.read, min(self.chunk_size, left))
+                if not data:
+                    break
+                left -= len(data)
+                yield data
+        finally:
+            f.close()

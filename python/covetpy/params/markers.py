@@ -68,7 +68,8 @@ class Param:
             }.items()
             if v is not None
         }
-        return msgspec.Meta(**kw) if kw else None
+        meta: msgspec.Meta | None = msgspec.Meta(**kw) if kw else None  # type: ignore[call-overload]
+        return meta
 
 
 def _marker(location: str) -> Callable[..., Any]:
@@ -124,7 +125,7 @@ class _Depends:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def Depends(  # noqa: N802 - a marker reads like a type at the call site
+def Depends(
     dependency: Callable[..., Any], *, use_cache: bool = True, sync_to_thread: bool = False
 ) -> Any:
     """A value computed by `dependency` (sync, async, or a generator with teardown), whose own

@@ -125,9 +125,11 @@ def _with_meta(tp: Any, marker: Param | None) -> Any:
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    target = fn
-    if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and hasattr(fn, "__call__"):
-        target = fn.__call__  # type: ignore[operator]
+    target: Any = fn
+    if inspect.isclass(fn):
+        target = fn.__init__  # a class dependency: its constructor's parameters
+    elif not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        target = type(fn).__call__  # a callable instance
     try:
         return typing.get_type_hints(target, include_extras=True)
     except Exception as exc:  # unresolvable forward references
@@ -172,16 +174,24 @@ def plan_call(
                 _seen=(*_seen, fn),
             )
             plan.params.append(
-                ParamSpec(p.name, "dependency", p.name, ann, declared, Required,
-                          dependency=sub, use_cache=default.use_cache)
+                ParamSpec(
+                    p.name,
+                    "dependency",
+                    p.name,
+                    ann,
+                    declared,
+                    Required,
+                    dependency=sub,
+                    use_cache=default.use_cache,
+                )
             )
             continue
         if isinstance(ann, type) and issubclass(ann, Request):
             plan.params.append(ParamSpec(p.name, "request", p.name, ann, declared))
             continue
         marker = default if isinstance(default, Param) else None
-        value_default = marker.default if marker is not None else (
-            Required if default is p.empty else default
+        value_default = (
+            marker.default if marker is not None else (Required if default is p.empty else default)
         )
         if marker is not None:
             location = marker.location

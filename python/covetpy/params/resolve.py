@@ -156,7 +156,7 @@ class Resolver:
 
     # -- dependencies and calls -----------------------------------------------------------
 
-    def _kwargs(self, plan: CallPlan, ctx: _Ctx) -> dict[str, Any] | None:
+    def _kwargs(self, plan: CallPlan, ctx: _Ctx) -> dict[str, Any]:
         """Arguments for `plan` when it has no async dependency (sync resolution)."""
         kwargs: dict[str, Any] = {}
         for spec in plan.pre:

@@ -151,7 +151,9 @@ def _check_path_param(
             "use int, float, str or uuid.UUID, or give a converter in the path"
         )
     if converters.get(spec.name) not in (None, conv):
-        raise RouteError(f"{label}: path parameter {spec.name!r} is typed differently in two places")
+        raise RouteError(
+            f"{label}: path parameter {spec.name!r} is typed differently in two places"
+        )
     converters[spec.name] = conv
 
 

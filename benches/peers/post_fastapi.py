@@ -1,0 +1,20 @@
+"""POST /items: the same ~1 KB JSON body validated into a pydantic model (FastAPI)."""
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+    quantity: int
+    description: str
+    tags: list[str]
+
+
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@app.post("/items")
+async def create(item: Item) -> dict[str, object]:
+    return {"name": item.name, "tags": len(item.tags)}
