@@ -113,6 +113,18 @@ impl Request {
             .map(|h| h.clone_ref(py))
     }
 
+    /// The first value of one header (case-insensitive), without building `headers`.
+    #[pyo3(signature = (name, default=None))]
+    fn header(&self, py: Python<'_>, name: &str, default: Option<PyObject>) -> PyObject {
+        match self.data.head.header(name) {
+            Some(v) => {
+                let s: String = v.iter().map(|&c| c as char).collect();
+                PyString::new(py, &s).into_any().unbind()
+            }
+            None => default.unwrap_or_else(|| py.None()),
+        }
+    }
+
     /// Query parameters, multi-valued.
     #[getter]
     fn query_params(&self, py: Python<'_>) -> PyResult<Py<QueryParams>> {

@@ -30,7 +30,7 @@ _MISSING = object()
 
 
 def _media_type(request: Request) -> str:
-    ct = request.headers.get("content-type") or ""
+    ct = request.header("content-type") or ""
     return ct.split(";", 1)[0].strip().lower()
 
 
@@ -82,11 +82,13 @@ class Resolver:
             qp = ctx.request.query_params
             raw: Any = qp.getlist(spec.key) if spec.multi else qp.get(spec.key)
         elif loc == "header":
-            hs = ctx.request.headers
-            raw = hs.getlist(spec.key) if spec.multi else hs.get(spec.key)
+            if spec.multi:
+                raw = ctx.request.headers.getlist(spec.key)
+            else:
+                raw = ctx.request.header(spec.key)
         elif loc == "cookie":
             if ctx.cookies is None:
-                ctx.cookies = _parse_cookies(ctx.request.headers.get("cookie"))
+                ctx.cookies = _parse_cookies(ctx.request.header("cookie"))
             raw = ctx.cookies.get(spec.key)
         else:
             return self._body(spec, ctx)

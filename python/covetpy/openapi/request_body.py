@@ -1,0 +1,69 @@
+"""The Request Body Object of an operation: one JSON (or raw bytes) body parameter, or the
+fields of an `application/x-www-form-urlencoded` form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from covetpy.params.plan import ParamSpec, is_body_type
+
+from covetpy.openapi.parameters import examples_map, schema_extras
+from covetpy.openapi.schemas import SchemaRegistry
+
+__all__ = ["FORM_MEDIA_TYPE", "JSON_MEDIA_TYPE", "request_body"]
+
+JSON_MEDIA_TYPE = "application/json"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+def request_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, Any] | None:
+    """The request body the `body`/`form` parameters among `specs` describe, or None."""
+    bodies = [s for s in specs if s.location == "body"]
+    if bodies:
+        return _json_body(bodies[0], registry)
+    forms = [s for s in specs if s.location == "form"]
+    if forms:
+        return _form_body(forms, registry)
+    return None
+
+
+def _json_body(spec: ParamSpec, registry: SchemaRegistry) -> dict[str, Any]:
+    if spec.annotation in (bytes, bytearray):
+        media_type, content = "application/octet-stream", {}
+    else:
+        media_type = JSON_MEDIA_TYPE
+        content = {"schema": registry.schema(spec.annotation, **schema_extras(spec))}
+    body: dict[str, Any] = {}
+    marker = spec.marker
+    if marker is not None and marker.description:
+        body["description"] = marker.description
+    examples = examples_map(marker.examples if marker is not None else None)
+    if examples:
+        content["examples"] = examples
+    body["content"] = {media_type: content}
+    body["required"] = spec.required
+    return body
+
+
+def _form_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, Any]:
+    whole = next((s for s in specs if is_body_type(s.declared)), None)
+    if whole is not None:
+        schema = registry.schema(whole.annotation)
+        required = whole.required
+    else:
+        fields: dict[str, Any] = {}
+        needed: list[str] = []
+        for spec in specs:
+            if spec.key in fields:
+                continue
+            extra = schema_extras(spec)
+            if spec.marker is not None and spec.marker.description:
+                extra["description"] = spec.marker.description
+            fields[spec.key] = registry.schema(spec.annotation, **extra)
+            if spec.required:
+                needed.append(spec.key)
+        schema = {"type": "object", "properties": fields}
+        if needed:
+            schema["required"] = needed
+        required = bool(needed)
+    return {"content": {FORM_MEDIA_TYPE: {"schema": schema}}, "required": required}
