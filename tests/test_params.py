@@ -307,3 +307,17 @@ def test_debug_shows_the_traceback() -> None:
         body = problem(c.get("/boom"), 500)
         assert "ValueError: visible in debug" in body["detail"]
         assert "Traceback" in body["detail"]
+
+
+def test_constraints_on_optional_query(client: httpx.Client) -> None:
+    """Regression: Meta on `str | None` used to be applied to the union (500)."""
+    assert client.get("/optional-constrained").json() == {"q": None}
+    assert client.get("/optional-constrained?q=abc").json() == {"q": "abc"}
+    assert set(locations(client.get("/optional-constrained?q=abcd"))) == {"query.q"}
+
+
+def test_pep604_optional_body(client: httpx.Client) -> None:
+    """Regression: `Item | None` was taken for a query parameter."""
+    assert client.post("/pep604-body").json() == {"item": None}
+    r = client.post("/pep604-body", json={"name": "a", "price": 1})
+    assert r.json() == {"item": {"name": "a", "price": 1.0, "tags": []}}

@@ -309,3 +309,13 @@ def request_and_body(request: Request, item: Item) -> dict[str, Any]:
 @app.get("/response-object")
 def response_object(n: int = 1) -> Response:
     return Response(str(n), media_type="text/plain")
+
+
+@app.get("/optional-constrained")
+def optional_constrained(q: str | None = Query(None, max_length=3)) -> dict[str, str | None]:
+    return {"q": q}
+
+
+@app.post("/pep604-body")
+def pep604_body(item: Item | None = None) -> dict[str, Any]:
+    return {"item": item}

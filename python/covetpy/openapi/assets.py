@@ -15,6 +15,7 @@ __all__ = [
     "REDOC_ASSETS",
     "SWAGGER_UI_ASSETS",
     "Asset",
+    "available",
     "bundle_version",
     "read_asset",
 ]
@@ -48,6 +49,14 @@ def read_asset(asset: Asset) -> bytes | None:
         return importlib.resources.files(asset.package).joinpath("vendor", asset.name).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
         return None
+
+
+def available(asset: Asset) -> bool:
+    """Whether the file is installed (without reading it)."""
+    try:
+        return importlib.resources.files(asset.package).joinpath("vendor", asset.name).is_file()
+    except ModuleNotFoundError:
+        return False
 
 
 def bundle_version() -> str:

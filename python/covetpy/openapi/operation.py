@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from covetpy.routing.route import Route
-
 from covetpy.openapi.parameters import VALUE_LOCATIONS, parameters, visible_specs
 from covetpy.openapi.request_body import request_body
 from covetpy.openapi.responses import responses
 from covetpy.openapi.schemas import SchemaRegistry
+from covetpy.routing.route import Route
 
 __all__ = ["DOCUMENTED_METHODS", "documented_methods", "operation"]
 

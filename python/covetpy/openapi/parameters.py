@@ -4,17 +4,24 @@ its dependencies."""
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
+from covetpy.openapi.schemas import SchemaRegistry, has_schema
 from covetpy.params.markers import Required
 from covetpy.params.plan import ParamSpec
 from covetpy.routing.route import Route, split_path
 
-from covetpy.openapi.schemas import SchemaRegistry
-
-__all__ = ["VALUE_LOCATIONS", "examples_map", "parameters", "schema_extras", "visible_specs"]
+__all__ = [
+    "VALUE_LOCATIONS",
+    "examples_map",
+    "parameters",
+    "schema_extras",
+    "value_type",
+    "visible_specs",
+]
 
 VALUE_LOCATIONS = ("query", "header", "cookie")
 """Where a parameter is a single named value (as opposed to the body or the path)."""
@@ -31,11 +38,29 @@ _CONVERTER_SCHEMAS: dict[str | None, dict[str, Any]] = {
 
 def visible_specs(route: Route) -> list[ParamSpec]:
     """Every parameter of the route and its dependencies that belongs in the document."""
-    return [
-        s
-        for s in route.plan.walk()
-        if s.marker is None or s.marker.include_in_schema
-    ]
+    return [s for s in route.plan.walk() if s.marker is None or s.marker.include_in_schema]
+
+
+_ANNOTATED: Any = Annotated  # subscripted with runtime values below
+
+
+def value_type(spec: ParamSpec) -> Any:
+    """The type to describe a parameter with: its constrained annotation when msgspec takes
+    it, else the constraints moved inside an Optional (`str | None` with `max_length`), else
+    the annotation as written, else Any."""
+    if has_schema(spec.annotation):
+        return spec.annotation
+    meta = spec.marker.meta() if spec.marker is not None else None
+    declared = spec.declared
+    if get_origin(declared) is Annotated:
+        declared = get_args(declared)[0]
+    if meta is not None and get_origin(declared) in (Union, types.UnionType):
+        inner = [a for a in get_args(declared) if a is not type(None)]
+        if len(inner) == 1:
+            candidate = _ANNOTATED[inner[0], meta] | None
+            if has_schema(candidate):
+                return candidate
+    return declared if has_schema(declared) else Any
 
 
 def schema_extras(spec: ParamSpec) -> dict[str, Any]:
@@ -62,8 +87,12 @@ def parameters(route: Route, registry: SchemaRegistry) -> list[dict[str, Any]]:
     """The route's path parameters, then its query, header and cookie parameters (each
     once, though several dependencies may read the same one)."""
     out: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": dict(_CONVERTER_SCHEMAS.get(
-            conv, {"type": "string"}))}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(_CONVERTER_SCHEMAS.get(conv, {"type": "string"})),
+        }
         for name, conv in split_path(route.rust_path)
     ]
     seen: set[tuple[str, str]] = set()
@@ -76,7 +105,7 @@ def parameters(route: Route, registry: SchemaRegistry) -> list[dict[str, Any]]:
         if marker is not None and marker.description:
             param["description"] = marker.description
         param["required"] = spec.required
-        param["schema"] = registry.schema(spec.annotation, **schema_extras(spec))
+        param["schema"] = registry.schema(value_type(spec), **schema_extras(spec))
         examples = examples_map(marker.examples if marker is not None else None)
         if examples:
             param["examples"] = examples

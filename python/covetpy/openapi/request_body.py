@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from covetpy.params.plan import ParamSpec, is_body_type
-
-from covetpy.openapi.parameters import examples_map, schema_extras
+from covetpy.openapi.parameters import examples_map, schema_extras, value_type
 from covetpy.openapi.schemas import SchemaRegistry
+from covetpy.params.plan import ParamSpec, is_body_type
 
 __all__ = ["FORM_MEDIA_TYPE", "JSON_MEDIA_TYPE", "request_body"]
 
@@ -32,7 +31,7 @@ def _json_body(spec: ParamSpec, registry: SchemaRegistry) -> dict[str, Any]:
         media_type, content = "application/octet-stream", {}
     else:
         media_type = JSON_MEDIA_TYPE
-        content = {"schema": registry.schema(spec.annotation, **schema_extras(spec))}
+        content = {"schema": registry.schema(value_type(spec), **schema_extras(spec))}
     body: dict[str, Any] = {}
     marker = spec.marker
     if marker is not None and marker.description:
@@ -48,7 +47,7 @@ def _json_body(spec: ParamSpec, registry: SchemaRegistry) -> dict[str, Any]:
 def _form_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, Any]:
     whole = next((s for s in specs if is_body_type(s.declared)), None)
     if whole is not None:
-        schema = registry.schema(whole.annotation)
+        schema = registry.schema(value_type(whole))
         required = whole.required
     else:
         fields: dict[str, Any] = {}
@@ -59,7 +58,7 @@ def _form_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, An
             extra = schema_extras(spec)
             if spec.marker is not None and spec.marker.description:
                 extra["description"] = spec.marker.description
-            fields[spec.key] = registry.schema(spec.annotation, **extra)
+            fields[spec.key] = registry.schema(value_type(spec), **extra)
             if spec.required:
                 needed.append(spec.key)
         schema = {"type": "object", "properties": fields}

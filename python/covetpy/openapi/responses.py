@@ -8,11 +8,10 @@ import types
 from http import HTTPStatus
 from typing import Any
 
-from covetpy.responses import JSONResponse, Response
-from covetpy.routing.route import Route, return_annotation
-
 from covetpy.openapi.problem import PROBLEM_MEDIA_TYPE, Problem, ValidationProblem
 from covetpy.openapi.schemas import SchemaRegistry, has_schema
+from covetpy.responses import JSONResponse, Response
+from covetpy.routing.route import Route, return_annotation
 
 __all__ = ["responses", "success_status"]
 

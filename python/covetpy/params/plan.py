@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,8 +84,12 @@ class CallPlan:
         return out
 
 
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
 def _strip_optional(tp: Any) -> Any:
-    if get_origin(tp) is Union:
+    if _is_union(tp):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
@@ -121,7 +126,13 @@ def _is_multi(tp: Any) -> bool:
 
 def _with_meta(tp: Any, marker: Param | None) -> Any:
     meta = marker.meta() if marker is not None else None
-    return Annotated[tp, meta] if meta is not None else tp
+    if meta is None:
+        return tp
+    inner = _strip_optional(tp)
+    if inner is not tp:
+        # Constraints apply to the value, not to None: Optional[Annotated[X, meta]].
+        return Annotated[inner, meta] | None
+    return Annotated[tp, meta]
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -73,9 +73,9 @@ async def serve(
         loop.remove_reader(fd)
         for sig in signals:
             loop.remove_signal_handler(sig)
-        if not stopped.done():
-            # Cancelled or failed before the drain completed: without a drain the IO threads
-            # never exit and join() would block forever.
+        if stopped.cancelled() or not stopped.done():
+            # Cancelled (which cancels `stopped` too) before the drain completed: without a
+            # drain the IO threads never exit and join() would block forever.
             core.begin_drain()
         core.join()
     await app.shutdown()
