@@ -33,7 +33,7 @@ lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 	cargo clippy --features python --quiet -- -D warnings
 	$(VENV)/bin/ruff check python tests examples benches
 	$(VENV)/bin/ruff format --check python tests examples benches
-	$(VENV)/bin/mypy python/covetpy examples
+	$(VENV)/bin/mypy python/covetpy examples tests/typing
 	$(PY) -m mypy.stubtest covetpy._core
 
 test: rust-test py-test  ## set up and run every test (the README's test command)

@@ -177,6 +177,19 @@ def test_failing_startup_raises() -> None:
     assert {t.name for t in threading.enumerate()} == before
 
 
+def test_slow_startup_times_out() -> None:
+    app = App(openapi_url=None)
+
+    @app.on_startup
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    started = time.monotonic()
+    with pytest.raises(StartupError, match="did not start within"):
+        TestClient(app, startup_timeout=0.2)
+    assert time.monotonic() - started < 5
+
+
 def test_shutdown_hook_error_is_raised_on_close() -> None:
     app, _ = make_app()
 
@@ -277,6 +290,36 @@ async def test_async_failing_startup_raises() -> None:
     with pytest.raises(StartupError, match="database unreachable"):
         async with AsyncTestClient(app):
             pass
+
+
+@pytest.mark.anyio
+async def test_async_slow_startup_times_out() -> None:
+    app = App(openapi_url=None)
+
+    @app.on_startup
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    with pytest.raises(StartupError, match="did not start within"):
+        async with AsyncTestClient(app, startup_timeout=0.2):
+            pass
+
+
+@pytest.mark.anyio
+async def test_cancelled_server_task_stops() -> None:
+    # What happens to a server task left running when its event loop ends: it is cancelled,
+    # and must not block in join() waiting for a drain nobody started.
+    app, _ = make_app()
+    client = AsyncTestClient(app)
+    assert (await client.get("/")).status_code == 200
+    task = client._task
+    assert task is not None
+    started = time.monotonic()
+    task.cancel()
+    await asyncio.wait((task,), timeout=5)
+    assert task.cancelled()
+    assert time.monotonic() - started < 2
+    await client.aclose()
 
 
 @pytest.mark.anyio

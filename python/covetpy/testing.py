@@ -45,7 +45,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Self, cast
 
-import httpx
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - httpx is a test dependency
+    raise ImportError("covetpy.testing needs httpx: pip install httpx") from exc
 
 from covetpy.app import App
 from covetpy.config import ServerConfig

@@ -226,7 +226,10 @@ impl<C: Conn> Connection<C> {
                 Some(d) => (d, false),
                 None => (Instant::now() + cfg.keep_alive_timeout, true),
             };
-            match self.read_more(deadline, idle).await {
+            // A drain ends the wait whenever no request has started (also on a fresh
+            // connection that has sent nothing yet), so shutdown is not held up by it.
+            let drainable = self.rbuf.is_empty();
+            match self.read_more(deadline, drainable).await {
                 Read::Data => {}
                 Read::Eof => {
                     return Err(if self.rbuf.is_empty() {
@@ -271,9 +274,9 @@ impl<C: Conn> Connection<C> {
         }
     }
 
-    /// Waits for bytes until `deadline`; when `idle`, a drain also ends the wait.
-    async fn read_more(&mut self, deadline: Instant, idle: bool) -> Read {
-        if idle && *self.drain.borrow() {
+    /// Waits for bytes until `deadline`; when `drainable`, a drain also ends the wait.
+    async fn read_more(&mut self, deadline: Instant, drainable: bool) -> Read {
+        if drainable && *self.drain.borrow() {
             return Read::Drain;
         }
         // Cancelling the read drops the buffer with it; every branch that cancels closes the
@@ -291,7 +294,7 @@ impl<C: Conn> Connection<C> {
                 }
             }
             _ = sleep_until(TokioInstant::from_std(deadline)) => Read::Timeout,
-            _ = drain.wait_for(|d| *d), if idle => Read::Drain,
+            _ = drain.wait_for(|d| *d), if drainable => Read::Drain,
         }
     }
 

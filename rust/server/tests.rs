@@ -169,3 +169,23 @@ fn full_body_helper_sets_content_type() {
     assert_eq!(r.header_block, b"content-type: text/plain\r\n");
     assert!(matches!(r.body, Body::Full(_)));
 }
+
+#[test]
+fn drain_closes_a_fresh_connection_that_sent_nothing() {
+    let (server, addr) = start();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Make sure the server has accepted it before draining.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.shared().connections() == 0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = std::time::Instant::now();
+    server.begin_drain();
+    let mut buf = [0u8; 64];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+    // Well before the 10 s header timeout.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    server.join();
+}

@@ -42,7 +42,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     core = Server(config, app.route_table(), app.runtime())
     await app.startup()
-    addresses = core.start()
+    try:
+        addresses = core.start()
+    except BaseException:
+        await app.shutdown()  # start-up hooks ran: pair them even though serving failed
+        raise
     stopped: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
