@@ -3,8 +3,9 @@ a user would, so a change that breaks user code's typing fails CI."""
 
 from __future__ import annotations
 
+from typing import assert_type
+
 import msgspec
-from typing_extensions import assert_type
 
 from covetpy import (
     App,
