@@ -321,3 +321,34 @@ def test_pep604_optional_body(client: httpx.Client) -> None:
     assert client.post("/pep604-body").json() == {"item": None}
     r = client.post("/pep604-body", json={"name": "a", "price": 1})
     assert r.json() == {"item": {"name": "a", "price": 1.0, "tags": []}}
+
+
+def test_multipart_upload_small_and_large(client: httpx.Client) -> None:
+    r = client.post(
+        "/upload", files={"file": ("a.txt", b"hello world", "text/plain")}, data={"note": "n1"}
+    )
+    assert r.json() == {
+        "name": "a.txt", "size": 11, "ct": "text/plain", "note": "n1", "in_memory": True,
+        "head": "hello",
+    }  # fmt: skip
+    big = b"x" * (2 * 1024 * 1024)  # over the 1 MiB spool limit: goes to a temporary file
+    r = client.post("/upload", files={"file": ("big.bin", big, "application/octet-stream")})
+    data = r.json()
+    assert (data["size"], data["in_memory"], data["note"]) == (len(big), False, "none")
+
+
+def test_multiple_files_and_missing_file(client: httpx.Client) -> None:
+    files = [("files", ("a", b"1", "text/plain")), ("files", ("b", b"22", "text/plain"))]
+    assert client.post("/uploads", files=files).json() == [1, 2]
+    r = client.post("/upload", files={"other": ("a", b"1")})
+    assert locations(r) == {"file.file": "file required"}
+    problem(client.post("/upload", json={"a": 1}), 415)
+
+
+def test_malformed_multipart_is_400(client: httpx.Client) -> None:
+    r = client.post(
+        "/upload",
+        content=b"--XX\r\nbroken",
+        headers={"content-type": "multipart/form-data; boundary=XX"},
+    )
+    problem(r, 400)

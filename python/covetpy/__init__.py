@@ -13,6 +13,7 @@ def hello() -> str:
 
 from covetpy._core import __version__
 from covetpy.app import App
+from covetpy.datastructures import UploadFile
 from covetpy.exceptions import (
     ConfigError,
     CovetError,
@@ -20,7 +21,7 @@ from covetpy.exceptions import (
     RequestValidationError,
     RouteError,
 )
-from covetpy.params import Body, Cookie, Depends, Form, Header, Query
+from covetpy.params import Body, Cookie, Depends, File, Form, Header, Query
 from covetpy.requests import Headers, QueryParams, Request
 from covetpy.responses import Response
 from covetpy.routing.router import Router
@@ -32,6 +33,7 @@ __all__ = [
     "Cookie",
     "CovetError",
     "Depends",
+    "File",
     "Form",
     "HTTPException",
     "Header",
@@ -43,5 +45,6 @@ __all__ = [
     "Response",
     "RouteError",
     "Router",
+    "UploadFile",
     "__version__",
 ]

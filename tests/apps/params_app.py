@@ -18,6 +18,7 @@ from covetpy import (
     Body,
     Cookie,
     Depends,
+    File,
     Form,
     Header,
     HTTPException,
@@ -25,6 +26,7 @@ from covetpy import (
     Request,
     Response,
     Router,
+    UploadFile,
 )
 from covetpy.responses import HTMLResponse, JSONResponse
 
@@ -319,3 +321,17 @@ def optional_constrained(q: str | None = Query(None, max_length=3)) -> dict[str,
 @app.post("/pep604-body")
 def pep604_body(item: Item | None = None) -> dict[str, Any]:
     return {"item": item}
+
+
+@app.post("/upload")
+async def upload(file: UploadFile, note: str = Form("none")) -> dict[str, Any]:
+    head = await file.read(5)
+    return {
+        "name": file.filename, "size": file.size, "ct": file.content_type, "note": note,
+        "in_memory": file.in_memory, "head": head.decode(),
+    }  # fmt: skip
+
+
+@app.post("/uploads")
+def uploads(files: list[UploadFile] = File()) -> list[int]:
+    return [f.size for f in files]

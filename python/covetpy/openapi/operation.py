@@ -15,7 +15,7 @@ __all__ = ["DOCUMENTED_METHODS", "documented_methods", "operation"]
 DOCUMENTED_METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE")
 """The methods an OpenAPI 3.1 Path Item can describe."""
 
-_VALIDATED = (*VALUE_LOCATIONS, "body", "form")
+_VALIDATED = (*VALUE_LOCATIONS, "body", "form", "file")
 
 
 def documented_methods(route: Route) -> list[str]:

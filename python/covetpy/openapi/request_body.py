@@ -1,5 +1,6 @@
 """The Request Body Object of an operation: one JSON (or raw bytes) body parameter, or the
-fields of an `application/x-www-form-urlencoded` form."""
+fields of a form (`application/x-www-form-urlencoded`, or `multipart/form-data` when it has
+file parts)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from covetpy.openapi.parameters import examples_map, schema_extras, value_type
 from covetpy.openapi.schemas import SchemaRegistry
 from covetpy.params.plan import ParamSpec, is_body_type
 
-__all__ = ["FORM_MEDIA_TYPE", "JSON_MEDIA_TYPE", "request_body"]
+__all__ = ["FORM_MEDIA_TYPE", "JSON_MEDIA_TYPE", "MULTIPART_MEDIA_TYPE", "request_body"]
 
 JSON_MEDIA_TYPE = "application/json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_MEDIA_TYPE = "multipart/form-data"
 
 
 def request_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, Any] | None:
@@ -20,10 +22,16 @@ def request_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, 
     bodies = [s for s in specs if s.location == "body"]
     if bodies:
         return _json_body(bodies[0], registry)
-    forms = [s for s in specs if s.location == "form"]
+    forms = [s for s in specs if s.location in ("form", "file")]
     if forms:
         return _form_body(forms, registry)
     return None
+
+
+def _file_schema(spec: ParamSpec) -> dict[str, Any]:
+    # OpenAPI 3.1 describes a file part as binary string content (no `format: binary`).
+    one = {"type": "string", "contentMediaType": "application/octet-stream"}
+    return {"type": "array", "items": one} if spec.multi else one
 
 
 def _json_body(spec: ParamSpec, registry: SchemaRegistry) -> dict[str, Any]:
@@ -58,11 +66,15 @@ def _form_body(specs: list[ParamSpec], registry: SchemaRegistry) -> dict[str, An
             extra = schema_extras(spec)
             if spec.marker is not None and spec.marker.description:
                 extra["description"] = spec.marker.description
-            fields[spec.key] = registry.schema(value_type(spec), **extra)
+            if spec.location == "file":
+                fields[spec.key] = {**_file_schema(spec), **extra}
+            else:
+                fields[spec.key] = registry.schema(value_type(spec), **extra)
             if spec.required:
                 needed.append(spec.key)
         schema = {"type": "object", "properties": fields}
         if needed:
             schema["required"] = needed
         required = bool(needed)
-    return {"content": {FORM_MEDIA_TYPE: {"schema": schema}}, "required": required}
+    media = MULTIPART_MEDIA_TYPE if any(s.location == "file" for s in specs) else FORM_MEDIA_TYPE
+    return {"content": {media: {"schema": schema}}, "required": required}

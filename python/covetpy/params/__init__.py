@@ -1,6 +1,16 @@
 """Handler parameters: where values come from (`Query`, `Header`, `Cookie`, `Body`, `Form`,
 `Depends`), planned once per route and resolved per request."""
 
-from covetpy.params.markers import Body, Cookie, Depends, Form, Header, Param, Query, Required
+from covetpy.params.markers import (
+    Body,
+    Cookie,
+    Depends,
+    File,
+    Form,
+    Header,
+    Param,
+    Query,
+    Required,
+)
 
-__all__ = ["Body", "Cookie", "Depends", "Form", "Header", "Param", "Query", "Required"]
+__all__ = ["Body", "Cookie", "Depends", "File", "Form", "Header", "Param", "Query", "Required"]

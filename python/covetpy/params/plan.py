@@ -21,13 +21,14 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
+from covetpy.datastructures import UploadFile
 from covetpy.exceptions import RouteError
 from covetpy.params.markers import Param, Required, _Depends
 from covetpy.requests import Request
 
 __all__ = ["CallPlan", "ParamSpec", "plan_call"]
 
-BODY_LOCATIONS = ("body", "form")
+BODY_LOCATIONS = ("body", "form", "file")
 
 
 @dataclass
@@ -119,6 +120,13 @@ def is_body_type(tp: Any) -> bool:
     return False
 
 
+def _is_upload(tp: Any) -> bool:
+    base = _strip_optional(_strip_annotated(tp))
+    if get_origin(base) is list and get_args(base):
+        base = get_args(base)[0]
+    return isinstance(base, type) and issubclass(base, UploadFile)
+
+
 def _is_multi(tp: Any) -> bool:
     base = _strip_optional(_strip_annotated(tp))
     return get_origin(base) in (list, tuple, set, frozenset) or base in (list, tuple, set)
@@ -206,6 +214,8 @@ def plan_call(
         )
         if marker is not None:
             location = marker.location
+        elif _is_upload(ann):
+            location = "file"
         elif p.name in path_params:
             location = "path"
         elif is_body_type(ann):
@@ -215,8 +225,6 @@ def plan_call(
         if location == "path":
             plan.params.append(ParamSpec(p.name, "path", p.name, ann, declared))
             continue
-        if location == "file":
-            raise RouteError(f"{where}: File() uploads are not supported yet")
         key = marker.alias if marker is not None and marker.alias else p.name
         if location == "header":
             key = (marker.alias if marker and marker.alias else p.name.replace("_", "-")).lower()
@@ -228,12 +236,13 @@ def plan_call(
                 _with_meta(ann, marker),
                 declared,
                 value_default,
-                multi=_is_multi(ann) and location in ("query", "header"),
+                multi=_is_multi(ann) and location in ("query", "header", "file"),
                 marker=marker,
             )
         )
     bodies = [p for p in plan.params if p.location in BODY_LOCATIONS]
     if len(bodies) > 1 and any(p.location == "body" for p in bodies):
+        # Form fields and files share one multipart body; a JSON body cannot be split.
         names = ", ".join(p.name for p in bodies)
         raise RouteError(f"{label}: more than one body parameter ({names}); use one type for it")
     return plan

@@ -12,11 +12,14 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import io
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import multipart
 
+from covetpy.datastructures import UploadFile
 from covetpy.exceptions import HTTPException, RequestValidationError
 from covetpy.params.errors import ValidationIssue, body_issues, split_msgspec_error
 from covetpy.params.markers import Required
@@ -27,6 +30,9 @@ __all__ = ["Resolver"]
 
 _json_decode = msgspec.json.decode
 _MISSING = object()
+# Parts per multipart body: enough for real forms, bounded so a crafted body cannot make
+# the parser build unbounded lists (the body itself is bounded by max_body_size).
+_MAX_PARTS = 256
 
 
 def _media_type(request: Request) -> str:
@@ -47,7 +53,7 @@ def _parse_cookies(header: str | None) -> dict[str, str]:
 class _Ctx:
     """What one request's resolution accumulates."""
 
-    __slots__ = ("cache", "cookies", "errors", "exits", "path", "request")
+    __slots__ = ("cache", "cookies", "errors", "exits", "multipart", "path", "request")
 
     def __init__(self, request: Request, path: dict[str, Any]) -> None:
         self.request = request
@@ -56,6 +62,7 @@ class _Ctx:
         self.cache: dict[Callable[..., Any], Any] = {}
         self.exits: list[Any] = []
         self.cookies: dict[str, str] | None = None
+        self.multipart: tuple[dict[str, list[str]], dict[str, list[UploadFile]]] | None = None
 
 
 class Resolver:
@@ -115,14 +122,29 @@ class Resolver:
         if tp in (bytes, bytearray):
             return body
         media = _media_type(request)
-        if spec.location == "form" or media == "application/x-www-form-urlencoded":
-            if media != "application/x-www-form-urlencoded":
-                raise HTTPException(415, "expected application/x-www-form-urlencoded")
+        if spec.location == "file":
+            if media != "multipart/form-data":
+                raise HTTPException(415, "expected multipart/form-data")
+            files = self._multipart(ctx)[1].get(spec.key)
+            if not files:
+                if spec.default is not Required:
+                    return spec.default
+                ctx.errors.append(ValidationIssue(f"file.{spec.key}", "file required"))
+                return _MISSING
+            return files if spec.multi else files[0]
+        form_types = ("application/x-www-form-urlencoded", "multipart/form-data")
+        if spec.location == "form" or media in form_types:
+            if media not in form_types:
+                raise HTTPException(415, "expected a form (urlencoded or multipart)")
             form: dict[str, Any] = {}
-            qp = request.form_params()
-            for key in qp.keys():
-                values = qp.getlist(key)
-                form[key] = values if len(values) > 1 else values[0]
+            if media == "multipart/form-data":
+                for key, values in self._multipart(ctx)[0].items():
+                    form[key] = values if len(values) > 1 else values[0]
+            else:
+                qp = request.form_params()
+                for key in qp.keys():
+                    values = qp.getlist(key)
+                    form[key] = values if len(values) > 1 else values[0]
             whole = spec.location == "body" or is_body_type(spec.declared)
             data: Any = form if whole else form.get(spec.key, _MISSING)
             root = "form" if whole else f"form.{spec.key}"
@@ -155,6 +177,40 @@ class Resolver:
             return _MISSING
         except msgspec.DecodeError as exc:
             raise HTTPException(400, f"malformed JSON body: {exc}") from None
+
+    @staticmethod
+    def _multipart(ctx: _Ctx) -> tuple[dict[str, list[str]], dict[str, list[UploadFile]]]:
+        """Parses a multipart body once per request; large files go to temporary files."""
+        if ctx.multipart is not None:
+            return ctx.multipart
+        request = ctx.request
+        _, options = multipart.parse_options_header(request.header("content-type") or "")
+        boundary = options.get("boundary")
+        if not boundary:
+            raise HTTPException(400, "multipart body without a boundary")
+        body = request.body_bytes
+        fields: dict[str, list[str]] = {}
+        files: dict[str, list[UploadFile]] = {}
+        try:
+            parser = multipart.MultipartParser(
+                io.BytesIO(body),
+                boundary,
+                content_length=len(body),
+                spool_limit=UploadFile.SPOOL_LIMIT,
+                memory_limit=len(body) + 1,
+                part_limit=_MAX_PARTS,
+            )
+            for part in parser:
+                if part.filename is None:
+                    fields.setdefault(part.name, []).append(part.value)
+                else:
+                    part.file.seek(0)
+                    upload = UploadFile(part.file, part.filename, part.content_type, part.size)
+                    files.setdefault(part.name, []).append(upload)
+        except multipart.MultipartError as exc:
+            raise HTTPException(400, f"malformed multipart body: {exc}") from None
+        ctx.multipart = (fields, files)
+        return ctx.multipart
 
     # -- dependencies and calls -----------------------------------------------------------
 
