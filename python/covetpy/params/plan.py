@@ -183,7 +183,6 @@ def plan_call(
         declared = hints.get(p.name, Any)
         ann = _strip_annotated(declared)
         default = p.default
-        where = f"{label}: parameter {p.name!r}"
         if isinstance(default, _Depends):
             sub = plan_call(
                 default.dependency,

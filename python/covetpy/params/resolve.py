@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import multipart
+import multipart  # type: ignore[import-untyped]
 
 from covetpy.datastructures import UploadFile
 from covetpy.exceptions import HTTPException, RequestValidationError
