@@ -10,9 +10,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::log::Level;
-use crate::server::{Dispatch, Job};
+use crate::server::{Dispatch, Job, Reply, Response};
 
-use super::convert::{self, respond, Ctx, Responder};
+use super::convert::{self, finish, Ctx, Responder};
 use super::queue::JobQueue;
 use super::request::{param_to_py, Request, RequestData};
 use super::runtime::Runtime;
@@ -79,8 +79,9 @@ impl Handlers {
         }
     }
 
-    /// Runs the handler of one job and sends its response (now, or when its Task ends).
-    pub fn handle(&self, py: Python<'_>, job: Job, can_suspend: bool) {
+    /// Runs the handler of one job. Returns the reply and response when they are ready now
+    /// (the caller sends it, possibly with others), or None when a Task will send it later.
+    pub fn handle(&self, py: Python<'_>, job: Job, can_suspend: bool) -> Option<(Reply, Response)> {
         let Job {
             head,
             body,
@@ -139,13 +140,13 @@ impl Handlers {
                     if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder)) {
                         crate::log!(Level::Error, "cannot schedule handler: {e}");
                     }
-                    return;
+                    return None;
                 }
                 Err(e) => Err(e),
             },
             other => other,
         };
-        respond(py, &ctx, reply, value);
+        Some((reply, finish(py, &ctx, value)))
     }
 }
 
@@ -156,7 +157,11 @@ pub struct InlineDispatch(pub Arc<Handlers>);
 
 impl Dispatch for InlineDispatch {
     fn dispatch(&self, job: Job) {
-        Python::with_gil(|py| self.0.handle(py, job, false));
+        Python::with_gil(|py| {
+            if let Some((reply, response)) = self.0.handle(py, job, false) {
+                let _ = reply.send(response);
+            }
+        });
     }
 
     fn stopped(&self) {

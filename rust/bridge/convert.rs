@@ -148,14 +148,18 @@ pub fn error_response(py: Python<'_>, ctx: &Ctx, err: PyErr) -> Response {
     }
 }
 
-/// Converts and sends; any failure becomes an error response.
-pub fn respond(py: Python<'_>, ctx: &Ctx, reply: Reply, value: PyResult<Bound<'_, PyAny>>) {
-    let response = match value.and_then(|v| to_response(py, ctx, &v)) {
+/// Converts a handler's outcome; any failure becomes an error response.
+pub fn finish(py: Python<'_>, ctx: &Ctx, value: PyResult<Bound<'_, PyAny>>) -> Response {
+    match value.and_then(|v| to_response(py, ctx, &v)) {
         Ok(r) => r,
         Err(e) => error_response(py, ctx, e),
-    };
+    }
+}
+
+/// Converts and sends at once.
+pub fn respond(py: Python<'_>, ctx: &Ctx, reply: Reply, value: PyResult<Bound<'_, PyAny>>) {
     // A closed connection is not an error here: the client left.
-    let _ = reply.send(response);
+    let _ = reply.send(finish(py, ctx, value));
 }
 
 /// The reply of a handler that suspended; `covetpy._bridge.resume` calls it when done.

@@ -1,14 +1,20 @@
 //! The hand-off from IO threads to the Python thread: a locked vector and an eventfd.
 //!
-//! An IO thread pushes a job and writes the eventfd only when the queue was empty, so a burst
-//! of N requests costs one wake-up of the Python thread; the Python thread reads the eventfd
-//! first and then takes the whole vector, so no push can be missed between the two.
+//! An IO thread pushes a job; when the queue was empty, the wake-up (an eventfd write) is
+//! deferred until that IO thread is about to wait for events (`Dispatch::flush`), so all the
+//! requests of one event-loop tick reach the Python thread with one wake-up. The Python thread
+//! reads the eventfd first and then takes the whole vector, so no push can be missed between
+//! the two.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::server::{Dispatch, Job};
+
+/// A deferred wake-up is sent at once when this many events are waiting (a busy IO thread
+/// may not go idle soon; the Python thread should not wait for it).
+const FLUSH_AT: usize = 64;
 
 /// Something the Python thread must act on.
 // Jobs are the hot path and move by value into a vector that holds one batch; boxing them to
@@ -26,6 +32,11 @@ pub struct JobQueue {
     events: Mutex<Vec<Event>>,
     efd: OwnedFd,
     stopped: AtomicBool,
+    /// A wake-up owed to the Python thread, sent when an IO thread is about to wait.
+    deferred: AtomicBool,
+    /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
+    batches: AtomicU64,
+    taken: AtomicU64,
 }
 
 impl JobQueue {
@@ -42,6 +53,9 @@ impl JobQueue {
             events: Mutex::new(Vec::with_capacity(64)),
             efd,
             stopped: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
+            batches: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
         })
     }
 
@@ -52,13 +66,29 @@ impl JobQueue {
 
     /// Queues an event and wakes the Python thread if it may be asleep.
     pub fn push(&self, event: Event) {
-        let was_empty = {
+        let (was_empty, len) = {
             let mut q = self.events.lock().unwrap_or_else(|p| p.into_inner());
             let was_empty = q.is_empty();
             q.push(event);
-            was_empty
+            (was_empty, q.len())
         };
-        if was_empty {
+        if len >= FLUSH_AT {
+            // An IO thread that stays busy would not reach its flush for a while.
+            self.flush_deferred();
+        } else if was_empty {
+            if crate::server::defers_wakeups() {
+                // The IO thread flushes before it waits for events: the rest of this tick's
+                // jobs join this batch instead of each waking the Python thread.
+                self.deferred.store(true, Ordering::Release);
+            } else {
+                self.signal();
+            }
+        }
+    }
+
+    /// Sends a wake-up deferred by `push`, if any.
+    fn flush_deferred(&self) {
+        if self.deferred.swap(false, Ordering::AcqRel) {
             self.signal();
         }
     }
@@ -77,6 +107,17 @@ impl JobQueue {
         unsafe { libc::read(self.efd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
         let mut q = self.events.lock().unwrap_or_else(|p| p.into_inner());
         std::mem::swap(&mut *q, into);
+        drop(q);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.taken.fetch_add(into.len() as u64, Ordering::Relaxed);
+    }
+
+    /// (batches taken, events taken) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.batches.load(Ordering::Relaxed),
+            self.taken.load(Ordering::Relaxed),
+        )
     }
 
     /// Whether the server has stopped after a drain.
@@ -93,5 +134,9 @@ impl Dispatch for JobQueue {
     fn stopped(&self) {
         self.stopped.store(true, Ordering::Release);
         self.signal();
+    }
+
+    fn flush(&self) {
+        self.flush_deferred();
     }
 }

@@ -140,6 +140,9 @@ impl Server {
     fn dispatch(&self, py: Python<'_>) -> bool {
         let mut batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(|p| p.into_inner()));
         self.handlers.queue.take(&mut batch);
+        // Replies go out together after the batch: sent one by one, each would wake the IO
+        // thread, which then competes with this thread for the CPU between handlers.
+        let mut replies = Vec::with_capacity(batch.len());
         for event in batch.drain(..) {
             match event {
                 Event::Job(job) => {
@@ -148,11 +151,15 @@ impl Server {
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         self.handlers.handle(py, job, true)
                     }));
-                    if r.is_err() {
-                        crate::log!(
-                            Level::Error,
-                            "panic while handling a request (answered 500)"
-                        );
+                    match r {
+                        Ok(Some(done)) => replies.push(done),
+                        Ok(None) => {}
+                        Err(_) => {
+                            crate::log!(
+                                Level::Error,
+                                "panic while handling a request (answered 500)"
+                            )
+                        }
                     }
                 }
                 Event::Writable(fut) => {
@@ -161,6 +168,9 @@ impl Server {
                     }
                 }
             }
+        }
+        for (reply, response) in replies {
+            let _ = reply.send(response);
         }
         *self.batch.lock().unwrap_or_else(|p| p.into_inner()) = batch;
         self.handlers.queue.is_stopped()
@@ -189,6 +199,13 @@ impl Server {
         if let Some(s) = server {
             py.allow_threads(|| s.join());
         }
+    }
+
+    /// Counters since start: `batches` (wake-ups of the Python thread that found work) and
+    /// `events` (requests and stream wake-ups handled in them).
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        let (batches, events) = self.handlers.queue.stats();
+        std::collections::HashMap::from([("batches", batches), ("events", events)])
     }
 
     /// Open connections now.

@@ -138,4 +138,6 @@ pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, job: Job);
     /// Called once when the server has stopped after a drain.
     fn stopped(&self) {}
+    /// Called by an IO thread before it waits for events: deferred wake-ups go out now.
+    fn flush(&self) {}
 }

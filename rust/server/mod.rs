@@ -9,6 +9,8 @@ pub mod state;
 mod tests;
 mod thread;
 
+pub use thread::defers_wakeups;
+
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

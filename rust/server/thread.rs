@@ -19,6 +19,17 @@ use crate::server::conn::serve;
 use crate::server::respond::{problem, write_head, Framing};
 use crate::server::Ctx;
 
+thread_local! {
+    /// Whether this thread calls [`Dispatch::flush`] before it waits for events, so a
+    /// dispatcher may defer its wake-ups until then.
+    static DEFERS_WAKEUPS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is an IO thread that flushes deferred wake-ups when idle.
+pub fn defers_wakeups() -> bool {
+    DEFERS_WAKEUPS.with(Cell::get)
+}
+
 /// Live connections of this thread, to know when a drain is complete.
 struct Live {
     count: Cell<usize>,
@@ -40,9 +51,15 @@ impl Drop for LiveGuard {
 /// Runs the accept loop until a drain, then waits for this thread's connections to finish
 /// (or the drain deadline) and returns.
 pub(crate) fn run(raw: RawListener, ctx: Ctx) -> std::io::Result<()> {
+    let dispatch = ctx.dispatch.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Hand the jobs of a whole event-loop tick to the Python thread with one wake-up,
+        // instead of waking it on the first job and handing over batches of ~2 (measured:
+        // 2.0 jobs per wake-up at 64 connections).
+        .on_thread_park(move || dispatch.flush())
         .build()?;
+    DEFERS_WAKEUPS.with(|d| d.set(true));
     let local = LocalSet::new();
     let ctx = Rc::new(ctx);
     local.block_on(&rt, async move {

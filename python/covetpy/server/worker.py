@@ -82,6 +82,15 @@ async def serve(
             # drain the IO threads never exit and join() would block forever.
             core.begin_drain()
         core.join()
+        stats = core.stats()
+        if stats["batches"]:
+            logger.info(
+                "worker %d handled %d events in %d batches (%.1f per wake-up)",
+                os.getpid(),
+                stats["events"],
+                stats["batches"],
+                stats["events"] / stats["batches"],
+            )
     await app.shutdown()
 
 
