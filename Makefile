@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv rust-test py-test lint bench clean
+.PHONY: help run test dev venv rust-test py-test lint bench bench-quick bench-micro bench-peers clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,8 +24,9 @@ run: dev         ## set up and serve examples/hello.py on $(PORT) with 2 workers
 rust-test:       ## Rust unit and property tests (no Python needed)
 	cargo test --quiet
 
-py-test: dev     ## Python unit and end-to-end tests
-	$(PY) -m pytest -q
+py-test: dev     ## Python unit and end-to-end tests, once per IO driver (uring fails where the kernel refuses io_uring)
+	COVETPY_IO=epoll $(PY) -m pytest -q
+	COVETPY_IO=uring $(PY) -m pytest -q
 
 lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 	cargo fmt --check
@@ -38,13 +39,17 @@ lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 
 test: rust-test py-test  ## set up and run every test (the README's test command)
 
-benches/.venv/bin/python:
-	python3 -m venv benches/.venv
-	benches/.venv/bin/pip install -q granian uvicorn httptools uvloop msgspec fastapi litestar
+bench-peers:     ## create benches/.venv with the peers (benches/peers/requirements.txt)
+	python3 -m benches.suite.venv
 
-bench: dev benches/.venv/bin/python  ## CovetPy vs granian and uvicorn with wrk (needs wrk)
-	$(PY) benches/http_core.py --scenario hello
-	$(PY) benches/http_core.py --scenario post
+bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~45 min; needs wrk)
+	$(PY) -m benches.suite
+
+bench-quick: dev bench-peers  ## the same suite, 1 x 3 s per cell (~8 min)
+	$(PY) -m benches.suite --quick
+
+bench-micro: dev ## pytest-benchmark: parameter plans and JSON encoding in Python
+	$(PY) -m pytest benches/micro -q -p no:cacheprovider
 
 clean:           ## remove build outputs and the venv
 	rm -rf $(VENV) target

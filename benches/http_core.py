@@ -8,6 +8,9 @@ one thread). After a warm-up, every (server, path) pair is measured `--runs` tim
 median is reported with the server's CPU time per request (user+system of its processes,
 which a load generator sharing the machine cannot inflate). Peers come from benches/.venv,
 which `make bench` creates. Results go to benches/results/http_core-<time>.json.
+
+`covetpy` runs the epoll IO driver; `--servers covetpy,covetpy-uring` compares it with the
+io_uring one (adrs/0005), and `covetpy-inline` is the bridge experiment of adrs/0002.
 """
 
 from __future__ import annotations
@@ -53,31 +56,14 @@ def commands(port: int, workers: int, scenario: str) -> dict[str, list[str]]:
             "fastapi-uvicorn": [*uvicorn, "benches.peers.post_fastapi:app"],
             "litestar-uvicorn": [*uvicorn, "benches.peers.post_litestar:app"],
         }  # fmt: skip
+    hello = [covetpy, "run", "examples.hello:app", "--port", str(port), "--workers", w,
+             "--log-level", "warning"]  # fmt: skip
     return {
-        "covetpy": [
-            covetpy,
-            "run",
-            "examples.hello:app",
-            "--port",
-            str(port),
-            "--workers",
-            w,
-            "--log-level",
-            "warning",
-        ],
-        "covetpy-inline": [
-            covetpy,
-            "run",
-            "examples.hello:app",
-            "--port",
-            str(port),
-            "--workers",
-            w,
-            "--log-level",
-            "warning",
-            "--bridge",
-            "inline",
-        ],
+        # The epoll driver, pinned so that the figure does not follow the kernel (`--io auto`).
+        "covetpy": [*hello, "--io", "epoll"],
+        # The io_uring driver (adrs/0005); fails to start where the kernel refuses io_uring.
+        "covetpy-uring": [*hello, "--io", "uring"],
+        "covetpy-inline": [*hello, "--io", "epoll", "--bridge", "inline"],
         "granian-rsgi": [
             str(PEERS / "granian"),
             "--interface",
@@ -289,7 +275,7 @@ def main() -> None:
     paths = SCENARIOS[args.scenario]["paths"]
     servers = (args.servers or ",".join(commands(0, 1, args.scenario))).split(",")
     if args.servers is None:
-        servers = [s for s in servers if s != "covetpy-inline"]
+        servers = [s for s in servers if s not in ("covetpy-inline", "covetpy-uring")]
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}"

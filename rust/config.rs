@@ -17,6 +17,18 @@ pub enum Bind {
     Uds(PathBuf),
 }
 
+/// Which IO driver the IO threads run (`covetpy run --io`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoDriver {
+    /// The driver measured faster here: epoll for now (adrs/0005; `io::Driver::resolve`).
+    #[default]
+    Auto,
+    /// tokio's epoll reactor.
+    Epoll,
+    /// io_uring; start-up fails if the kernel refuses it.
+    Uring,
+}
+
 /// Everything the Rust server needs, fixed for the life of a worker.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -26,6 +38,8 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// IO threads per worker process, each with its own event loop and listening socket.
     pub io_threads: usize,
+    /// The IO driver of those threads.
+    pub io: IoDriver,
     /// Protocol limits (request line, header section, body).
     pub limits: Limits,
     /// Time allowed to receive a complete request head once it has started (408 after).
@@ -55,6 +69,7 @@ impl Default for ServerConfig {
             },
             backlog: 1024,
             io_threads: 1,
+            io: IoDriver::Auto,
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),

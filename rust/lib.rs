@@ -1,9 +1,10 @@
 //! CovetPy's Rust core.
 //!
-//! The pure-Rust layers (`protocol`, `router`, `io`, `server`) build and test without Python
+//! The pure-Rust layers (`protocol`, `router`, `io`, `server`, `bench`) build and test without Python
 //! (`cargo test`); the `bridge` exists only with the `python` feature that maturin enables.
 //! This file only wires modules together and registers the extension module.
 
+pub mod bench;
 pub mod config;
 pub mod io;
 pub mod log;

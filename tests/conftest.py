@@ -20,6 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_report_header() -> str:
+    """Which IO driver the servers of this run use (`make py-test` runs the suite per driver)."""
+    return f"covetpy IO driver: {os.environ.get('COVETPY_IO', 'auto')} (COVETPY_IO)"
+
+
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now."""
     with socket.socket() as s:

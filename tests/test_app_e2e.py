@@ -3,38 +3,19 @@ streaming. One server for the module (these tests do not disturb each other)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RunningServer, _pump, free_port, read_response
+from tests.conftest import RunningServer, read_response, running_server
 
 
 @pytest.fixture(scope="module")
 def srv() -> Iterator[RunningServer]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "covetpy", "run", "tests.apps.basic:app", "--port", str(port)],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    server = RunningServer(proc, port)
-    threading.Thread(target=_pump, args=(server,), daemon=True).start()
-    assert server.ready.wait(30) and proc.poll() is None, server.log
-    yield server
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(15) == 0
+    with running_server("tests.apps.basic:app") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

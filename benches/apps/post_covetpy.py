@@ -1,17 +1,7 @@
 """POST /items: a ~1 KB JSON body validated into a msgspec Struct (CovetPy)."""
 
-import msgspec
-
+from benches.peers.item import Item
 from covetpy import App
-
-
-class Item(msgspec.Struct):
-    name: str
-    price: float
-    quantity: int
-    description: str
-    tags: list[str]
-
 
 app = App(openapi_url=None)
 

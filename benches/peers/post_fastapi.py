@@ -1,16 +1,8 @@
 """POST /items: the same ~1 KB JSON body validated into a pydantic model (FastAPI)."""
 
 from fastapi import FastAPI
-from pydantic import BaseModel
 
-
-class Item(BaseModel):
-    name: str
-    price: float
-    quantity: int
-    description: str
-    tags: list[str]
-
+from benches.peers.item_pydantic import Item
 
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 

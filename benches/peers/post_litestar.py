@@ -1,15 +1,8 @@
 """POST /items: the same ~1 KB JSON body validated into a msgspec Struct (Litestar)."""
 
-import msgspec
 from litestar import Litestar, post
 
-
-class Item(msgspec.Struct):
-    name: str
-    price: float
-    quantity: int
-    description: str
-    tags: list[str]
+from benches.peers.item import Item
 
 
 @post("/items", status_code=200, sync_to_thread=False)

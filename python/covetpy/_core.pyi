@@ -1,7 +1,7 @@
 """Stub of the Rust extension `covetpy._core` (rust/bridge/). Keep in step with the Rust code;
 `mypy.stubtest covetpy._core` checks it in CI."""
 
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator, Mapping
 from typing import Any, final, overload
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "StreamSender",
     "__version__",
     "panic_for_test",
+    "run_bench",
 ]
 
 __version__: str
@@ -136,7 +137,27 @@ class Server:
     def join(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     @property
+    def io_driver(self) -> str | None:
+        """The IO driver of the running server, "epoll" or "uring"; None before start()."""
+    @property
     def connections(self) -> int: ...
 
 def panic_for_test() -> None:
     """Panics inside the extension (tests check that panics are contained)."""
+
+def run_bench(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Runs a load test (rust/bench/) without the GIL and returns its report.
+
+    `options`: `url` (http:// only, required), `connections`, `threads`, `duration` (seconds)
+    and/or `requests`, `rate` (requests/s, constant-rate mode), `pipeline`, `method`,
+    `headers` (list of (name, value)), `body` (bytes), `timeout` (seconds), `progress`
+    (the live line on stderr). Unknown keys or unusable values raise ValueError; a host that
+    does not resolve raises OSError. Ctrl-C ends the run early with `interrupted` set.
+
+    The report: `url`, `method`, `connections`, `threads`, `pipeline`, `rate`, `duration_s`,
+    `interrupted`, `requests`, `requests_per_s`, `bytes_read`, `bytes_written`,
+    `bytes_read_per_s`, `status_counts` ({"200": n}), `errors` (by kind: connect, read, write,
+    timeout, parse, closed; each a count of failed requests), `errors_total`, `reconnects`,
+    `latency_us` (`min`, `mean`, `stdev`, `max`, `percentiles` {"50", "75", "90", "99",
+    "99.9", "99.99"}).
+    """

@@ -6,6 +6,7 @@ Every field is also a `covetpy run` option (`max_body_size` -> `--max-body-size`
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,14 @@ __all__ = ["ServerConfig"]
 
 def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
+
+
+_IO_DRIVERS = ("auto", "epoll", "uring")
+
+
+def _default_io() -> str:
+    """`COVETPY_IO` when set, so a whole test suite can run on one driver without edits."""
+    return os.environ.get("COVETPY_IO", "auto")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,14 @@ class ServerConfig:
     fd: int | None = _opt(None, "serve an inherited listening socket (set by the supervisor)")
     backlog: int = _opt(1024, "listen(2) backlog")
     io_threads: int = _opt(1, "IO threads per worker process")
+    io: str = field(
+        default_factory=_default_io,
+        metadata={
+            "help": "IO driver: auto (the one measured faster, epoll for now: adrs/0005), "
+            "epoll, or uring (start-up fails if the kernel refuses io_uring); default from "
+            "$COVETPY_IO"
+        },
+    )
     max_request_line: int = _opt(8192, "longest request line in bytes (414 beyond)")
     max_header_bytes: int = _opt(65536, "largest header section in bytes (431 beyond)")
     max_headers: int = _opt(100, "most header fields in a request (431 beyond)")
@@ -52,6 +69,11 @@ class ServerConfig:
                 raise ValueError(f"{f.name} must not be negative, got {value}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.io not in _IO_DRIVERS:
+            raise ValueError(
+                f"io must be auto, epoll or uring, not {self.io!r}"
+                + (" (from $COVETPY_IO)" if self.io == os.environ.get("COVETPY_IO") else "")
+            )
         if self.bridge not in ("batched", "inline"):
             raise ValueError(f"bridge must be batched or inline, not {self.bridge!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

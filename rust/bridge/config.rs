@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::config::{Bind, ServerConfig};
+use crate::config::{Bind, IoDriver, ServerConfig};
+use crate::io::Driver;
 use crate::log::{self, Level};
 use crate::protocol::h1::Limits;
 
@@ -46,11 +47,27 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         _ => Level::Error,
     });
     let access_log: bool = obj.getattr("access_log")?.extract()?;
+    let io = match obj.getattr("io")?.extract::<String>()?.as_str() {
+        "auto" => IoDriver::Auto,
+        "epoll" => IoDriver::Epoll,
+        "uring" => {
+            // Refused here, before anything is bound, with the kernel's reason (`auto` never
+            // fails: it runs epoll, or falls back to it).
+            Driver::resolve(IoDriver::Uring).map_err(|e| ConfigError::new_err(e.to_string()))?;
+            IoDriver::Uring
+        }
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "io must be auto, epoll or uring, not {other:?}"
+            )))
+        }
+    };
     log::set_access_log(access_log);
     Ok(ServerConfig {
         bind,
         backlog: obj.getattr("backlog")?.extract()?,
         io_threads: positive("io_threads")?,
+        io,
         limits: Limits {
             max_request_line: positive("max_request_line")?,
             max_header_bytes: positive("max_header_bytes")?,

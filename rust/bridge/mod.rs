@@ -7,6 +7,7 @@
 //! [`Job`]: crate::server::Job
 
 mod awaitable;
+mod bench;
 mod call;
 mod config;
 mod convert;
@@ -36,5 +37,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RouteError", py.get_type::<errors::RouteError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
     Ok(())
 }

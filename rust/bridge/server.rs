@@ -208,6 +208,16 @@ impl Server {
         std::collections::HashMap::from([("batches", batches), ("events", events)])
     }
 
+    /// The IO driver of the running server, `"epoll"` or `"uring"`; None before `start`.
+    #[getter]
+    fn io_driver(&self) -> Option<&'static str> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| s.driver().name())
+    }
+
     /// Open connections now.
     #[getter]
     fn connections(&self) -> usize {

@@ -20,6 +20,7 @@ pub use state::Shared;
 
 use crate::config::{Bind, ServerConfig};
 use crate::io::socket::{self, RawListener};
+use crate::io::Driver;
 use crate::log::Level;
 use crate::router::Router;
 
@@ -36,15 +37,18 @@ pub struct Server {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
     addresses: Vec<String>,
+    driver: Driver,
 }
 
 impl Server {
-    /// Binds every listener (so bind errors surface here), then starts the IO threads.
+    /// Picks the IO driver (probing io_uring once if `config.io` wants it), binds every
+    /// listener (so bind errors surface here), then starts the IO threads.
     pub fn start(
         config: ServerConfig,
         router: Arc<Router>,
         dispatch: Arc<dyn Dispatch>,
     ) -> io::Result<Server> {
+        let driver = Driver::resolve(config.io)?;
         let n = config.io_threads.max(1);
         let mut raws = Vec::with_capacity(n);
         for i in 0..n {
@@ -74,7 +78,7 @@ impl Server {
             let handle = std::thread::Builder::new()
                 .name(format!("covetpy-io-{i}"))
                 .spawn(move || {
-                    if let Err(e) = thread::run(raw, ctx) {
+                    if let Err(e) = thread::run(raw, ctx, driver) {
                         crate::log!(Level::Error, "IO thread {i} failed: {e}");
                     }
                     if running.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -87,7 +91,13 @@ impl Server {
             shared,
             threads,
             addresses,
+            driver,
         })
+    }
+
+    /// The IO driver the threads run.
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     /// The addresses listened on, for logs.

@@ -1,4 +1,6 @@
-//! The server without Python: a Rust dispatcher, real sockets on loopback.
+//! The server without Python: a Rust dispatcher, real sockets on loopback. Every case that
+//! starts a server runs once per IO driver (`on_both_drivers!`); the io_uring run fails, rather
+//! than being skipped, where the kernel refuses io_uring.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Body, Dispatch, Job, Response, Server};
-use crate::config::{Bind, ServerConfig};
+use crate::config::{Bind, IoDriver, ServerConfig};
+use crate::io::Driver;
 use crate::router::{RouteSpec, Router};
 
 /// Route 0 echoes the body; route 1 panics; route 2 drops the reply without answering.
@@ -27,7 +30,43 @@ impl Dispatch for TestDispatch {
     }
 }
 
-fn start() -> (Server, String) {
+/// Turns `fn case(io: IoDriver)` into a module with one test per driver: `case::epoll`,
+/// `case::uring`.
+macro_rules! on_both_drivers {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+
+            #[test]
+            fn epoll() {
+                super::$case(IoDriver::Epoll);
+            }
+
+            #[test]
+            fn uring() {
+                super::$case(IoDriver::Uring);
+            }
+        }
+    )*};
+}
+
+on_both_drivers!(
+    echoes_and_closes_on_request,
+    a_panicking_dispatcher_costs_one_connection_not_the_server,
+    an_unanswered_job_is_a_500_not_a_hang,
+    pipelined_requests_are_answered_in_order,
+    drain_closes_idle_keep_alive_connections,
+    drain_closes_a_fresh_connection_that_sent_nothing,
+    an_idle_timeout_closes_the_socket_not_only_the_connection,
+    a_write_timeout_closes_the_socket_of_a_client_that_stopped_reading,
+    keep_alive_waits_for_a_request_that_comes_later,
+);
+
+fn start(io: IoDriver) -> (Server, String) {
+    start_with(io, |_| {})
+}
+
+fn start_with(io: IoDriver, tweak: impl FnOnce(&mut ServerConfig)) -> (Server, String) {
     let routes = vec![
         RouteSpec {
             id: 0,
@@ -45,20 +84,27 @@ fn start() -> (Server, String) {
             path: "/drop".into(),
         },
     ];
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         bind: Bind::Tcp {
             host: "127.0.0.1".into(),
             port: 0,
         },
         drain_timeout: Duration::from_secs(2),
+        io,
         ..ServerConfig::default()
     };
+    tweak(&mut config);
     let server = Server::start(
         config,
         Arc::new(Router::new(&routes).unwrap()),
         Arc::new(TestDispatch),
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("cannot start on {io:?}: {e}"));
+    let expected = match io {
+        IoDriver::Epoll => Driver::Epoll,
+        _ => Driver::Uring,
+    };
+    assert_eq!(server.driver(), expected);
     let addr = server.addresses()[0].clone();
     (server, addr)
 }
@@ -72,9 +118,8 @@ fn exchange(addr: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[test]
-fn echoes_and_closes_on_request() {
-    let (server, addr) = start();
+fn echoes_and_closes_on_request(io: IoDriver) {
+    let (server, addr) = start(io);
     let r = exchange(
         &addr,
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -87,9 +132,8 @@ fn echoes_and_closes_on_request() {
     server.join();
 }
 
-#[test]
-fn a_panicking_dispatcher_costs_one_connection_not_the_server() {
-    let (server, addr) = start();
+fn a_panicking_dispatcher_costs_one_connection_not_the_server(io: IoDriver) {
+    let (server, addr) = start(io);
     // The panic unwinds the connection's task; tokio contains it and the socket closes.
     let r = exchange(&addr, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(r.is_empty() || r.starts_with("HTTP/1.1 500"), "{r}");
@@ -111,9 +155,8 @@ fn a_panicking_dispatcher_costs_one_connection_not_the_server() {
     server.join();
 }
 
-#[test]
-fn an_unanswered_job_is_a_500_not_a_hang() {
-    let (server, addr) = start();
+fn an_unanswered_job_is_a_500_not_a_hang(io: IoDriver) {
+    let (server, addr) = start(io);
     let r = exchange(
         &addr,
         b"GET /drop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -126,9 +169,8 @@ fn an_unanswered_job_is_a_500_not_a_hang() {
     server.join();
 }
 
-#[test]
-fn pipelined_requests_are_answered_in_order() {
-    let (server, addr) = start();
+fn pipelined_requests_are_answered_in_order(io: IoDriver) {
+    let (server, addr) = start(io);
     let mut req = Vec::new();
     for i in 0..20 {
         req.extend_from_slice(
@@ -147,9 +189,8 @@ fn pipelined_requests_are_answered_in_order() {
     server.join();
 }
 
-#[test]
-fn drain_closes_idle_keep_alive_connections() {
-    let (server, addr) = start();
+fn drain_closes_idle_keep_alive_connections(io: IoDriver) {
+    let (server, addr) = start(io);
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -170,9 +211,8 @@ fn full_body_helper_sets_content_type() {
     assert!(matches!(r.body, Body::Full(_)));
 }
 
-#[test]
-fn drain_closes_a_fresh_connection_that_sent_nothing() {
-    let (server, addr) = start();
+fn drain_closes_a_fresh_connection_that_sent_nothing(io: IoDriver) {
+    let (server, addr) = start(io);
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Make sure the server has accepted it before draining.
@@ -187,5 +227,117 @@ fn drain_closes_a_fresh_connection_that_sent_nothing() {
     assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
     // Well before the 10 s header timeout.
     assert!(started.elapsed() < Duration::from_secs(2));
+    server.join();
+}
+
+/// The inode of the server's socket for the connection `client` made (from /proc/net/tcp).
+fn server_socket_inode(client: &TcpStream) -> u64 {
+    let hex = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => unreachable!("the tests listen on 127.0.0.1"),
+    };
+    let (local, remote) = (
+        hex(client.peer_addr().unwrap()),
+        hex(client.local_addr().unwrap()),
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f[1] == local && f[2] == remote)
+        .map(|f| f[9].parse().unwrap())
+        .expect("the server's socket is in /proc/net/tcp")
+}
+
+/// Whether this process (the server runs in it) still has a descriptor for socket `inode`.
+fn descriptor_open(inode: u64) -> bool {
+    let name = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .any(|target| target.as_os_str() == name.as_str())
+}
+
+fn wait_closed(inode: u64, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while descriptor_open(inode) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: descriptor still open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// Regression: under io_uring an abandoned read stays in flight holding the socket, so the
+// descriptor stayed open until the client sent or closed; now it is shut down on drop.
+fn an_idle_timeout_closes_the_socket_not_only_the_connection(io: IoDriver) {
+    let (server, addr) = start_with(io, |c| c.keep_alive_timeout = Duration::from_millis(200));
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let inode = server_socket_inode(&s);
+    assert_eq!(
+        s.read(&mut buf).unwrap(),
+        0,
+        "closed after the idle timeout"
+    );
+    // The client keeps its end open and silent: nothing would complete a pending read.
+    wait_closed(inode, "idle timeout");
+    server.begin_drain();
+    server.join();
+}
+
+// Regression: under io_uring an abandoned write to a client that stopped reading stayed in
+// flight forever, and with it the descriptor.
+fn a_write_timeout_closes_the_socket_of_a_client_that_stopped_reading(io: IoDriver) {
+    const BODY: usize = 16 << 20; // more than the server's send buffer and our receive one
+    let (server, addr) = start_with(io, |c| {
+        c.write_timeout = Duration::from_millis(300);
+        c.limits.max_body = BODY as u64;
+    });
+    // A small fixed receive buffer (set before connecting: no window autotuning).
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&target.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.write_all(
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {BODY}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let inode = server_socket_inode(&s);
+    s.write_all(&vec![b'x'; BODY]).unwrap();
+    // The echo is never read: the server's write times out and the connection is dropped.
+    wait_closed(inode, "write timeout");
+    server.begin_drain();
+    server.join();
+}
+
+// On 5.x kernels an io_uring read on an O_NONBLOCK socket completes with EAGAIN instead of
+// waiting, which would end every keep-alive connection at its first pause.
+fn keep_alive_waits_for_a_request_that_comes_later(io: IoDriver) {
+    let (server, addr) = start(io);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    for body in ["one", "two"] {
+        std::thread::sleep(Duration::from_millis(100));
+        let request = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{body}");
+        s.write_all(request.as_bytes()).unwrap();
+        let n = s.read(&mut buf).unwrap();
+        let r = String::from_utf8_lossy(&buf[..n]);
+        assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(body), "{r}");
+    }
+    server.begin_drain();
     server.join();
 }

@@ -1,9 +1,12 @@
-//! One IO thread: a current-thread tokio runtime with its own listening socket.
+//! One IO thread: a current-thread tokio runtime with its own listening socket, driven by
+//! epoll (tokio's reactor) or io_uring (tokio-uring's runtime); the accept loop and the
+//! connections are the same code over the `io::Listener`/`io::Conn` traits.
 //!
 //! Thread-per-core: connections never migrate, so connection state needs no locks and the
 //! futures need not be `Send` (which an io_uring driver could not offer anyway).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -12,7 +15,8 @@ use tokio::task::LocalSet;
 
 use crate::io::epoll::EpollListener;
 use crate::io::socket::RawListener;
-use crate::io::{Conn, Listener};
+use crate::io::uring::{self, UringListener};
+use crate::io::{Conn, Driver, Listener};
 use crate::log::Level;
 use crate::protocol::h1::date;
 use crate::server::conn::serve;
@@ -48,67 +52,97 @@ impl Drop for LiveGuard {
     }
 }
 
-/// Runs the accept loop until a drain, then waits for this thread's connections to finish
-/// (or the drain deadline) and returns.
-pub(crate) fn run(raw: RawListener, ctx: Ctx) -> std::io::Result<()> {
+/// Runs the accept loop on `driver` until a drain, then waits for this thread's connections to
+/// finish (or the drain deadline) and returns.
+pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result<()> {
     let dispatch = ctx.dispatch.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        // Hand the jobs of a whole event-loop tick to the Python thread with one wake-up,
-        // instead of waking it on the first job and handing over batches of ~2 (measured:
-        // 2.0 jobs per wake-up at 64 connections).
-        .on_thread_park(move || dispatch.flush())
-        .build()?;
-    DEFERS_WAKEUPS.with(|d| d.set(true));
-    let local = LocalSet::new();
     let ctx = Rc::new(ctx);
-    local.block_on(&rt, async move {
-        let listener = EpollListener::new(raw)?;
-        let live = Rc::new(Live { count: Cell::new(0), empty: Notify::new() });
-        let mut drain = ctx.shared.drain_signal();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((conn, peer)) => {
-                        let Some(slot) = ctx.shared.try_enter(ctx.config.max_connections) else {
-                            tokio::task::spawn_local(refuse(conn));
-                            continue;
-                        };
-                        live.count.set(live.count.get() + 1);
-                        let guard = LiveGuard(live.clone());
-                        let ctx = ctx.clone();
-                        tokio::task::spawn_local(async move {
-                            // Dropped on return and on panic: the slots are never leaked.
-                            let _slot = slot;
-                            let _guard = guard;
-                            serve(conn, peer, ctx).await;
-                        });
-                    }
-                    Err(e) => {
-                        // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on accept.
-                        crate::log!(Level::Warning, "accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-                _ = drain.wait_for(|d| *d) => break,
-            }
+    DEFERS_WAKEUPS.with(|d| d.set(true));
+    match driver {
+        Driver::Epoll => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                // Hand the jobs of a whole event-loop tick to the Python thread with one
+                // wake-up, instead of waking it on the first job and handing over batches of
+                // ~2 (measured: 2.0 jobs per wake-up at 64 connections).
+                .on_thread_park(move || dispatch.flush())
+                .build()?;
+            let local = LocalSet::new();
+            local.block_on(&rt, async move {
+                accept_loop(EpollListener::new(raw)?, ctx).await
+            })
+            // Dropping the LocalSet here drops the tasks still running, closing their sockets.
         }
-        drop(listener);
-        let deadline = tokio::time::sleep(ctx.config.drain_timeout);
-        tokio::pin!(deadline);
-        while live.count.get() > 0 {
-            let empty = live.empty.notified();
-            tokio::select! {
-                _ = empty => {}
-                _ = &mut deadline => {
-                    crate::log!(Level::Warning, "drain deadline reached with {} connections open", live.count.get());
-                    break;
+        Driver::Uring => {
+            let rt = uring::runtime()?;
+            // tokio-uring builds its tokio runtime itself and takes the park hook (to submit
+            // the ring), so the deferred wake-up goes out when this LocalSet has run every
+            // ready task instead: the same point, one level in.
+            let local = LocalSet::new();
+            let serving =
+                local.run_until(async move { accept_loop(UringListener::new(raw)?, ctx).await });
+            let mut serving = std::pin::pin!(serving);
+            rt.block_on(std::future::poll_fn(|cx| {
+                let r = serving.as_mut().poll(cx);
+                if r.is_pending() {
+                    dispatch.flush();
                 }
+                r
+            }))
+            // `serving`, then `local` (its connections), then the runtime (the ring) drop here:
+            // abandoned operations still find the ring they were submitted to.
+        }
+    }
+}
+
+/// Accepts connections and serves each on its own task until a drain, then waits for them.
+async fn accept_loop<L: Listener>(listener: L, ctx: Rc<Ctx>) -> std::io::Result<()> {
+    let live = Rc::new(Live {
+        count: Cell::new(0),
+        empty: Notify::new(),
+    });
+    let mut drain = ctx.shared.drain_signal();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((conn, peer)) => {
+                    let Some(slot) = ctx.shared.try_enter(ctx.config.max_connections) else {
+                        tokio::task::spawn_local(refuse(conn));
+                        continue;
+                    };
+                    live.count.set(live.count.get() + 1);
+                    let guard = LiveGuard(live.clone());
+                    let ctx = ctx.clone();
+                    tokio::task::spawn_local(async move {
+                        // Dropped on return and on panic: the slots are never leaked.
+                        let _slot = slot;
+                        let _guard = guard;
+                        serve(conn, peer, ctx).await;
+                    });
+                }
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on accept.
+                    crate::log!(Level::Warning, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = drain.wait_for(|d| *d) => break,
+        }
+    }
+    drop(listener);
+    let deadline = tokio::time::sleep(ctx.config.drain_timeout);
+    tokio::pin!(deadline);
+    while live.count.get() > 0 {
+        let empty = live.empty.notified();
+        tokio::select! {
+            _ = empty => {}
+            _ = &mut deadline => {
+                crate::log!(Level::Warning, "drain deadline reached with {} connections open", live.count.get());
+                break;
             }
         }
-        Ok::<(), std::io::Error>(())
-    })
-    // Dropping the LocalSet here drops the tasks still running, closing their sockets.
+    }
+    Ok(())
 }
 
 /// Answers a connection over the limit with 503 and closes it, bounded to one second.

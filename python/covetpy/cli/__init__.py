@@ -1,4 +1,5 @@
-"""The `covetpy` command: `run` serves an app, `routes` prints its route table."""
+"""The `covetpy` command: `run` serves an app, `routes` prints its route table, `bench`
+load-tests a URL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from covetpy import __version__
+from covetpy.cli.bench import add_arguments as add_bench_arguments
 from covetpy.cli.logs import configure_logging
 from covetpy.config import ServerConfig
 
@@ -45,12 +47,19 @@ def _parser() -> argparse.ArgumentParser:
 
     routes = sub.add_parser("routes", help="print the route table of an app")
     routes.add_argument("app", help="the app as module:attribute")
+
+    bench = sub.add_parser("bench", help="load-test a URL (HTTP/1.1 load generator in Rust)")
+    add_bench_arguments(bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `covetpy` command."""
-    args = _parser().parse_args(argv)
+    try:
+        parser = _parser()
+    except ValueError as exc:  # a default from the environment is invalid ($COVETPY_IO)
+        sys.exit(f"covetpy: {exc}")
+    args = parser.parse_args(argv)
     if args.command == "run":
         from covetpy.cli.run import run
 
@@ -60,3 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         configure_logging("warning")
         sys.exit(print_routes(args.app))
+    if args.command == "bench":
+        from covetpy.cli.bench import run as run_bench
+
+        sys.exit(run_bench(args))

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ async def serve(
     except BaseException:
         await app.shutdown()  # start-up hooks ran: pair them even though serving failed
         raise
+    logger.info("worker %d: %s IO driver", os.getpid(), core.io_driver)
     stopped: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
@@ -102,11 +104,22 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run(app: App, config: ServerConfig, ready_fd: int | None = None) -> int:
-    """Runs a worker to completion; the exit code tells the supervisor what happened."""
+def run(
+    app: App,
+    config: ServerConfig,
+    ready_fd: int | None = None,
+    imported_at: float | None = None,
+) -> int:
+    """Runs a worker to completion; the exit code tells the supervisor what happened.
+    `imported_at` (`time.time()` once the app was imported) is logged with the ready line, so
+    start-up cost can be measured (benches/startup.py)."""
 
     def on_ready(addresses: list[str]) -> None:
-        logger.info("worker %d serving on %s", os.getpid(), ", ".join(addresses))
+        since = ""
+        if imported_at is not None:
+            since = f" ({(time.time() - imported_at) * 1000:.1f} ms after importing the app,"
+            since += f" imported at {imported_at:.6f})"
+        logger.info("worker %d serving on %s%s", os.getpid(), ", ".join(addresses), since)
         if ready_fd is not None:
             os.write(ready_fd, (json.dumps(addresses) + "\n").encode())
             os.close(ready_fd)
@@ -132,6 +145,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         app = import_from_string(spec["app"])
+        imported_at = time.time()
     except Exception:
         logger.exception("cannot load the app %s", spec["app"])
         sys.exit(3)
@@ -139,7 +153,7 @@ def main() -> None:
         logger.error("%s is a %s, not a covetpy.App", spec["app"], type(app).__name__)
         sys.exit(3)
     try:
-        code = run(app, config, spec.get("ready_fd"))
+        code = run(app, config, spec.get("ready_fd"), imported_at)
     except Exception:
         logger.exception("worker failed")
         sys.exit(3)

@@ -1,0 +1,119 @@
+"""What each scenario asks of every server: the request (path, method, body), the number of
+keep-alive connections, the wrk Lua that shapes the load, and the answer a server must give
+before it is measured (so every server provably does the same work)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+__all__ = ["POST_BODY", "SCENARIOS", "Scenario"]
+
+HELLO = b"Hello, World!"
+CONNECTIONS = 64
+PIPELINE_DEPTH = 16
+
+
+def _post_body() -> bytes:
+    tags = ",".join(f'"tag-number-{i:02d}"' for i in range(1, 41))
+    description = "a fine pen " * 27
+    return (
+        f'{{"name":"fountain pen","price":12.5,"quantity":3,'
+        f'"description":"{description}","tags":[{tags}]}}'
+    ).encode()
+
+
+POST_BODY = _post_body()
+"""About 1 KB of JSON: the fields of `benches.peers.item.Item`, 40 tags."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One cell column of the table."""
+
+    name: str
+    title: str
+    path: str
+    method: str = "GET"
+    body: bytes = b""
+    connections: int = CONNECTIONS
+    lua: str = ""
+    """wrk Lua run before the suite's own `done()` hook (benches/suite/measure.py)."""
+    middleware: bool = False
+    """Served by the app variant with five pass-through middlewares."""
+    expect: bytes | dict[str, object] = HELLO
+    """The body every server must answer (a dict: compared as parsed JSON)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    latency: bool = True
+    """Whether wrk's latency percentiles mean anything here (not for pipelining, see below)."""
+
+    def check(self, status: int, body: bytes) -> str | None:
+        """Why an answer is wrong, or None when it is the expected one."""
+        if status != 200:
+            return f"status {status}: {body[:200]!r}"
+        if isinstance(self.expect, bytes):
+            ok = body == self.expect
+        else:
+            try:
+                ok = json.loads(body) == self.expect
+            except ValueError:
+                ok = False
+        return None if ok else f"unexpected body {body[:200]!r}, wanted {self.expect!r}"
+
+
+def _lua_post() -> str:
+    # A Lua long string holds the JSON verbatim (it contains no "]]").
+    return (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{POST_BODY.decode()}]]\n"
+    )
+
+
+# wrk sends what `request()` returns in one write and counts one response per request in
+# it, but records one latency sample per batch, then "corrects" its histogram assuming one
+# request per sample; the percentiles it prints for pipelining are not latencies of requests,
+# so the suite does not report them.
+_LUA_PIPELINE = f"""
+local batch
+init = function(args)
+  local r = {{}}
+  for i = 1, {PIPELINE_DEPTH} do r[i] = wrk.format(nil) end
+  batch = table.concat(r)
+end
+request = function() return batch end
+"""
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("plaintext", "plaintext GET", "/plaintext"),
+        Scenario("json", "JSON GET", "/json", expect={"message": "Hello, World!"}),
+        Scenario(
+            "params",
+            "path + query params",
+            "/users/42?fields=a,b",
+            expect={"id": 42, "fields": ["a", "b"]},
+        ),
+        Scenario(
+            "post",
+            "POST 1 KB JSON, validated",
+            "/items",
+            method="POST",
+            body=POST_BODY,
+            headers={"content-type": "application/json"},
+            lua=_lua_post(),
+            expect={"name": "fountain pen", "tags": 40},
+        ),
+        Scenario("middleware", "5 middlewares", "/plaintext", middleware=True),
+        Scenario(
+            "pipelined",
+            f"pipelined plaintext ({PIPELINE_DEPTH}/write)",
+            "/plaintext",
+            lua=_LUA_PIPELINE,
+            latency=False,
+        ),
+        Scenario("sleep", "await sleep(1 ms)", "/sleep"),
+        Scenario("c1000", "1,000 connections", "/plaintext", connections=1000),
+    ]
+}

@@ -1,0 +1,170 @@
+"""The servers compared, and the command line each one runs for a scenario: one worker
+process, bound to 127.0.0.1, access logs off, each in its fastest documented setup.
+
+CovetPy runs from the project's .venv; every peer from benches/.venv (benches/suite/venv.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benches.suite.scenarios import Scenario
+
+__all__ = ["PEERS_BIN", "PROJECT_BIN", "ROOT", "SERVERS", "Server"]
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_BIN = ROOT / ".venv" / "bin"
+PEERS_BIN = ROOT / "benches" / ".venv" / "bin"
+
+Command = Callable[[int, Scenario], list[str]]
+
+
+@dataclass(frozen=True)
+class Server:
+    """One column of servers: how to start it, what it needs, what it cannot do."""
+
+    name: str
+    label: str
+    distributions: tuple[str, ...]
+    """Packages whose versions the report records (the first one labels the server)."""
+    imports: tuple[str, ...]
+    """Modules that must import in its venv, or the server is reported unavailable."""
+    command: Command
+    python: Path = PEERS_BIN / "python"
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    """scenario name -> why the cell is not measured."""
+    env: Callable[[int, Scenario], dict[str, str]] = lambda port, scenario: {}
+
+    @property
+    def is_covetpy(self) -> bool:
+        return self.name == "covetpy"
+
+
+def _module(module: str, scenario: Scenario) -> str:
+    return f"{module}:{'app_mw' if scenario.middleware else 'app'}"
+
+
+def _covetpy(port: int, scenario: Scenario) -> list[str]:
+    # Info level logs only start and stop lines (the IO driver chosen, recorded with the
+    # results), nothing per request: access logs are off by default.
+    return [
+        str(PROJECT_BIN / "covetpy"), "run", "benches.apps.covetpy_app:app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "info",
+    ]  # fmt: skip
+
+
+def _granian(interface: str, module: str) -> Command:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        cmd = [
+            str(PEERS_BIN / "granian"), "--interface", interface, "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "1",
+            "--no-ws", "--log-level", "warning",
+        ]  # fmt: skip
+        if scenario.name == "pipelined":
+            # Documented (experimental) option that batches the flushes of pipelined answers.
+            cmd.append("--http1-pipeline-flush")
+        return [*cmd, _module(module, scenario)]
+
+    return command
+
+
+def _uvicorn(module: str) -> Command:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        return [
+            str(PEERS_BIN / "uvicorn"), _module(module, scenario), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--http", "httptools", "--loop", "uvloop",
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+
+    return command
+
+
+def _socketify(port: int, scenario: Scenario) -> list[str]:
+    cmd = [str(PEERS_BIN / "python"), "-m", "benches.peers.socketify_app", str(port)]
+    return [*cmd, "--middleware"] if scenario.middleware else cmd
+
+
+def _robyn(port: int, scenario: Scenario) -> list[str]:
+    return [
+        str(PEERS_BIN / "python"), "-m", "benches.peers.robyn_app", "--processes", "1",
+        "--workers", "1", "--log-level", "WARNING", "--disable-openapi",
+    ]  # fmt: skip
+
+
+def _robyn_env(port: int, scenario: Scenario) -> dict[str, str]:
+    return {"BENCH_PORT": str(port), "BENCH_MIDDLEWARE": "1" if scenario.middleware else "0"}
+
+
+SERVERS: dict[str, Server] = {
+    s.name: s
+    for s in [
+        Server(
+            "covetpy",
+            "CovetPy",
+            ("covetpy", "msgspec"),
+            ("covetpy._core",),
+            _covetpy,
+            python=PROJECT_BIN / "python",
+            not_applicable={"middleware": "n/a (no middleware API yet)"},
+        ),
+        Server(
+            "granian-rsgi",
+            "granian (RSGI)",
+            ("granian", "uvloop"),
+            ("granian", "uvloop"),
+            _granian("rsgi", "benches.peers.rsgi_bench"),
+        ),
+        Server(
+            "granian-asgi",
+            "granian (ASGI)",
+            ("granian", "uvloop"),
+            ("granian", "uvloop"),
+            _granian("asgi", "benches.peers.asgi_bench"),
+        ),
+        Server(
+            "uvicorn-asgi",
+            "uvicorn (raw ASGI)",
+            ("uvicorn", "httptools", "uvloop"),
+            ("uvicorn", "httptools", "uvloop"),
+            _uvicorn("benches.peers.asgi_bench"),
+        ),
+        Server(
+            "starlette-uvicorn",
+            "Starlette on uvicorn",
+            ("starlette", "uvicorn"),
+            ("starlette", "uvicorn", "httptools", "uvloop"),
+            _uvicorn("benches.peers.starlette_app"),
+        ),
+        Server(
+            "fastapi-uvicorn",
+            "FastAPI on uvicorn",
+            ("fastapi", "uvicorn", "pydantic"),
+            ("fastapi", "uvicorn", "httptools", "uvloop"),
+            _uvicorn("benches.peers.fastapi_app"),
+        ),
+        Server(
+            "socketify",
+            "socketify.py",
+            ("socketify",),
+            ("socketify",),
+            _socketify,
+        ),
+        Server(
+            "robyn",
+            "Robyn",
+            ("robyn", "pydantic"),
+            ("robyn", "pydantic"),
+            _robyn,
+            env=_robyn_env,
+        ),
+        Server(
+            "blacksheep-uvicorn",
+            "BlackSheep on uvicorn",
+            ("blacksheep", "uvicorn", "pydantic"),
+            ("blacksheep", "uvicorn", "httptools", "uvloop"),
+            _uvicorn("benches.peers.blacksheep_app"),
+        ),
+    ]
+}

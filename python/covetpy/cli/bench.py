@@ -1,0 +1,203 @@
+"""`covetpy bench URL`: load-test an HTTP/1.1 server with the Rust load generator
+(rust/bench/), print a readable report and, with `--json`, write it for CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "format_report", "parse_duration", "parse_header", "run"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
+
+
+def parse_duration(text: str) -> float:
+    """`10s`, `500ms`, `1m`, `1.5h` or a plain number of seconds, in seconds."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}: use e.g. 10s, 500ms, 1m")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """`"name: value"` as `(name, value)`."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"bad header {text!r}: use -H 'name: value'")
+    return name.strip(), value.strip()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `covetpy bench`."""
+    parser.add_argument("url", help="http://host[:port]/path (plain HTTP/1.1; no https)")
+    parser.add_argument(
+        "-c", "--connections", type=_positive_int, default=64, help="connections (default: 64)"
+    )
+    stop = parser.add_mutually_exclusive_group()
+    stop.add_argument(
+        "-d",
+        "--duration",
+        type=parse_duration,
+        default=None,
+        help="run this long: 10s, 500ms, 1m (default: 10s)",
+    )
+    stop.add_argument(
+        "-n", "--requests", type=_positive_int, default=None, help="run this many requests"
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        help="constant rate in requests/s for all connections together; latency counts from "
+        "each request's intended send time (corrects coordinated omission, like wrk2)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        type=_positive_int,
+        default=1,
+        help="requests outstanding per connection, written together (default: 1)",
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        type=parse_header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a request header (repeatable)",
+    )
+    parser.add_argument("--method", default="GET", help="request method (default: GET)")
+    parser.add_argument(
+        "--body-file", type=Path, default=None, help="send this file's bytes as the body"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument(
+        "-t", "--threads", type=_positive_int, default=1, help="load threads (default: 1)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=5.0,
+        help="connect timeout, and longest wait for an answer (default: 5s)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    body = args.body_file.read_bytes() if args.body_file is not None else b""
+    duration = args.duration
+    if duration is None and args.requests is None:
+        duration = 10.0
+    return {
+        "url": args.url,
+        "connections": args.connections,
+        "threads": args.threads,
+        "duration": duration,
+        "requests": args.requests,
+        "rate": args.rate,
+        "pipeline": args.pipeline,
+        "method": args.method,
+        "headers": args.headers,
+        "body": body,
+        "timeout": args.timeout,
+        "progress": not args.quiet,
+    }
+
+
+def _latency(us: float) -> str:
+    if us < 1000:
+        return f"{us:.0f} us"
+    if us < 1_000_000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us / 1_000_000:.2f} s"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The report as text: rates, latency percentiles, status counts, errors."""
+    lat = r["latency_us"]
+    lines = [
+        f"Requests    {r['requests']:,} in {r['duration_s']:.2f} s: "
+        f"{r['requests_per_s']:,.1f} req/s" + ("  (interrupted)" if r["interrupted"] else ""),
+        f"Transfer    {_size(r['bytes_read'])} read ({_size(r['bytes_read_per_s'])}/s), "
+        f"{_size(r['bytes_written'])} written",
+    ]
+    if r["rate"] is not None:
+        lines.append(
+            f"Rate        target {r['rate']:,.0f} req/s; latency counts from intended send times"
+        )
+    lines.append(
+        f"Latency     mean {_latency(lat['mean'])}, stdev {_latency(lat['stdev'])}, "
+        f"min {_latency(lat['min'])}, max {_latency(lat['max'])}"
+    )
+    for label, value in lat["percentiles"].items():
+        lines.append(f"  {label + '%':>8}  {_latency(value)}")
+    statuses = ", ".join(f"{code}: {n:,}" for code, n in r["status_counts"].items())
+    lines.append(f"Status      {statuses or 'no responses'}")
+    failed = {kind: n for kind, n in r["errors"].items() if n}
+    if failed:
+        detail = ", ".join(f"{kind} {n:,}" for kind, n in failed.items())
+        lines.append(f"Errors      {r['errors_total']:,} failed requests: {detail}")
+    else:
+        lines.append("Errors      none")
+    if r["reconnects"]:
+        lines.append(f"Reconnects  {r['reconnects']:,}")
+    return "\n".join(lines)
+
+
+def _describe(opts: dict[str, Any]) -> str:
+    stop = f"{opts['requests']:,} requests" if opts["requests"] else f"{opts['duration']:g} s"
+    pace = f"{opts['rate']:,g} req/s" if opts["rate"] else "closed loop"
+    threads = f"{opts['threads']} thread" + ("s" if opts["threads"] > 1 else "")
+    return (
+        f"{opts['method']} {opts['url']}: {opts['connections']} connections, {threads}, "
+        f"pipeline {opts['pipeline']}, {stop}, {pace}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `covetpy bench`; returns the exit code (2 for unusable options)."""
+    from covetpy import _core
+
+    try:
+        opts = _options(args)
+    except OSError as exc:
+        print(f"covetpy bench: cannot read the body file: {exc}", file=sys.stderr)
+        return 2
+    print(_describe(opts), flush=True)
+    try:
+        report = _core.run_bench(opts)
+    except (ValueError, OSError) as exc:
+        print(f"covetpy bench: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 130 if report["interrupted"] else 0

@@ -1,0 +1,387 @@
+//! One keep-alive connection: writes the pre-encoded request (a batch of up to `depth`
+//! pipelined copies in one write), reads and frames the answers, records each one's latency
+//! and status, and opens the connection again when it closes or fails.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::budget::Budget;
+use super::rate::Pacing;
+use super::response::{Parser, Step};
+use super::stats::{ErrorKind, Recorder};
+
+/// Read buffer size. Large enough that a batch of pipelined answers is one read.
+const READ_SIZE: usize = 32 * 1024;
+
+/// A response head still incomplete after this many bytes is refused.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Pause after a failed connect, so a target that is down is not hammered in a tight loop.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What every connection of a thread sends and how.
+#[derive(Debug)]
+pub struct Plan {
+    /// The resolved target.
+    pub addr: SocketAddr,
+    /// The request repeated `depth` times: a batch of `k` is the first `k` copies.
+    pub batch: Box<[u8]>,
+    /// Length of one request.
+    pub request_len: usize,
+    /// Requests outstanding at most per connection (`--pipeline`).
+    pub depth: usize,
+    /// The method is HEAD: answers have no body.
+    pub head_only: bool,
+    /// Connect timeout, and how long outstanding requests may go without a byte of answer.
+    pub timeout: Duration,
+}
+
+impl Plan {
+    /// A plan for `request` sent `depth` at a time.
+    pub fn new(
+        addr: SocketAddr,
+        request: &[u8],
+        depth: usize,
+        head_only: bool,
+        timeout: Duration,
+    ) -> Plan {
+        Plan {
+            addr,
+            batch: request.repeat(depth).into_boxed_slice(),
+            request_len: request.len(),
+            depth,
+            head_only,
+            timeout,
+        }
+    }
+}
+
+/// How a connection's session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The budget is spent and every request answered or counted as failed.
+    Finished,
+    /// The connection is gone or unusable; open another.
+    Reconnect,
+}
+
+/// Runs one connection until its thread's budget is spent (or the thread drops it at the
+/// deadline).
+pub async fn drive(plan: Rc<Plan>, mut pacing: Pacing, budget: Rc<Budget>, rec: Rc<Recorder>) {
+    let mut first = true;
+    while !budget.exhausted() {
+        if !first {
+            rec.reconnect();
+        }
+        first = false;
+        let Some(stream) = connect(&plan).await else {
+            // With -n, an attempt that could not even connect is one failed request, so a
+            // target that is down ends the run instead of retrying forever.
+            rec.error(ErrorKind::Connect, budget.claim(1));
+            tokio::time::sleep(CONNECT_BACKOFF).await;
+            continue;
+        };
+        if session(stream, &plan, &mut pacing, &budget, &rec).await == End::Finished {
+            return;
+        }
+    }
+}
+
+async fn connect(plan: &Plan) -> Option<TcpStream> {
+    let stream = tokio::time::timeout(plan.timeout, TcpStream::connect(plan.addr))
+        .await
+        .ok()?
+        .ok()?;
+    // Requests are written whole; Nagle would only hold the next batch back.
+    stream.set_nodelay(true).ok()?;
+    Some(stream)
+}
+
+/// One open connection: send what the pacing allows, read answers, repeat.
+async fn session(
+    mut stream: TcpStream,
+    plan: &Plan,
+    pacing: &mut Pacing,
+    budget: &Budget,
+    rec: &Recorder,
+) -> End {
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    let mut parser = Parser::new(plan.head_only);
+    // When each outstanding request's latency counts from, oldest first.
+    let mut starts: VecDeque<Instant> = VecDeque::with_capacity(plan.depth);
+    let mut last_io = Instant::now();
+    // The answer timeout is re-armed only when it fires (to the last byte seen plus the
+    // timeout), not on every response: a timer-wheel update per response would cost more
+    // than everything else on the hot path.
+    let silence = tokio::time::sleep(plan.timeout);
+    tokio::pin!(silence);
+    let send_at = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(send_at);
+    loop {
+        let now = Instant::now();
+        let n = budget.claim(pacing.ready(now, starts.len(), plan.depth));
+        if n > 0 {
+            starts.extend((0..n).map(|_| pacing.start(now)));
+            let bytes = &plan.batch[..n * plan.request_len];
+            if stream.write_all(bytes).await.is_err() {
+                rec.error(ErrorKind::Write, starts.len());
+                return End::Reconnect;
+            }
+            rec.wrote(bytes.len());
+            last_io = now;
+        }
+        if starts.is_empty() && budget.exhausted() {
+            return End::Finished;
+        }
+        let due = match budget.exhausted() {
+            true => None,
+            false => pacing.next_due(starts.len(), plan.depth),
+        };
+        if let Some(due) = due {
+            send_at.as_mut().reset(due.into());
+        }
+        if buf.capacity() - buf.len() < READ_SIZE / 4 {
+            buf.reserve(READ_SIZE);
+        }
+        // The read stays armed even with nothing outstanding (between scheduled sends), so a
+        // server closing an idle connection is noticed then, not blamed on the next request.
+        tokio::select! {
+            biased;
+            read = stream.read_buf(&mut buf) => {
+                let now = Instant::now();
+                match read {
+                    Ok(0) => return closed(&mut parser, &mut starts, now, rec),
+                    Ok(k) => {
+                        rec.read(k);
+                        last_io = now;
+                        if let Some(end) = consume(&mut buf, &mut parser, &mut starts, now, rec) {
+                            return end;
+                        }
+                    }
+                    Err(_) => {
+                        rec.error(ErrorKind::Read, starts.len());
+                        return End::Reconnect;
+                    }
+                }
+            }
+            _ = &mut send_at, if due.is_some() => {}
+            _ = &mut silence => {
+                let now = Instant::now();
+                if !starts.is_empty() && now.duration_since(last_io) >= plan.timeout {
+                    rec.error(ErrorKind::Timeout, starts.len());
+                    return End::Reconnect;
+                }
+                let from = if starts.is_empty() { now } else { last_io };
+                silence.as_mut().reset((from + plan.timeout).into());
+            }
+        }
+    }
+}
+
+/// Frames the answers in `buf` received at `now`; `Some` when the connection must end.
+fn consume(
+    buf: &mut BytesMut,
+    parser: &mut Parser,
+    starts: &mut VecDeque<Instant>,
+    now: Instant,
+    rec: &Recorder,
+) -> Option<End> {
+    let mut at = 0;
+    let end = loop {
+        match parser.advance(&buf[at..]) {
+            Ok(Step {
+                used,
+                done: Some(done),
+            }) => {
+                at += used;
+                // An answer to nothing we asked: the exchange is out of step, start afresh.
+                let Some(start) = starts.pop_front() else {
+                    break Some(End::Reconnect);
+                };
+                rec.response(done.status, now.saturating_duration_since(start));
+                if done.close {
+                    rec.error(ErrorKind::Closed, starts.len());
+                    break Some(End::Reconnect);
+                }
+            }
+            Ok(Step { used, done: None }) => {
+                at += used;
+                if used == 0 || at == buf.len() {
+                    break None;
+                }
+            }
+            Err(_) => {
+                rec.error(ErrorKind::Parse, starts.len());
+                break Some(End::Reconnect);
+            }
+        }
+    };
+    buf.advance(at);
+    if end.is_none() && buf.len() > MAX_HEAD {
+        rec.error(ErrorKind::Parse, starts.len());
+        return Some(End::Reconnect);
+    }
+    end
+}
+
+/// The server closed the connection: a body framed by the close completes, anything else
+/// outstanding is lost.
+fn closed(
+    parser: &mut Parser,
+    starts: &mut VecDeque<Instant>,
+    now: Instant,
+    rec: &Recorder,
+) -> End {
+    if let Ok(Some(done)) = parser.eof() {
+        if let Some(start) = starts.pop_front() {
+            rec.response(done.status, now.saturating_duration_since(start));
+        }
+    }
+    rec.error(ErrorKind::Closed, starts.len());
+    End::Reconnect
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::bench::stats::Live;
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    /// Serves `answer(i)` for the i-th request (one per `\r\n\r\n`) on every connection.
+    async fn server(answer: fn(usize) -> &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::task::spawn_local(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                tokio::task::spawn_local(async move {
+                    let mut seen = 0;
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = s.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..p + 4);
+                            let a = answer(seen);
+                            seen += 1;
+                            if a.is_empty() {
+                                return; // close without answering
+                            }
+                            if s.write_all(a).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn run_conn(
+        answer: fn(usize) -> &'static [u8],
+        requests: u64,
+        depth: usize,
+    ) -> crate::bench::stats::Stats {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async move {
+            let addr = server(answer).await;
+            let plan = Rc::new(Plan::new(
+                addr,
+                b"GET / HTTP/1.1\r\nhost: x\r\n\r\n",
+                depth,
+                false,
+                Duration::from_secs(5),
+            ));
+            let rec = Rc::new(Recorder::new(Arc::new(Live::default())));
+            let budget = Rc::new(Budget::new(Some(requests)));
+            drive(plan, Pacing::Closed, budget, rec.clone()).await;
+            rec.take()
+        })
+    }
+
+    #[test]
+    fn exact_request_count_with_pipelining() {
+        let stats = run_conn(|_| OK, 100, 16);
+        assert_eq!(stats.requests, 100);
+        assert_eq!(stats.statuses().collect::<Vec<_>>(), [(200, 100)]);
+        assert_eq!(stats.errors_total(), 0);
+        assert_eq!(stats.reconnects, 0);
+        assert_eq!(stats.bytes_read, 100 * OK.len() as u64);
+    }
+
+    #[test]
+    fn reconnects_after_close_counting_lost_requests() {
+        // Every 10th request on a connection is answered by closing it.
+        let stats = run_conn(|i| if i == 9 { b"" } else { OK }, 50, 1);
+        assert_eq!(stats.requests + stats.errors_total(), 50);
+        assert_eq!(stats.error_count(ErrorKind::Closed), 5);
+        assert_eq!(
+            stats.reconnects, 4,
+            "five connections: the first and four reopened"
+        );
+    }
+
+    #[test]
+    fn connection_close_answer_loses_the_rest_of_the_batch() {
+        const CLOSE: &[u8] = b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        let stats = run_conn(|i| if i == 3 { CLOSE } else { OK }, 8, 8);
+        // 3 OK + the 503; the 4 pipelined after it are lost; then nothing is left to send.
+        assert_eq!(stats.statuses().collect::<Vec<_>>(), [(200, 3), (503, 1)]);
+        assert_eq!(stats.error_count(ErrorKind::Closed), 4);
+    }
+
+    #[test]
+    fn refused_connections_count_against_the_budget() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap(); // closed at once
+        let stats = rt.block_on(async {
+            let plan = Rc::new(Plan::new(
+                addr,
+                b"GET / HTTP/1.1\r\n\r\n",
+                1,
+                false,
+                Duration::from_secs(1),
+            ));
+            let rec = Rc::new(Recorder::new(Arc::new(Live::default())));
+            drive(
+                plan,
+                Pacing::Closed,
+                Rc::new(Budget::new(Some(3))),
+                rec.clone(),
+            )
+            .await;
+            rec.take()
+        });
+        assert_eq!(stats.error_count(ErrorKind::Connect), 3);
+        assert_eq!(stats.requests, 0);
+    }
+}

@@ -1,0 +1,90 @@
+//! One load thread: a current-thread tokio runtime driving its share of the connections,
+//! as the server's IO threads do (rust/server/thread.rs): nothing migrates, so the
+//! connections share their recorder and budget through `Rc`, without locks.
+
+use std::future::pending;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::task::{JoinSet, LocalSet};
+
+use super::budget::Budget;
+use super::conn::{drive, Plan};
+use super::rate::{Pacing, Schedule};
+use super::stats::{Live, Recorder, Stats};
+
+/// The part of the run one thread does.
+#[derive(Debug)]
+pub struct Share {
+    /// Index of the thread's first connection among all of them (staggers the schedules).
+    pub first_conn: usize,
+    /// Connections this thread opens.
+    pub conns: usize,
+    /// Requests this thread may start (`-n`), or unlimited.
+    pub requests: Option<u64>,
+}
+
+/// What the threads have in common.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Start of the run: schedules count from it.
+    pub start: Instant,
+    /// End of the run for `-d`.
+    pub deadline: Option<Instant>,
+    /// Requests per second for all connections together (`--rate`).
+    pub rate: Option<f64>,
+    /// All connections of all threads.
+    pub total_conns: usize,
+}
+
+/// Runs this thread's connections until they finish, the deadline passes or `stop` turns
+/// true; returns what they recorded and when the thread stopped.
+pub fn run(
+    plan: Plan,
+    share: Share,
+    common: Common,
+    mut stop: watch::Receiver<bool>,
+    live: Arc<Live>,
+) -> std::io::Result<(Stats, Instant)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = LocalSet::new();
+    let rec = Rc::new(Recorder::new(live));
+    let budget = Rc::new(Budget::new(share.requests));
+    let plan = Rc::new(plan);
+    let ended = local.block_on(&rt, async {
+        let mut conns = JoinSet::new();
+        for i in 0..share.conns {
+            let pacing = match common.rate {
+                None => Pacing::Closed,
+                Some(rate) => Pacing::Constant(Schedule::new(
+                    common.start,
+                    rate,
+                    share.first_conn + i,
+                    common.total_conns,
+                )),
+            };
+            conns.spawn_local(drive(plan.clone(), pacing, budget.clone(), rec.clone()));
+        }
+        let all_done = async { while conns.join_next().await.is_some() {} };
+        let deadline = async {
+            match common.deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => pending().await,
+            }
+        };
+        // Requests still outstanding when the deadline or a stop ends this are neither
+        // answered nor failed: they are left out, as wrk does at the end of a run.
+        tokio::select! {
+            _ = all_done => {}
+            _ = deadline => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        Instant::now()
+    });
+    drop(local);
+    Ok((rec.take(), ended))
+}
