@@ -258,3 +258,22 @@ def test_slow_reader_gets_backpressure_and_disconnect_stops_the_producer(
     while client.get("/infinite-state").json()["closed"] == 0:
         assert time.monotonic() < deadline, "producer still running after the client left"
         time.sleep(0.02)
+
+
+def test_static_route_is_answered_in_rust(client: httpx.Client, srv: RunningServer) -> None:
+    r = client.get("/static")
+    assert (r.status_code, r.text, r.headers["x-fixed"]) == (200, "fixed body", "1")
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert client.head("/static").content == b""
+    assert client.post("/static").status_code == 405
+    # Answered by the IO thread: it comes back even while the Python thread is busy.
+    import threading
+
+    t = threading.Thread(target=lambda: client.get("/spin"))
+    t.start()
+    time.sleep(0.3)
+    with httpx.Client(base_url=srv.url, timeout=10) as other:
+        start = time.monotonic()
+        assert other.get("/static").text == "fixed body"
+        assert time.monotonic() - start < 0.5
+    t.join(10)

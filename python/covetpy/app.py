@@ -22,7 +22,7 @@ from covetpy.responses import (
     Response,
 )
 from covetpy.routing.route import Route, compile_route
-from covetpy.routing.router import Router
+from covetpy.routing.router import RouteDecl, Router
 
 __all__ = ["App"]
 
@@ -105,7 +105,43 @@ class App(Router):
                 )
                 for d in decls
             ]
+            for route, d in zip(self._compiled, decls, strict=True):
+                route.fixed = d.extra.get("fixed")
         return list(self._compiled)
+
+    def add_static(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        media_type: str = "text/plain",
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Serves a response fixed at start-up on GET (and HEAD) `path`, answered by the Rust
+        IO threads without calling Python (a health page, a robots.txt, a cached document).
+        The path may not have parameters."""
+        if "{" in path:
+            raise RouteError(f"static route {path}: a fixed response cannot have path parameters")
+        response = Response(body, status_code, headers, media_type)
+
+        def static_response() -> Response:
+            return response
+
+        static_response.__name__ = name or f"static {path}"
+        self._decls.append(
+            RouteDecl(
+                path,
+                ("GET",),
+                static_response,
+                name=name,
+                include_in_schema=include_in_schema,
+                extra={"fixed": response},
+            )
+        )
+        self._changed()
 
     def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called `name`, with `params` filled in (percent-encoded)."""
@@ -136,6 +172,11 @@ class App(Router):
             inspect.iscoroutinefunction(h) for h in self._exception_handlers.values()
         )
         for route in self.routes:
+            if route.fixed is not None:
+                table.append(
+                    _RouteDef(route.methods, route.rust_path, route.handler, [], route.fixed)
+                )
+                continue
             fast = None if guarded or _needs_prepare(route) else route.fast_plan()
             if fast is not None:
                 table.append(_RouteDef(route.methods, route.rust_path, route.handler, fast))
@@ -285,7 +326,7 @@ def _finalizer(route: Route) -> Callable[[Any, Request], Any]:
 
 
 class _RouteDef:
-    __slots__ = ("endpoint", "methods", "path", "plan")
+    __slots__ = ("endpoint", "fixed", "methods", "path", "plan")
 
     def __init__(
         self,
@@ -293,11 +334,13 @@ class _RouteDef:
         path: str,
         endpoint: Callable[..., Any],
         plan: list[tuple[str, str | None]],
+        fixed: Response | None = None,
     ) -> None:
         self.methods = list(methods)
         self.path = path
         self.endpoint = endpoint
         self.plan = plan
+        self.fixed = fixed
 
 
 async def _call(hook: Hook) -> None:

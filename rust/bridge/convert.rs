@@ -82,6 +82,43 @@ fn json(py: Python<'_>, ctx: &Ctx, value: &Bound<'_, PyAny>) -> PyResult<Respons
 
 /// Reads a `covetpy.responses.Response`: `status_code`, `raw_headers`, `body`, `body_iterator`.
 fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> PyResult<Response> {
+    let (status, header_block) = status_and_headers(obj)?;
+    let iterator = obj.getattr("body_iterator")?;
+    if !iterator.is_none() {
+        let (sender, body) = stream::channel(ctx.queue.clone());
+        ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
+        return Ok(Response {
+            status,
+            header_block,
+            body: Body::Stream(body),
+        });
+    }
+    full_body(obj, status, header_block)
+}
+
+/// A `Response` fixed at start-up (`App.add_static`): full bodies only.
+pub fn fixed_response(obj: &Bound<'_, PyAny>) -> PyResult<Response> {
+    if !obj.getattr("body_iterator")?.is_none() {
+        return Err(PyValueError::new_err("a static response cannot stream"));
+    }
+    let (status, header_block) = status_and_headers(obj)?;
+    full_body(obj, status, header_block)
+}
+
+fn full_body(obj: &Bound<'_, PyAny>, status: u16, header_block: Vec<u8>) -> PyResult<Response> {
+    let body = obj.getattr("body")?;
+    let body = body
+        .downcast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err("Response.body must be bytes"))?;
+    Ok(Response {
+        status,
+        header_block,
+        body: Body::Full(Bytes::copy_from_slice(body.as_bytes())),
+    })
+}
+
+/// The status and the encoded, validated header block of a `Response` object.
+fn status_and_headers(obj: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
     let status: u16 = obj.getattr("status_code")?.extract()?;
     if !(100..=999).contains(&status) || (100..200).contains(&status) {
         return Err(PyValueError::new_err(format!(
@@ -110,25 +147,7 @@ fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> Py
         header_block.extend_from_slice(value.as_bytes());
         header_block.extend_from_slice(b"\r\n");
     }
-    let iterator = obj.getattr("body_iterator")?;
-    if !iterator.is_none() {
-        let (sender, body) = stream::channel(ctx.queue.clone());
-        ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
-        return Ok(Response {
-            status,
-            header_block,
-            body: Body::Stream(body),
-        });
-    }
-    let body = obj.getattr("body")?;
-    let body = body
-        .downcast::<PyBytes>()
-        .map_err(|_| PyTypeError::new_err("Response.body must be bytes"))?;
-    Ok(Response {
-        status,
-        header_block,
-        body: Body::Full(Bytes::copy_from_slice(body.as_bytes())),
-    })
+    Ok((status, header_block))
 }
 
 /// The response for an exception raised by a handler (or by converting its result).

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::server::{Dispatch, Job};
+use crate::server::{Dispatch, Job, Response};
 
 /// A deferred wake-up is sent at once when this many events are waiting (a busy IO thread
 /// may not go idle soon; the Python thread should not wait for it).
@@ -34,6 +34,8 @@ pub struct JobQueue {
     stopped: AtomicBool,
     /// A wake-up owed to the Python thread, sent when an IO thread is about to wait.
     deferred: AtomicBool,
+    /// Responses fixed at start-up, by route id (`App.add_static`).
+    fixed: Vec<Option<Response>>,
     /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
     batches: AtomicU64,
     taken: AtomicU64,
@@ -41,7 +43,7 @@ pub struct JobQueue {
 
 impl JobQueue {
     /// Creates the queue and its eventfd.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new(fixed: Vec<Option<Response>>) -> std::io::Result<Self> {
         // SAFETY: eventfd(2) with valid flags; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -53,6 +55,7 @@ impl JobQueue {
             events: Mutex::new(Vec::with_capacity(64)),
             efd,
             stopped: AtomicBool::new(false),
+            fixed,
             deferred: AtomicBool::new(false),
             batches: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -138,5 +141,9 @@ impl Dispatch for JobQueue {
 
     fn flush(&self) {
         self.flush_deferred();
+    }
+
+    fn fixed_response(&self, route: usize) -> Option<Response> {
+        self.fixed.get(route)?.as_ref()?.try_clone()
     }
 }

@@ -13,6 +13,7 @@ use crate::server::{self as core, Dispatch};
 
 use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
 use super::config;
+use super::convert;
 use super::errors::{ConfigError, RouteError};
 use super::queue::{Event, JobQueue};
 use super::runtime::Runtime;
@@ -52,10 +53,17 @@ impl Server {
         let rt = Arc::new(Runtime::load(runtime)?);
         let mut specs = Vec::new();
         let mut defs = Vec::new();
+        let mut fixed = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
             let methods: Vec<String> = route.getattr("methods")?.extract()?;
             let path: String = route.getattr("path")?.extract()?;
+            let fixed_obj = route.getattr("fixed")?;
+            fixed.push(if fixed_obj.is_none() {
+                None
+            } else {
+                Some(convert::fixed_response(&fixed_obj)?)
+            });
             specs.push(RouteSpec {
                 id,
                 methods,
@@ -99,8 +107,9 @@ impl Server {
                 names,
             });
         }
-        let queue =
-            Arc::new(JobQueue::new().map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?);
+        let queue = Arc::new(
+            JobQueue::new(fixed).map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
+        );
         Ok(Server {
             config,
             router: Arc::new(router),

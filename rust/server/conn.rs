@@ -109,13 +109,17 @@ impl<C: Conn> Connection<C> {
                 }
             };
             let routed = match self.ctx.router.lookup(head.method().as_str(), path) {
-                Lookup::Found { route, params } => Ok((
-                    route,
-                    params
-                        .iter()
-                        .map(|(_, v)| Param::from(v))
-                        .collect::<Vec<_>>(),
-                )),
+                // A response fixed at start-up never leaves this thread (no job, no Python).
+                Lookup::Found { route, params } => match self.ctx.dispatch.fixed_response(route) {
+                    Some(fixed) => Err(fixed),
+                    None => Ok((
+                        route,
+                        params
+                            .iter()
+                            .map(|(_, v)| Param::from(v))
+                            .collect::<Vec<_>>(),
+                    )),
+                },
                 Lookup::NotFound => Err(problem(404, "no route matches this path")),
                 Lookup::MethodNotAllowed { allow } => {
                     let mut r = problem(405, "method not allowed for this path");

@@ -118,6 +118,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// A copy of a response with a full body (streams cannot be copied: None).
+    pub fn try_clone(&self) -> Option<Response> {
+        match &self.body {
+            Body::Full(b) => Some(Response {
+                status: self.status,
+                header_block: self.header_block.clone(),
+                body: Body::Full(b.clone()),
+            }),
+            Body::Stream(_) => None,
+        }
+    }
+
     /// A response with a full body and one content-type.
     pub fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
         let mut header_block = Vec::with_capacity(16 + content_type.len());
@@ -140,4 +152,10 @@ pub trait Dispatch: Send + Sync + 'static {
     fn stopped(&self) {}
     /// Called by an IO thread before it waits for events: deferred wake-ups go out now.
     fn flush(&self) {}
+    /// A response fixed at start-up for `route`, answered by the IO thread without a job
+    /// (and so without Python): static routes and declared cached responses.
+    fn fixed_response(&self, route: usize) -> Option<Response> {
+        let _ = route;
+        None
+    }
 }

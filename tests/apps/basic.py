@@ -225,3 +225,6 @@ async def infinite() -> StreamingResponse:
 @app.get("/infinite-state")
 def infinite_state() -> dict[str, int]:
     return stream_state
+
+
+app.add_static("/static", "fixed body", media_type="text/plain", headers={"x-fixed": "1"})

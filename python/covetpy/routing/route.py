@@ -50,6 +50,8 @@ class Route:
     include_in_schema: bool = True
     summary: str | None = None
     description: str | None = None
+    fixed: Any = None
+    """A `Response` fixed at start-up and answered by Rust without calling Python."""
 
     @property
     def endpoint(self) -> Callable[..., Any]:
