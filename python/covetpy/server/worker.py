@@ -8,6 +8,7 @@ Rust (`Server.dispatch`), so the GIL is taken once per batch, not once per reque
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -43,6 +44,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     core = Server(config, app.route_table(), app.runtime())
     await app.startup()
+    # Everything alive now (modules, the app, start-up state) lives as long as the worker:
+    # moving it out of the collector's reach keeps full collections from scanning it on the
+    # request path (they showed as 50 ms stalls at p99.9 before this).
+    gc.collect()
+    gc.freeze()
     try:
         addresses = core.start()
     except BaseException:
