@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv rust-test py-test lint bench bench-quick bench-micro bench-peers clean
+.PHONY: help run test dev venv rust-test py-test lint bench bench-quick bench-micro bench-rust bench-peers clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,9 @@ bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~
 
 bench-quick: dev bench-peers  ## the same suite, 1 x 3 s per cell (~8 min)
 	$(PY) -m benches.suite --quick
+
+bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router
+	cargo bench --bench h1_parse
 
 bench-micro: dev ## pytest-benchmark: parameter plans and JSON encoding in Python
 	$(PY) -m pytest benches/micro -q -p no:cacheprovider
