@@ -1,7 +1,7 @@
 """Side-by-side HTTP/1.1 benchmark of CovetPy's core against granian (RSGI) and uvicorn
 (httptools + uvloop), each serving the same hello app (`/` text, `/users/42` JSON).
 
-    make bench            # or: .venv/bin/python benches/http_core.py --duration 10
+    .venv/bin/python benches/http_core.py [--scenario hello|post] [--duration 10]
 
 Each server runs with one worker pinned to CPU 0; wrk runs pinned to CPU 1 (64 connections,
 one thread). After a warm-up, every (server, path) pair is measured `--runs` times and the
@@ -22,7 +22,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,15 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: make `benches` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benches.suite.measure import cpu_seconds, free_port
+from benches.suite.measure import process_tree as tree
+
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "benches" / ".venv" / "bin"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def commands(port: int, workers: int, scenario: str) -> dict[str, list[str]]:
@@ -98,36 +97,6 @@ def commands(port: int, workers: int, scenario: str) -> dict[str, list[str]]:
             "warning",
         ],
     }
-
-
-def tree(pid: int) -> list[int]:
-    """`pid` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 def rss_mb(pids: list[int]) -> float:
