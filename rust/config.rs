@@ -58,6 +58,36 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Write one access-log line per request to stderr.
     pub access_log: bool,
+    /// Admission control: in-flight bound, queue and its wait.
+    pub admission: Admission,
+    /// Time a handler may take to produce its response (504 after); None for no limit.
+    /// Routes may override it (`Dispatch::timeout`).
+    pub request_timeout: Option<Duration>,
+    /// Liveness probe path answered by the IO thread (None: disabled).
+    pub livez_path: Option<String>,
+    /// Readiness probe path answered by the IO thread, 503 while draining (None: disabled).
+    pub readyz_path: Option<String>,
+}
+
+/// How many requests a worker lets into its handlers at once, and what waits.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Requests handed to handlers and not yet answered.
+    pub max_inflight: usize,
+    /// Requests waiting for a slot; beyond it a request is refused at once (503).
+    pub queue_size: usize,
+    /// How long a request may wait for a slot before it is refused (503).
+    pub queue_timeout: Duration,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_inflight: 1024,
+            queue_size: 1024,
+            queue_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -78,6 +108,10 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_pipeline: 32,
             drain_timeout: Duration::from_secs(30),
+            admission: Admission::default(),
+            request_timeout: Some(Duration::from_secs(60)),
+            livez_path: Some("/livez".into()),
+            readyz_path: Some("/readyz".into()),
             access_log: false,
         }
     }

@@ -55,6 +55,30 @@ class ServerConfig:
     max_pipeline: int = _opt(32, "pipelined requests read ahead per connection")
     drain_timeout: float = _opt(30.0, "seconds in-flight requests get to finish on shutdown")
     access_log: bool = _opt(False, "log one line per request")
+    max_inflight: int = _opt(
+        1024,
+        "requests per worker handed to Python and not yet answered; more wait in a queue",
+    )
+    queue_size: int = _opt(1024, "requests per worker waiting for an in-flight slot (503 beyond)")
+    queue_timeout: float = _opt(
+        1.0, "seconds a request may wait for an in-flight slot (503 with Retry-After after)"
+    )
+    request_timeout: float = _opt(
+        60.0, "seconds a handler may take to answer (504 after); 0 for none; routes may override"
+    )
+    livez_path: str = _opt("/livez", "liveness probe answered in Rust; empty to disable")
+    readyz_path: str = _opt(
+        "/readyz", "readiness probe answered in Rust (503 while draining); empty to disable"
+    )
+    max_requests: int = _opt(
+        0, "requests a worker serves before it is replaced gracefully; 0 for no limit"
+    )
+    max_requests_jitter: int = _opt(
+        0, "up to this many extra requests per worker, so workers do not recycle together"
+    )
+    max_worker_memory: int = _opt(
+        0, "RSS in MB beyond which a worker is replaced gracefully; 0 for no limit"
+    )
     log_level: str = _opt("info", "debug, info, warning or error")
     bridge: str = _opt(
         "batched",
@@ -76,6 +100,12 @@ class ServerConfig:
             )
         if self.bridge not in ("batched", "inline"):
             raise ValueError(f"bridge must be batched or inline, not {self.bridge!r}")
+        if self.max_inflight < 1:
+            raise ValueError(f"max_inflight must be at least 1, got {self.max_inflight}")
+        for name in ("livez_path", "readyz_path"):
+            path = getattr(self, name)
+            if path and not path.startswith("/"):
+                raise ValueError(f"{name} must start with / (or be empty), got {path!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {self.log_level!r}"

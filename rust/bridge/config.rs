@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::config::{Bind, IoDriver, ServerConfig};
+use crate::config::{Admission, Bind, IoDriver, ServerConfig};
 use crate::io::Driver;
 use crate::log::{self, Level};
 use crate::protocol::h1::Limits;
@@ -18,6 +18,11 @@ fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
             "{name} must be a non-negative number of seconds, got {s}"
         ))
     })
+}
+
+fn path(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<String>> {
+    let p: String = obj.getattr(name)?.extract()?;
+    Ok(Some(p).filter(|p| !p.is_empty()))
 }
 
 /// Extracts the server config from its Python description.
@@ -82,5 +87,13 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         max_pipeline: positive("max_pipeline")?,
         drain_timeout: seconds(obj, "drain_timeout")?,
         access_log,
+        admission: Admission {
+            max_inflight: positive("max_inflight")?,
+            queue_size: obj.getattr("queue_size")?.extract()?,
+            queue_timeout: seconds(obj, "queue_timeout")?,
+        },
+        request_timeout: Some(seconds(obj, "request_timeout")?).filter(|d| !d.is_zero()),
+        livez_path: path(obj, "livez_path")?,
+        readyz_path: path(obj, "readyz_path")?,
     })
 }
