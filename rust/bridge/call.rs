@@ -157,6 +157,7 @@ pub struct InlineDispatch(pub Arc<Handlers>);
 
 impl Dispatch for InlineDispatch {
     fn dispatch(&self, job: Job) {
+        self.0.queue.count_request();
         Python::with_gil(|py| {
             if let Some((reply, response)) = self.0.handle(py, job, false) {
                 let _ = reply.send(response);

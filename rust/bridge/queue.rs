@@ -39,6 +39,8 @@ pub struct JobQueue {
     /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
     batches: AtomicU64,
     taken: AtomicU64,
+    /// Requests dispatched to Python since start (for `--max-requests`).
+    requests: AtomicU64,
 }
 
 impl JobQueue {
@@ -59,6 +61,7 @@ impl JobQueue {
             deferred: AtomicBool::new(false),
             batches: AtomicU64::new(0),
             taken: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         })
     }
 
@@ -115,12 +118,18 @@ impl JobQueue {
         self.taken.fetch_add(into.len() as u64, Ordering::Relaxed);
     }
 
-    /// (batches taken, events taken) since start.
-    pub fn stats(&self) -> (u64, u64) {
+    /// (batches taken, events taken, requests dispatched) since start.
+    pub fn stats(&self) -> (u64, u64, u64) {
         (
             self.batches.load(Ordering::Relaxed),
             self.taken.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counts a request handed to the handlers (by either dispatch path).
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the server has stopped after a drain.
@@ -131,6 +140,7 @@ impl JobQueue {
 
 impl Dispatch for JobQueue {
     fn dispatch(&self, job: Job) {
+        self.count_request();
         self.push(Event::Job(job));
     }
 

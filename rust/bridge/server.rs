@@ -210,11 +210,16 @@ impl Server {
         }
     }
 
-    /// Counters since start: `batches` (wake-ups of the Python thread that found work) and
-    /// `events` (requests and stream wake-ups handled in them).
+    /// Counters since start: `batches` (wake-ups of the Python thread that found work),
+    /// `events` (requests and stream wake-ups handled in them) and `requests` (requests
+    /// handed to handlers; answers given in Rust, such as static routes, are not counted).
     fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
-        let (batches, events) = self.handlers.queue.stats();
-        std::collections::HashMap::from([("batches", batches), ("events", events)])
+        let (batches, events, requests) = self.handlers.queue.stats();
+        std::collections::HashMap::from([
+            ("batches", batches),
+            ("events", events),
+            ("requests", requests),
+        ])
     }
 
     /// The IO driver of the running server, `"epoll"` or `"uring"`; None before `start`.
