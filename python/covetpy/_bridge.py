@@ -26,6 +26,10 @@ UUID = uuid.UUID
 
 # asyncio keeps only weak references to tasks; these keep running ones alive.
 _tasks: set[asyncio.Task[None]] = set()
+# Handlers that suspended, by request id, so the server can cancel them (client gone, 504).
+_running: dict[int, asyncio.Task[None]] = {}
+# Request ids whose client went away while their handler ran (`Request.is_disconnected()`).
+_gone: set[int] = set()
 
 
 def _spawn(coro: Coroutine[Any, Any, None]) -> None:
@@ -89,7 +93,9 @@ class _Throw:
         return (yield from _Resume(self.coro, yielded).__await__())
 
 
-async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder) -> None:
+async def _finish(
+    coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int
+) -> None:
     try:
         value = await _Resume(coro, yielded)
     except Exception as exc:
@@ -99,11 +105,33 @@ async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Respo
         raise
     else:
         responder.send(value)
+    finally:
+        _running.pop(job, None)
+        _gone.discard(job)
 
 
-def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder) -> None:
+def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int) -> None:
     """Finishes a suspended handler as a Task and sends its result."""
-    _spawn(_finish(coro, yielded, responder))
+    task = asyncio.get_running_loop().create_task(_finish(coro, yielded, responder, job))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    _running[job] = task
+
+
+def cancel(job: int, why: str) -> None:
+    """The server stopped waiting for request `job` ("disconnected" or "timeout"): cancels its
+    handler if it is suspended (a handler running right now finishes its current step)."""
+    task = _running.pop(job, None)
+    if task is None:
+        return
+    if why == "disconnected":
+        _gone.add(job)
+    task.cancel(f"client {why}" if why == "disconnected" else "request timed out (504)")
+
+
+def is_disconnected(job: int) -> bool:
+    """Whether the client of request `job` went away while its handler ran."""
+    return job in _gone
 
 
 async def _room(sender: StreamSender) -> None:

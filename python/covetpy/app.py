@@ -107,6 +107,7 @@ class App(Router):
             ]
             for route, d in zip(self._compiled, decls, strict=True):
                 route.fixed = d.extra.get("fixed")
+                route.timeout = d.timeout
         return list(self._compiled)
 
     def add_static(
@@ -179,7 +180,11 @@ class App(Router):
                 continue
             fast = None if guarded or _needs_prepare(route) else route.fast_plan()
             if fast is not None:
-                table.append(_RouteDef(route.methods, route.rust_path, route.handler, fast))
+                table.append(
+                    _RouteDef(
+                        route.methods, route.rust_path, route.handler, fast, None, route.timeout
+                    )
+                )
                 continue
             force_async = async_errors or any(
                 inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
@@ -194,7 +199,9 @@ class App(Router):
             )
             plan: list[tuple[str, str | None]] = [("request", None)]
             plan += [("path", n) for n in route.path_names]
-            table.append(_RouteDef(route.methods, route.rust_path, endpoint, plan))
+            table.append(
+                _RouteDef(route.methods, route.rust_path, endpoint, plan, None, route.timeout)
+            )
         return table
 
     # -- errors -----------------------------------------------------------------------------
@@ -238,7 +245,15 @@ class App(Router):
 
     def runtime(self) -> Any:
         """The callables Rust uses for this app (see rust/bridge/runtime.rs)."""
-        names = ("json_encode", "json_decode", "Response", "resume", "pump_stream")
+        names = (
+            "json_encode",
+            "json_decode",
+            "Response",
+            "resume",
+            "pump_stream",
+            "cancel",
+            "is_disconnected",
+        )
         ns = {n: getattr(_bridge, n) for n in names}
         return types.SimpleNamespace(
             **ns,
@@ -326,7 +341,7 @@ def _finalizer(route: Route) -> Callable[[Any, Request], Any]:
 
 
 class _RouteDef:
-    __slots__ = ("endpoint", "fixed", "methods", "path", "plan")
+    __slots__ = ("endpoint", "fixed", "methods", "path", "plan", "timeout")
 
     def __init__(
         self,
@@ -335,12 +350,14 @@ class _RouteDef:
         endpoint: Callable[..., Any],
         plan: list[tuple[str, str | None]],
         fixed: Response | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.methods = list(methods)
         self.path = path
         self.endpoint = endpoint
         self.plan = plan
         self.fixed = fixed
+        self.timeout = timeout
 
 
 async def _call(hook: Hook) -> None:

@@ -89,6 +89,7 @@ impl Handlers {
             params,
             peer,
             reply,
+            id,
         } = job;
         let ep = &self.endpoints[route];
         let ctx = Ctx {
@@ -114,6 +115,7 @@ impl Handlers {
                     params,
                     names: ep.names.clone(),
                     peer,
+                    id,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {
@@ -137,7 +139,7 @@ impl Handlers {
                 Ok(Step::Yield(yielded)) => {
                     // The handler awaits something real: finish it as a Task.
                     let responder = Responder::new(reply, self.ctx());
-                    if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder)) {
+                    if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder, id)) {
                         crate::log!(Level::Error, "cannot schedule handler: {e}");
                     }
                     return None;

@@ -10,7 +10,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::server::{Dispatch, Job, Response};
+use std::time::Duration;
+
+use crate::server::{Cancel, Dispatch, Job, Response};
 
 /// A deferred wake-up is sent at once when this many events are waiting (a busy IO thread
 /// may not go idle soon; the Python thread should not wait for it).
@@ -25,6 +27,19 @@ pub enum Event {
     Job(Job),
     /// A streamed response has room again: resolve the asyncio Future its producer awaits.
     Writable(pyo3::PyObject),
+    /// The server no longer waits for this request's answer: cancel its handler.
+    Cancel(u64, Cancel),
+}
+
+/// A route's handler time limit: the server's default, none, or its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RouteTimeout {
+    /// The server's `request_timeout`.
+    Default,
+    /// No limit (`timeout=0`).
+    Unlimited,
+    /// This many seconds.
+    After(Duration),
 }
 
 /// Jobs waiting for the Python thread.
@@ -36,6 +51,8 @@ pub struct JobQueue {
     deferred: AtomicBool,
     /// Responses fixed at start-up, by route id (`App.add_static`).
     fixed: Vec<Option<Response>>,
+    /// Handler time limits, by route id.
+    timeouts: Vec<RouteTimeout>,
     /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
     batches: AtomicU64,
     taken: AtomicU64,
@@ -45,7 +62,7 @@ pub struct JobQueue {
 
 impl JobQueue {
     /// Creates the queue and its eventfd.
-    pub fn new(fixed: Vec<Option<Response>>) -> std::io::Result<Self> {
+    pub fn new(fixed: Vec<Option<Response>>, timeouts: Vec<RouteTimeout>) -> std::io::Result<Self> {
         // SAFETY: eventfd(2) with valid flags; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -58,6 +75,7 @@ impl JobQueue {
             efd,
             stopped: AtomicBool::new(false),
             fixed,
+            timeouts,
             deferred: AtomicBool::new(false),
             batches: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -155,5 +173,18 @@ impl Dispatch for JobQueue {
 
     fn fixed_response(&self, route: usize) -> Option<Response> {
         self.fixed.get(route)?.as_ref()?.try_clone()
+    }
+
+    fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {
+        match self.timeouts.get(route) {
+            Some(RouteTimeout::Unlimited) => None,
+            Some(RouteTimeout::After(d)) => Some(*d),
+            Some(RouteTimeout::Default) | None => default,
+        }
+    }
+
+    fn cancel(&self, id: u64, why: Cancel) {
+        // Rare (a client gone or a 504), so it wakes the Python thread like any event.
+        self.push(Event::Cancel(id, why));
     }
 }

@@ -26,6 +26,8 @@ pub struct RequestData {
     pub params: Vec<Param>,
     pub names: Arc<[String]>,
     pub peer: Peer,
+    /// The server's id of this request (for cancellation).
+    pub id: u64,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -189,6 +191,13 @@ impl Request {
                 ))
             }
         }
+    }
+
+    /// Whether the client went away while the handler ran (awaitable, like Starlette's). An
+    /// async handler that suspends is also cancelled then; this lets cleanup code tell why.
+    fn is_disconnected(&self, py: Python<'_>) -> PyResult<Ready> {
+        let gone = self.rt.is_disconnected.call1(py, (self.data.id,))?;
+        Ok(Ready::new(py, gone))
     }
 
     /// The body as an async iterator of bytes chunks.

@@ -20,6 +20,10 @@ pub struct Runtime {
     pub bad_request: PyObject,
     /// `uuid.UUID`.
     pub uuid: PyObject,
+    /// `cancel(job_id, why)`: cancels a suspended handler whose answer is no longer awaited.
+    pub cancel: PyObject,
+    /// `is_disconnected(job_id) -> bool`.
+    pub is_disconnected: PyObject,
 }
 
 impl Runtime {
@@ -35,6 +39,8 @@ impl Runtime {
             pump_stream: get("pump_stream")?,
             bad_request: get("bad_request")?,
             uuid: get("UUID")?,
+            cancel: get("cancel")?,
+            is_disconnected: get("is_disconnected")?,
         })
     }
 }

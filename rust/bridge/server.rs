@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -15,7 +16,7 @@ use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
 use super::config;
 use super::convert;
 use super::errors::{ConfigError, RouteError};
-use super::queue::{Event, JobQueue};
+use super::queue::{Event, JobQueue, RouteTimeout};
 use super::runtime::Runtime;
 use super::stream::resolve;
 
@@ -54,10 +55,22 @@ impl Server {
         let mut specs = Vec::new();
         let mut defs = Vec::new();
         let mut fixed = Vec::new();
+        let mut timeouts = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
             let methods: Vec<String> = route.getattr("methods")?.extract()?;
             let path: String = route.getattr("path")?.extract()?;
+            let timeout: Option<f64> = match route.getattr("timeout") {
+                Ok(t) => t.extract()?,
+                Err(_) => None,
+            };
+            timeouts.push(match timeout {
+                None => RouteTimeout::Default,
+                Some(t) if t == 0.0 => RouteTimeout::Unlimited,
+                Some(t) => RouteTimeout::After(Duration::try_from_secs_f64(t).map_err(|_| {
+                    RouteError::new_err(format!("route {path}: timeout must be >= 0, got {t}"))
+                })?),
+            });
             let fixed_obj = route.getattr("fixed")?;
             fixed.push(if fixed_obj.is_none() {
                 None
@@ -108,7 +121,7 @@ impl Server {
             });
         }
         let queue = Arc::new(
-            JobQueue::new(fixed).map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
+            JobQueue::new(fixed, timeouts).map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
         );
         Ok(Server {
             config,
@@ -173,6 +186,11 @@ impl Server {
                 }
                 Event::Writable(fut) => {
                     if let Err(e) = resolve(py, &fut) {
+                        e.print(py);
+                    }
+                }
+                Event::Cancel(id, why) => {
+                    if let Err(e) = self.handlers.rt.cancel.call1(py, (id, why.as_str())) {
                         e.print(py);
                     }
                 }

@@ -80,4 +80,12 @@ impl Conn for Stream {
             Stream::Unix(s) => s.shutdown().await,
         };
     }
+
+    fn peer_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        super::socket::peer_closed(match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        })
+    }
 }

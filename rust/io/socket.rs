@@ -68,6 +68,19 @@ fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 }
 
 /// The local address a listener is bound to, as text for logs.
+/// Whether the peer of a connected socket has shut down its side or reset the connection,
+/// without reading (unread data stays queued for the connection's next read).
+pub fn peer_closed(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for a descriptor the caller owns; timeout 0 never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
 pub fn describe(l: &RawListener) -> String {
     match l {
         RawListener::Tcp(t) => t.local_addr().map(|a| a.to_string()).unwrap_or_default(),

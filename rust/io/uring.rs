@@ -183,6 +183,14 @@ impl Conn for UringStream {
     async fn shutdown(&mut self) {
         self.shutdown_socket(Shutdown::Write);
     }
+
+    fn peer_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        super::socket::peer_closed(match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        })
+    }
 }
 
 impl Drop for UringStream {

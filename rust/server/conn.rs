@@ -6,9 +6,10 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{oneshot, watch};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
@@ -19,8 +20,9 @@ use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version,
 };
 use crate::router::Lookup;
-use crate::server::job::{Body, Chunk, Job, Param, Reply, Response, StreamBody};
-use crate::server::respond::{problem, status_allows_body, write_head, Framing};
+use crate::server::admission::Refusal;
+use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
+use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
 use crate::server::Ctx;
 
 /// Why a connection loop stopped.
@@ -57,7 +59,25 @@ struct Meta {
 
 enum Answer {
     Ready(Response),
-    Wait(oneshot::Receiver<Response>),
+    Wait(Waiting),
+}
+
+/// A request handed to the handlers, not answered yet.
+struct Waiting {
+    rx: oneshot::Receiver<Response>,
+    id: u64,
+    /// When the handler's time is up (504), if it has a limit.
+    deadline: Option<Instant>,
+    limit: Option<Duration>,
+}
+
+/// How often a slow handler's connection is checked for a client that went away: a handler
+/// that answers within this never costs the check (one poll(2) per period otherwise).
+const DISCONNECT_POLL: Duration = Duration::from_millis(50);
+
+/// The handler side dropped the reply without answering (a bug, or the worker is stopping).
+fn unanswered() -> Response {
+    problem(500, "the request was not answered")
 }
 
 /// Buffers above this are given back after use so idle keep-alive connections stay small.
@@ -78,6 +98,13 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
     };
     if let Err(Stop::Done) = c.run().await {
         c.conn.shutdown().await;
+    }
+    // Requests still waiting when the connection ended (the client went away or a write
+    // failed): nobody reads their answers, so their handlers may stop.
+    for p in c.pending.drain(..) {
+        if let Answer::Wait(w) = p.answer {
+            c.ctx.dispatch.cancel(w.id, Cancel::Disconnected);
+        }
     }
 }
 
@@ -108,7 +135,11 @@ impl<C: Conn> Connection<C> {
                         .await
                 }
             };
-            let routed = match self.ctx.router.lookup(head.method().as_str(), path) {
+            let routed = match probe(&self.ctx.config, head.method(), path, &self.ctx.shared) {
+                // Health probes are answered here, before routing: they work while Python is
+                // saturated or blocked, and a route cannot shadow them.
+                Some(answer) => Err(answer),
+                None => match self.ctx.router.lookup(head.method().as_str(), path) {
                 // A response fixed at start-up never leaves this thread (no job, no Python).
                 Lookup::Found { route, params } => match self.ctx.dispatch.fixed_response(route) {
                     Some(fixed) => Err(fixed),
@@ -128,10 +159,11 @@ impl<C: Conn> Connection<C> {
                     r.header_block.extend_from_slice(b"\r\n");
                     Err(r)
                 }
+                },
             };
 
             let version_10 = head.version() == Version::Http10;
-            let mut close = !head.keep_alive() || self.ctx.shared.is_draining();
+            let mut close = !head.keep_alive();
             let mut meta = Meta {
                 head_only: *head.method() == Method::Head,
                 close,
@@ -169,20 +201,66 @@ impl<C: Conn> Connection<C> {
                 }
                 self.read_body(framing).await?
             };
+            // A drain closes the connection after this request, unless the client already sent
+            // more (pipelined): requests that were read are answered, not dropped.
+            if self.ctx.shared.is_draining() && self.rbuf.is_empty() {
+                meta.close = true;
+            }
 
             let answer = match routed {
                 Ok((route, params)) => {
-                    let (tx, rx) = oneshot::channel();
-                    let job = Job {
-                        head,
-                        body,
-                        route,
-                        params,
-                        peer: self.peer.clone(),
-                        reply: Reply(tx),
+                    let shared = self.ctx.shared.clone();
+                    let slot = match shared.gate.try_admit() {
+                        Some(slot) => Ok(slot),
+                        None => {
+                            // Full: earlier answers of this connection go out before it waits.
+                            self.flush().await?;
+                            shared.gate.admit().await
+                        }
                     };
-                    self.ctx.dispatch.dispatch(job);
-                    Answer::Wait(rx)
+                    match slot {
+                        Ok(slot) => {
+                            let (tx, rx) = oneshot::channel();
+                            let id = shared.next_id();
+                            let limit = self
+                                .ctx
+                                .dispatch
+                                .timeout(route, self.ctx.config.request_timeout);
+                            let job = Job {
+                                head,
+                                body,
+                                route,
+                                params,
+                                peer: self.peer.clone(),
+                                reply: Reply {
+                                    tx,
+                                    _slot: Some(slot),
+                                },
+                                id,
+                            };
+                            self.ctx.dispatch.dispatch(job);
+                            Answer::Wait(Waiting {
+                                rx,
+                                id,
+                                deadline: limit.map(|d| Instant::now() + d),
+                                limit,
+                            })
+                        }
+                        Err(refusal) => {
+                            log::write(
+                                Level::Warning,
+                                format_args!(
+                                    "{}: 503: {}",
+                                    self.peer,
+                                    match refusal {
+                                        Refusal::QueueFull => "admission queue full",
+                                        Refusal::TimedOut => "no in-flight slot within queue_timeout",
+                                    }
+                                ),
+                            );
+                            Answer::Ready(overloaded(&self.ctx.config))
+                        }
+                    }
                 }
                 Err(answer) => Answer::Ready(answer),
             };
@@ -321,13 +399,23 @@ impl<C: Conn> Connection<C> {
         while let Some(Pending { answer, meta: p }) = self.pending.pop_front() {
             let response = match answer {
                 Answer::Ready(r) => r,
-                Answer::Wait(rx) => match rx.await {
+                Answer::Wait(w) => match self.wait(w).await {
                     Ok(r) => r,
-                    // The handler side dropped the reply (a bug, or the worker is stopping).
-                    Err(_) => problem(500, "the request was not answered"),
+                    Err(stop) => {
+                        // The client is gone: nobody reads the rest either.
+                        for rest in self.pending.drain(..) {
+                            if let Answer::Wait(w) = rest.answer {
+                                self.ctx.dispatch.cancel(w.id, Cancel::Disconnected);
+                            }
+                        }
+                        return Err(stop);
+                    }
                 },
             };
-            let close = p.close || (self.pending.is_empty() && self.ctx.shared.is_draining());
+            let close = p.close
+                || (self.pending.is_empty()
+                    && self.rbuf.is_empty()
+                    && self.ctx.shared.is_draining());
             let status = response.status;
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
@@ -355,6 +443,50 @@ impl<C: Conn> Connection<C> {
             self.write_out().await?;
         }
         Ok(())
+    }
+
+    /// Waits for a handler's answer, up to its deadline (then 504), watching for a client that
+    /// goes away meanwhile (then the handler is cancelled and the connection ends).
+    async fn wait(&mut self, mut w: Waiting) -> Result<Response, Stop> {
+        // Answered already (usual when a batch ran while this connection read): no timer.
+        match w.rx.try_recv() {
+            Ok(r) => return Ok(r),
+            Err(TryRecvError::Closed) => return Ok(unanswered()),
+            Err(TryRecvError::Empty) => {}
+        }
+        loop {
+            let check = Instant::now() + DISCONNECT_POLL;
+            let wake = match w.deadline {
+                Some(d) if d < check => d,
+                _ => check,
+            };
+            tokio::select! {
+                biased;
+                r = &mut w.rx => return Ok(r.unwrap_or_else(|_| unanswered())),
+                _ = sleep_until(TokioInstant::from_std(wake)) => {
+                    if w.deadline.is_some_and(|d| Instant::now() >= d) {
+                        let secs = w.limit.unwrap_or_default().as_secs_f64();
+                        self.ctx.dispatch.cancel(w.id, Cancel::TimedOut);
+                        log::write(
+                            Level::Warning,
+                            format_args!("{}: 504: the handler did not answer within {secs} s", self.peer),
+                        );
+                        return Ok(problem(
+                            504,
+                            &format!("the handler did not answer within {secs} s"),
+                        ));
+                    }
+                    if self.conn.peer_closed() {
+                        self.ctx.dispatch.cancel(w.id, Cancel::Disconnected);
+                        log::write(
+                            Level::Debug,
+                            format_args!("{}: client went away; handler cancelled", self.peer),
+                        );
+                        return Err(Stop::Gone);
+                    }
+                }
+            }
+        }
     }
 
     /// Appends the head (and a full body) to the write buffer; returns a stream to pump.

@@ -3,8 +3,10 @@
 //! The server knows nothing of Python: the bridge implements [`Dispatch`]. Only owned Rust data
 //! crosses here, so IO threads never touch a Python object and never need the GIL.
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use crate::io::Peer;
 use crate::protocol::h1::RequestHead;
@@ -51,15 +53,51 @@ pub struct Job {
     pub peer: Peer,
     /// Where the response goes.
     pub reply: Reply,
+    /// Names this request in [`Dispatch::cancel`].
+    pub id: u64,
 }
 
-/// The one-shot return path of a job to its connection.
-pub struct Reply(pub(crate) oneshot::Sender<Response>);
+/// The one-shot return path of a job to its connection. It holds the request's admission
+/// slot, given back when the reply is sent or dropped.
+pub struct Reply {
+    pub(crate) tx: oneshot::Sender<Response>,
+    /// Held for its drop: the slot goes back when the reply is sent or dropped.
+    pub(crate) _slot: Option<OwnedSemaphorePermit>,
+}
 
 impl Reply {
-    /// Sends the response; `false` if the connection has gone away.
+    /// Sends the response; `false` if the connection has gone away (the client left or the
+    /// request timed out and was answered 504).
     pub fn send(self, response: Response) -> bool {
-        self.0.send(response).is_ok()
+        let Reply { tx, _slot } = self;
+        // The slot goes back first: the client may send its next request as soon as this
+        // answer is out, and that request must find the slot free.
+        drop(_slot);
+        tx.send(response).is_ok()
+    }
+
+    /// Whether the connection no longer waits for this reply.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Why the server no longer waits for a job's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The client closed the connection.
+    Disconnected,
+    /// The handler took longer than its timeout; the client got 504.
+    TimedOut,
+}
+
+impl Cancel {
+    /// The name Python sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cancel::Disconnected => "disconnected",
+            Cancel::TimedOut => "timeout",
+        }
     }
 }
 
@@ -157,5 +195,15 @@ pub trait Dispatch: Send + Sync + 'static {
     fn fixed_response(&self, route: usize) -> Option<Response> {
         let _ = route;
         None
+    }
+    /// How long `route`'s handler may take; `default` is the server's `request_timeout`.
+    fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {
+        let _ = route;
+        default
+    }
+    /// The server stopped waiting for job `id` (client gone, or timed out and answered 504):
+    /// stop its handler if it can be stopped. Called on an IO thread; must not block.
+    fn cancel(&self, id: u64, why: Cancel) {
+        let _ = (id, why);
     }
 }

@@ -1,6 +1,7 @@
 //! The server: IO threads, connections, graceful drain. It knows nothing of Python; requests
 //! that need a handler go to a [`Dispatch`].
 
+pub mod admission;
 mod conn;
 pub mod job;
 pub mod respond;
@@ -15,7 +16,9 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use job::{Body, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody};
+pub use job::{
+    Body, Cancel, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody,
+};
 pub use state::Shared;
 
 use crate::config::{Bind, ServerConfig};
@@ -62,7 +65,7 @@ impl Server {
             raws.push(raw);
         }
         let addresses: Vec<String> = raws.iter().map(socket::describe).collect();
-        let shared = Shared::new();
+        let shared = Shared::new(&config.admission);
         let config = Arc::new(config);
         let running = Arc::new(AtomicUsize::new(n));
         let mut threads = Vec::with_capacity(n);

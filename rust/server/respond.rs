@@ -1,7 +1,10 @@
 //! Turning a [`Response`] into bytes on the wire, and the answers the server gives by itself.
 
+use crate::config::ServerConfig;
 use crate::protocol::h1::encode::reason_phrase;
+use crate::protocol::h1::Method;
 use crate::server::job::Response;
+use crate::server::state::Shared;
 
 /// How the body of a response is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,40 @@ pub fn problem(status: u16, detail: &str) -> Response {
         detail.replace('\\', "\\\\").replace('"', "\\\"")
     );
     Response::full(status, "application/problem+json", body)
+}
+
+/// The answer to a health probe, if `path` is one: liveness is 200 while the IO thread
+/// answers at all; readiness is 503 once the worker drains, so a load balancer or a sidecar
+/// stops sending it new requests before it goes.
+pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -> Option<Response> {
+    if !matches!(method, Method::Get | Method::Head) {
+        return None;
+    }
+    let (status, body): (u16, &'static [u8]) = if cfg.livez_path.as_deref() == Some(path) {
+        (200, b"{\"status\":\"alive\"}")
+    } else if cfg.readyz_path.as_deref() == Some(path) {
+        match shared.is_draining() {
+            false => (200, b"{\"status\":\"ready\"}"),
+            true => (503, b"{\"status\":\"draining\"}"),
+        }
+    } else {
+        return None;
+    };
+    let mut r = Response::full(status, "application/json", body);
+    r.header_block.extend_from_slice(b"cache-control: no-store\r\n");
+    Some(r)
+}
+
+/// 503 for a request refused by admission control, with `Retry-After` (RFC 9110 §10.2.3)
+/// of the queue timeout rounded up: by then the queue has turned over.
+pub fn overloaded(cfg: &ServerConfig) -> Response {
+    let mut r = problem(503, "the server is at capacity; retry later");
+    let secs = cfg.admission.queue_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    r.header_block.extend_from_slice(b"retry-after: ");
+    r.header_block
+        .extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+    r.header_block.extend_from_slice(b"\r\n");
+    r
 }
 
 #[cfg(test)]

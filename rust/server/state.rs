@@ -1,26 +1,40 @@
-//! State shared by the IO threads of one worker: connection count and the drain signal.
+//! State shared by the IO threads of one worker: connection count, the drain signal, the
+//! admission gate and request ids.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::watch;
+
+use crate::config::Admission;
+use crate::server::admission::Gate;
 
 /// Shared by all IO threads and connections of a worker.
 pub struct Shared {
     connections: AtomicUsize,
     draining: AtomicBool,
     drain_tx: watch::Sender<bool>,
+    /// In-flight requests of the worker (admission control).
+    pub gate: Gate,
+    next_id: AtomicU64,
 }
 
 impl Shared {
     /// A fresh state: no connections, not draining.
-    pub fn new() -> Arc<Self> {
+    pub fn new(admission: &Admission) -> Arc<Self> {
         let (drain_tx, _) = watch::channel(false);
         Arc::new(Shared {
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             drain_tx,
+            gate: Gate::new(admission),
+            next_id: AtomicU64::new(1),
         })
+    }
+
+    /// A fresh request id (names a job when the handler side is told to cancel it).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Open connections now.

@@ -52,6 +52,8 @@ class Route:
     description: str | None = None
     fixed: Any = None
     """A `Response` fixed at start-up and answered by Rust without calling Python."""
+    timeout: float | None = None
+    """Seconds the handler may take (504 after); None: the server's `request_timeout`."""
 
     @property
     def endpoint(self) -> Callable[..., Any]:

@@ -29,6 +29,7 @@ class RouteDecl:
     include_in_schema: bool = True
     summary: str | None = None
     description: str | None = None
+    timeout: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,8 +82,11 @@ class Router:
         include_in_schema: bool = True,
         summary: str | None = None,
         description: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Registers `handler` for `methods` on `path` (relative to the prefix)."""
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"route {path}: timeout must be >= 0 seconds, got {timeout!r}")
         if isinstance(methods, str):
             methods = (methods,)
         if path and not path.startswith("/"):
@@ -103,6 +107,7 @@ class Router:
                 include_in_schema,
                 summary,
                 description,
+                timeout,
             )
         )
         self._changed()
@@ -121,11 +126,14 @@ class Router:
         include_in_schema: bool = True,
         summary: str | None = None,
         description: str | None = None,
+        timeout: float | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated sync or async function for `methods` on `path`.
 
         `status_code` and `response_class` shape the response of plain return values;
-        `sync_to_thread=True` runs a blocking sync handler in the app's bounded thread pool.
+        `sync_to_thread=True` runs a blocking sync handler in the app's bounded thread pool;
+        `timeout` (seconds; 0 for none) overrides the server's `request_timeout`: past it the
+        client gets 504 and an async handler is cancelled.
         """
 
         def decorator(fn: F) -> F:
@@ -142,6 +150,7 @@ class Router:
                 include_in_schema=include_in_schema,
                 summary=summary,
                 description=description,
+                timeout=timeout,
             )
             return fn
 

@@ -1,0 +1,131 @@
+"""Admission control per request and health probes answered in Rust (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from tests.conftest import RunningServer, StartServer, read_response
+
+APP = "tests.apps.guarded:app"
+
+
+def get(server: RunningServer, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    with server.connect(timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        return read_response(s, timeout)
+
+
+def test_probes_answer_from_rust(start_server: StartServer) -> None:
+    server = start_server(APP)
+    status, headers, body = get(server, "/livez")
+    assert (status, json.loads(body)) == (200, {"status": "alive"})
+    assert headers["content-type"] == "application/json"
+    assert headers["cache-control"] == "no-store"
+    status, _, body = get(server, "/readyz")
+    assert (status, json.loads(body)) == (200, {"status": "ready"})
+    # Only GET and HEAD are probes; other methods fall through to routing.
+    with server.connect() as s:
+        s.sendall(b"POST /livez HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        assert read_response(s)[0] == 404
+
+
+def test_probes_answer_while_python_is_blocked(start_server: StartServer) -> None:
+    server = start_server(APP)
+    blocked = threading.Thread(target=get, args=(server, "/block?seconds=2"))
+    blocked.start()
+    time.sleep(0.3)  # the handler now holds the Python thread
+    try:
+        t = time.monotonic()
+        assert get(server, "/livez")[0] == 200
+        assert get(server, "/readyz")[0] == 200
+        took = time.monotonic() - t
+        assert took < 0.5, f"probes took {took:.3f} s while Python was blocked"
+    finally:
+        blocked.join()
+
+
+def test_probe_paths_are_configurable(start_server: StartServer) -> None:
+    server = start_server(APP, "--livez-path", "/health/live", "--readyz-path", "")
+    assert get(server, "/health/live")[0] == 200
+    assert get(server, "/livez")[0] == 404
+    assert get(server, "/readyz")[0] == 404
+
+
+def test_beyond_the_bound_requests_queue_then_get_503(start_server: StartServer) -> None:
+    server = start_server(
+        APP, "--max-inflight", "2", "--queue-size", "1", "--queue-timeout", "0.5"
+    )
+    results: dict[int, tuple[int, dict[str, str], float]] = {}
+
+    def slow(i: int) -> None:
+        t = time.monotonic()
+        status, headers, _ = get(server, f"/async-sleep?seconds=1.5&tag=a{i}")
+        results[i] = (status, headers, time.monotonic() - t)
+
+    threads = [threading.Thread(target=slow, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    time.sleep(0.3)  # both slots taken
+    waiter = threading.Thread(target=slow, args=(2,))
+    waiter.start()
+    time.sleep(0.1)  # it waits in the queue of one
+    slow(3)  # the queue is full: refused at once
+    waiter.join()
+    for th in threads:
+        th.join()
+    assert [results[i][0] for i in range(4)] == [200, 200, 503, 503], results
+    for i in (2, 3):
+        assert results[i][1]["retry-after"] == "1"
+        assert results[i][1]["content-type"] == "application/problem+json"
+    assert results[3][2] < 0.4, f"a full queue refuses at once, took {results[3][2]:.3f} s"
+    assert 0.4 < results[2][2] < 1.2, f"the queued one waits queue_timeout, {results[2][2]:.3f} s"
+    # Slots come back: the server serves normally afterwards.
+    assert get(server, "/fast")[0] == 200
+    assert "503" in server.log
+
+
+def test_idle_keep_alive_connections_hold_no_slot(start_server: StartServer) -> None:
+    server = start_server(APP, "--max-inflight", "1", "--queue-size", "0")
+    idle = []
+    for _ in range(20):
+        s = server.connect()
+        s.sendall(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(s)[0] == 200
+        idle.append(s)  # kept open, idle
+    try:
+        for s in idle:
+            s.sendall(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(s)[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_a_refused_request_keeps_the_connection(start_server: StartServer) -> None:
+    server = start_server(APP, "--max-inflight", "1", "--queue-size", "0")
+    hog = threading.Thread(target=get, args=(server, "/async-sleep?seconds=1&tag=hog"))
+    hog.start()
+    time.sleep(0.3)
+    try:
+        with server.connect() as s:
+            s.sendall(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, _ = read_response(s)
+            assert status == 503 and "connection" not in headers
+            hog.join()
+            s.sendall(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(s)[0] == 200
+    finally:
+        hog.join()
+
+
+def test_bad_admission_config_is_refused() -> None:
+    import pytest
+
+    from covetpy.config import ServerConfig
+
+    with pytest.raises(ValueError, match="max_inflight"):
+        ServerConfig(max_inflight=0)
+    with pytest.raises(ValueError, match="livez_path"):
+        ServerConfig(livez_path="livez")
