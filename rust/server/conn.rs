@@ -23,6 +23,7 @@ use crate::router::Lookup;
 use crate::server::admission::Refusal;
 use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
 use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
+use crate::server::unwind::{self, CatchUnwind};
 use crate::server::Ctx;
 
 /// Why a connection loop stopped.
@@ -95,9 +96,36 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
         pending: VecDeque::new(),
         drain,
         closing: false,
+        streaming: false,
     };
-    if let Err(Stop::Done) = c.run().await {
-        c.conn.shutdown().await;
+    match CatchUnwind(c.run()).await {
+        Ok(Err(Stop::Done)) => c.conn.shutdown().await,
+        Ok(_) => {}
+        Err(payload) => {
+            let answered = !c.streaming;
+            log::write(
+                Level::Error,
+                format_args!(
+                    "{}: panic while serving the connection: {}{}",
+                    c.peer,
+                    unwind::message(&*payload),
+                    if answered { " (answered 500)" } else { " (closed mid-response)" }
+                ),
+            );
+            if answered {
+                // Whatever was half-encoded goes; the client gets one clear answer.
+                c.wbuf.clear();
+                let r = problem(500, "the server failed while serving this request");
+                if let Body::Full(body) = r.body {
+                    let framing = Framing::Length(body.len());
+                    let date = date::http_date();
+                    write_head(&mut c.wbuf, 500, &r.header_block, framing, true, false, &date);
+                    c.wbuf.extend_from_slice(&body);
+                    let _ = c.write_out().await;
+                }
+            }
+            c.conn.shutdown().await;
+        }
     }
     // Requests still waiting when the connection ended (the client went away or a write
     // failed): nobody reads their answers, so their handlers may stop.
@@ -117,6 +145,8 @@ struct Connection<C: Conn> {
     pending: VecDeque<Pending>,
     drain: watch::Receiver<bool>,
     closing: bool,
+    /// A streamed body is on the wire: an error answer now would corrupt it.
+    streaming: bool,
 }
 
 impl<C: Conn> Connection<C> {
@@ -431,7 +461,9 @@ impl<C: Conn> Connection<C> {
             }
             if let Some(rx) = stream {
                 self.write_out().await?;
+                self.streaming = true;
                 self.stream_body(rx, p.version_10).await?;
+                self.streaming = false;
             }
             if close {
                 self.closing = true;

@@ -9,6 +9,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 mod thread;
+mod unwind;
 
 pub use thread::defers_wakeups;
 
