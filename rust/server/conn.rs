@@ -23,6 +23,7 @@ use crate::router::Lookup;
 use crate::server::admission::Refusal;
 use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
 use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
+use crate::server::ticker::{ticker, Ticker};
 use crate::server::unwind::{self, CatchUnwind};
 use crate::server::Ctx;
 
@@ -67,14 +68,11 @@ enum Answer {
 struct Waiting {
     rx: oneshot::Receiver<Response>,
     id: u64,
-    /// When the handler's time is up (504), if it has a limit.
-    deadline: Option<Instant>,
+    /// The ticker's time at dispatch (see `ticker.rs`).
+    since: u64,
+    /// How long the handler may take (504 after), if it has a limit.
     limit: Option<Duration>,
 }
-
-/// How often a slow handler's connection is checked for a client that went away: a handler
-/// that answers within this never costs the check (one poll(2) per period otherwise).
-const DISCONNECT_POLL: Duration = Duration::from_millis(50);
 
 /// The handler side dropped the reply without answering (a bug, or the worker is stopping).
 fn unanswered() -> Response {
@@ -97,6 +95,7 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
         drain,
         closing: false,
         streaming: false,
+        ticker: ticker(),
     };
     match CatchUnwind(c.run()).await {
         Ok(Err(Stop::Done)) => c.conn.shutdown().await,
@@ -109,7 +108,11 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
                     "{}: panic while serving the connection: {}{}",
                     c.peer,
                     unwind::message(&*payload),
-                    if answered { " (answered 500)" } else { " (closed mid-response)" }
+                    if answered {
+                        " (answered 500)"
+                    } else {
+                        " (closed mid-response)"
+                    }
                 ),
             );
             if answered {
@@ -119,7 +122,15 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
                 if let Body::Full(body) = r.body {
                     let framing = Framing::Length(body.len());
                     let date = date::http_date();
-                    write_head(&mut c.wbuf, 500, &r.header_block, framing, true, false, &date);
+                    write_head(
+                        &mut c.wbuf,
+                        500,
+                        &r.header_block,
+                        framing,
+                        true,
+                        false,
+                        &date,
+                    );
                     c.wbuf.extend_from_slice(&body);
                     let _ = c.write_out().await;
                 }
@@ -147,6 +158,7 @@ struct Connection<C: Conn> {
     closing: bool,
     /// A streamed body is on the wire: an error answer now would corrupt it.
     streaming: bool,
+    ticker: Rc<Ticker>,
 }
 
 impl<C: Conn> Connection<C> {
@@ -170,25 +182,27 @@ impl<C: Conn> Connection<C> {
                 // saturated or blocked, and a route cannot shadow them.
                 Some(answer) => Err(answer),
                 None => match self.ctx.router.lookup(head.method().as_str(), path) {
-                // A response fixed at start-up never leaves this thread (no job, no Python).
-                Lookup::Found { route, params } => match self.ctx.dispatch.fixed_response(route) {
-                    Some(fixed) => Err(fixed),
-                    None => Ok((
-                        route,
-                        params
-                            .iter()
-                            .map(|(_, v)| Param::from(v))
-                            .collect::<Vec<_>>(),
-                    )),
-                },
-                Lookup::NotFound => Err(problem(404, "no route matches this path")),
-                Lookup::MethodNotAllowed { allow } => {
-                    let mut r = problem(405, "method not allowed for this path");
-                    r.header_block.extend_from_slice(b"allow: ");
-                    r.header_block.extend_from_slice(allow.as_bytes());
-                    r.header_block.extend_from_slice(b"\r\n");
-                    Err(r)
-                }
+                    // A response fixed at start-up never leaves this thread (no job, no Python).
+                    Lookup::Found { route, params } => {
+                        match self.ctx.dispatch.fixed_response(route) {
+                            Some(fixed) => Err(fixed),
+                            None => Ok((
+                                route,
+                                params
+                                    .iter()
+                                    .map(|(_, v)| Param::from(v))
+                                    .collect::<Vec<_>>(),
+                            )),
+                        }
+                    }
+                    Lookup::NotFound => Err(problem(404, "no route matches this path")),
+                    Lookup::MethodNotAllowed { allow } => {
+                        let mut r = problem(405, "method not allowed for this path");
+                        r.header_block.extend_from_slice(b"allow: ");
+                        r.header_block.extend_from_slice(allow.as_bytes());
+                        r.header_block.extend_from_slice(b"\r\n");
+                        Err(r)
+                    }
                 },
             };
 
@@ -239,19 +253,19 @@ impl<C: Conn> Connection<C> {
 
             let answer = match routed {
                 Ok((route, params)) => {
-                    let shared = self.ctx.shared.clone();
-                    let slot = match shared.gate.try_admit() {
+                    let slot = match self.ctx.shared.gate.try_admit() {
                         Some(slot) => Ok(slot),
                         None => {
                             // Full: earlier answers of this connection go out before it waits.
                             self.flush().await?;
+                            let shared = self.ctx.shared.clone();
                             shared.gate.admit().await
                         }
                     };
                     match slot {
                         Ok(slot) => {
                             let (tx, rx) = oneshot::channel();
-                            let id = shared.next_id();
+                            let id = self.ctx.shared.next_id();
                             let limit = self
                                 .ctx
                                 .dispatch
@@ -272,7 +286,7 @@ impl<C: Conn> Connection<C> {
                             Answer::Wait(Waiting {
                                 rx,
                                 id,
-                                deadline: limit.map(|d| Instant::now() + d),
+                                since: self.ticker.now(),
                                 limit,
                             })
                         }
@@ -284,7 +298,8 @@ impl<C: Conn> Connection<C> {
                                     self.peer,
                                     match refusal {
                                         Refusal::QueueFull => "admission queue full",
-                                        Refusal::TimedOut => "no in-flight slot within queue_timeout",
+                                        Refusal::TimedOut =>
+                                            "no in-flight slot within queue_timeout",
                                     }
                                 ),
                             );
@@ -486,18 +501,18 @@ impl<C: Conn> Connection<C> {
             Err(TryRecvError::Closed) => return Ok(unanswered()),
             Err(TryRecvError::Empty) => {}
         }
+        // Slow handler: wake on the thread's ticks, to answer 504 at the deadline and to see
+        // a client that left (checked with poll(2), so pipelined bytes stay unread).
+        let ticker = self.ticker.clone();
+        let _waiting = ticker.enter();
         loop {
-            let check = Instant::now() + DISCONNECT_POLL;
-            let wake = match w.deadline {
-                Some(d) if d < check => d,
-                _ => check,
-            };
+            let tick = ticker.next();
             tokio::select! {
                 biased;
                 r = &mut w.rx => return Ok(r.unwrap_or_else(|_| unanswered())),
-                _ = sleep_until(TokioInstant::from_std(wake)) => {
-                    if w.deadline.is_some_and(|d| Instant::now() >= d) {
-                        let secs = w.limit.unwrap_or_default().as_secs_f64();
+                _ = tick => {
+                    if let Some(limit) = w.limit.filter(|l| ticker.passed(w.since, *l)) {
+                        let secs = limit.as_secs_f64();
                         self.ctx.dispatch.cancel(w.id, Cancel::TimedOut);
                         log::write(
                             Level::Warning,

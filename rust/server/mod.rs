@@ -9,6 +9,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 mod thread;
+mod ticker;
 mod unwind;
 
 pub use thread::defers_wakeups;
@@ -17,9 +18,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use job::{
-    Body, Cancel, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody,
-};
+pub use job::{Body, Cancel, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody};
 pub use state::Shared;
 
 use crate::config::{Bind, ServerConfig};

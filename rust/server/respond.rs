@@ -89,7 +89,8 @@ pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -
         return None;
     };
     let mut r = Response::full(status, "application/json", body);
-    r.header_block.extend_from_slice(b"cache-control: no-store\r\n");
+    r.header_block
+        .extend_from_slice(b"cache-control: no-store\r\n");
     Some(r)
 }
 

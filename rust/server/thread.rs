@@ -102,6 +102,8 @@ async fn accept_loop<L: Listener>(listener: L, ctx: Rc<Ctx>) -> std::io::Result<
         empty: Notify::new(),
     });
     let mut drain = ctx.shared.drain_signal();
+    // The coarse clock of connections waiting on handlers (deadlines, disconnects).
+    tokio::task::spawn_local(crate::server::ticker::ticker().run());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
