@@ -121,7 +121,8 @@ impl Server {
             });
         }
         let queue = Arc::new(
-            JobQueue::new(fixed, timeouts).map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
+            JobQueue::new(fixed, timeouts)
+                .map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
         );
         Ok(Server {
             config,

@@ -10,6 +10,9 @@ pub mod encode;
 pub mod error;
 pub mod head;
 
+#[cfg(test)]
+mod split_tests;
+
 pub use body::{BodyDecoder, BodyFraming};
 pub use error::ProtoError;
 pub use head::{parse_head, Limits, Method, RequestHead, Version};

@@ -1,0 +1,219 @@
+//! `Router::new` on fuzzer-chosen route patterns, then `lookup` of fuzzer-chosen paths.
+//!
+//! Input, one item a line (lossy UTF-8), routes first, an empty line, then requests:
+//!
+//! ```text
+//! GET,POST /users/{id:int}          METHODS PATH; a line without a space is a GET route
+//! GET /files/{rest:path}
+//!
+//! GET /users/42                     METHOD PATH
+//! ```
+//!
+//! Building may fail (that is the point of most patterns) but never panics. A lookup that
+//! finds a route must be explained by a plain re-implementation of the pattern syntax: the
+//! route's shape matches the path segment by segment, each parameter is the converter applied
+//! to its raw segment (the `path` one to the rest of the path), and the method is declared
+//! (or is HEAD falling back to GET). A 405 names exactly the methods of a shape that matches;
+//! a path equal to a static route is never a 404.
+
+#![no_main]
+
+use _core::router::{Converter, Lookup, RouteSpec, Router};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_ROUTES: usize = 32;
+const MAX_LOOKUPS: usize = 32;
+/// Route ids are not indexes, so that a mix-up of the two shows.
+const ID_BASE: usize = 1000;
+
+/// A pattern segment as the reference reads it.
+#[derive(Debug, PartialEq)]
+enum Seg<'a> {
+    Static(&'a str),
+    Param(Converter),
+    Rest,
+}
+
+fn segments(pattern: &str) -> Vec<Seg<'_>> {
+    pattern
+        .strip_prefix('/')
+        .unwrap_or(pattern)
+        .split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(inner) => {
+                    let conv = inner
+                        .split_once(':')
+                        .map_or(Some(Converter::Str), |(_, c)| Converter::parse(c));
+                    match conv {
+                        Some(Converter::Path) => Seg::Rest,
+                        Some(c) => Seg::Param(c),
+                        None => Seg::Static(s),
+                    }
+                }
+                None => Seg::Static(s),
+            },
+        )
+        .collect()
+}
+
+/// The parameter names of a pattern, in order.
+fn names(pattern: &str) -> Vec<String> {
+    pattern
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|inner| inner.split_once(':').map_or(inner, |(n, _)| n).to_owned())
+        .collect()
+}
+
+/// Raw parameter values if `path` has the shape of `pattern` (converters not applied);
+/// `allow_empty` lets a parameter match an empty segment.
+fn reference<'p>(pattern: &str, path: &'p str, allow_empty: bool) -> Option<Vec<&'p str>> {
+    let segs = segments(pattern);
+    let rest = path.strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut raws = Vec::new();
+    let mut offset = 1;
+    for (i, seg) in segs.iter().enumerate() {
+        match seg {
+            Seg::Rest => {
+                let raw = path.get(offset..)?;
+                if raw.is_empty() && !allow_empty {
+                    return None;
+                }
+                raws.push(raw);
+                return (i + 1 == segs.len()).then_some(raws);
+            }
+            Seg::Static(s) => {
+                if parts.get(i)? != s {
+                    return None;
+                }
+            }
+            Seg::Param(_) => {
+                let raw = *parts.get(i)?;
+                if raw.is_empty() && !allow_empty {
+                    return None;
+                }
+                raws.push(raw);
+            }
+        }
+        offset += parts[i].len() + 1;
+    }
+    (parts.len() == segs.len()).then_some(raws)
+}
+
+/// Routes that can never be told apart by a path share a shape.
+fn shape(pattern: &str) -> Vec<Option<&str>> {
+    segments(pattern)
+        .into_iter()
+        .map(|s| match s {
+            Seg::Static(s) => Some(s),
+            Seg::Param(_) => None,
+            Seg::Rest => Some("{*}"),
+        })
+        .collect()
+}
+
+fn parse_route(line: &str, id: usize) -> RouteSpec {
+    let (methods, path) = line.split_once(' ').unwrap_or(("GET", line));
+    RouteSpec {
+        id,
+        methods: methods.split(',').map(str::to_owned).collect(),
+        path: path.to_owned(),
+    }
+}
+
+fn check_lookup(router: &Router, specs: &[RouteSpec], method: &str, path: &str) {
+    let methods_of_shape = |pattern: &str| -> Vec<&str> {
+        let s = shape(pattern);
+        let mut m: Vec<&str> = specs
+            .iter()
+            .filter(|r| shape(&r.path) == s)
+            .flat_map(|r| r.methods.iter().map(String::as_str))
+            .collect();
+        m.sort_unstable();
+        m.dedup();
+        m
+    };
+    match router.lookup(method, path) {
+        Lookup::Found { route, params } => {
+            let spec = route
+                .checked_sub(ID_BASE)
+                .and_then(|i| specs.get(i))
+                .unwrap_or_else(|| panic!("unknown route id {route}"));
+            let raws = reference(&spec.path, path, false)
+                .unwrap_or_else(|| panic!("{path:?} found {:?}, which it does not fit", spec.path));
+            let convs = router.param_converters(route);
+            assert_eq!(params.len(), raws.len());
+            assert_eq!(convs.len(), raws.len());
+            let expected_names = names(&spec.path);
+            for (i, ((name, value), raw)) in params.iter().zip(&raws).enumerate() {
+                assert_eq!(name, expected_names[i]);
+                assert_eq!(Some(value), convs[i].convert(raw).as_ref(), "param {name}");
+            }
+            let declared = spec.methods.iter().any(|m| m == method);
+            let head_via_get = method == "HEAD"
+                && spec.methods.iter().any(|m| m == "GET")
+                && !methods_of_shape(&spec.path).contains(&"HEAD");
+            assert!(
+                declared || head_via_get,
+                "{method} routed to {:?}",
+                spec.methods
+            );
+        }
+        Lookup::MethodNotAllowed { allow } => {
+            let listed: Vec<&str> = allow.split(", ").collect();
+            assert!(
+                listed.windows(2).all(|w| w[0] < w[1]),
+                "Allow sorted: {allow}"
+            );
+            assert!(!listed.contains(&method));
+            if method == "HEAD" {
+                assert!(!listed.contains(&"GET"));
+            }
+            let explained = specs.iter().any(|r| {
+                reference(&r.path, path, true).is_some() && {
+                    let mut m = methods_of_shape(&r.path);
+                    if m.contains(&"GET") && !m.contains(&"HEAD") {
+                        m.push("HEAD");
+                        m.sort_unstable();
+                    }
+                    m == listed
+                }
+            });
+            assert!(explained, "405 for {path:?} with Allow {allow:?}");
+        }
+        Lookup::NotFound => {
+            let exact = specs.iter().find(|r| {
+                segments(&r.path)
+                    .iter()
+                    .all(|s| matches!(s, Seg::Static(_)))
+                    && r.path == path
+            });
+            assert!(exact.is_none(), "{path:?} is a route but got 404");
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let specs: Vec<RouteSpec> = lines
+        .by_ref()
+        .take_while(|l| !l.is_empty())
+        .take(MAX_ROUTES)
+        .enumerate()
+        .map(|(i, l)| parse_route(l, ID_BASE + i))
+        .collect();
+    let Ok(router) = Router::new(&specs) else {
+        return;
+    };
+    assert_eq!(router.len(), specs.len());
+    for spec in &specs {
+        assert_eq!(router.param_names(spec.id), &names(&spec.path)[..]);
+    }
+    for line in lines.take(MAX_LOOKUPS) {
+        let (method, path) = line.split_once(' ').unwrap_or(("GET", line));
+        check_lookup(&router, &specs, method, path);
+    }
+});
