@@ -21,6 +21,7 @@ from covetpy.responses import (
     PlainTextResponse,
     Response,
 )
+from covetpy.middleware.pipeline import compile_chain
 from covetpy.routing.route import Route, compile_route
 from covetpy.routing.router import RouteDecl, Router
 
@@ -56,9 +57,10 @@ class App(Router):
         docs_url: str | None = "/docs",
         redoc_url: str | None = "/redoc",
         thread_pool_size: int = 32,
+        middleware: Sequence[Any] = (),
     ) -> None:
         self._compiled: list[Route] | None = None
-        super().__init__(dependencies=dependencies)
+        super().__init__(dependencies=dependencies, middleware=middleware)
         self.title = title
         self.version = version
         self.description = description
@@ -76,6 +78,26 @@ class App(Router):
 
     def _changed(self) -> None:
         self._compiled = None
+
+    def _router_middleware(self) -> tuple[Any, ...]:
+        # The app's middleware wraps every route, the docs included: applied in route_table.
+        return ()
+
+    def add_middleware(self, middleware: Any, **options: Any) -> None:
+        """Adds a middleware around every route: a function `mw(request, call_next)`, an object
+        with such a `__call__`, or a class (instantiated here with `options`)."""
+        if isinstance(middleware, type):
+            middleware = middleware(**options)
+        elif options:
+            raise TypeError(f"options given for {middleware!r}, which is not a class")
+        if not callable(middleware):
+            raise TypeError(f"middleware must be callable, not {type(middleware).__name__}")
+        self._middleware.append(middleware)
+        self._changed()
+
+    def route_middleware(self, route: Route) -> list[Any]:
+        """The chain around `route`, outermost first: the app's, its routers', its own."""
+        return [*self._middleware, *route.middleware]
 
     # -- routes -----------------------------------------------------------------------------
 
@@ -108,6 +130,7 @@ class App(Router):
             for route, d in zip(self._compiled, decls, strict=True):
                 route.fixed = d.extra.get("fixed")
                 route.timeout = d.timeout
+                route.middleware = tuple(d.middleware)
         return list(self._compiled)
 
     def add_static(
@@ -178,7 +201,8 @@ class App(Router):
                     _RouteDef(route.methods, route.rust_path, route.handler, [], route.fixed)
                 )
                 continue
-            fast = None if guarded or _needs_prepare(route) else route.fast_plan()
+            chain = self.route_middleware(route)
+            fast = None if guarded or chain or _needs_prepare(route) else route.fast_plan()
             if fast is not None:
                 table.append(
                     _RouteDef(
@@ -190,13 +214,18 @@ class App(Router):
                 inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
                 for o in self.dependency_overrides.values()
             )
-            endpoint, _ = self._resolver.build_endpoint(
+            endpoint, endpoint_async = self._resolver.build_endpoint(
                 route.plan,
                 route.path_names,
                 _finalizer(route),
                 on_error,
                 force_async,
             )
+            if chain:
+                label = f"{'|'.join(route.methods)} {route.path}"
+                endpoint, _ = compile_chain(
+                    chain, endpoint, endpoint_async, self.render_exception, label
+                )
             plan: list[tuple[str, str | None]] = [("request", None)]
             plan += [("path", n) for n in route.path_names]
             table.append(

@@ -34,6 +34,7 @@ __all__ = [
     "RedirectResponse",
     "Response",
     "StreamingResponse",
+    "to_response",
 ]
 
 _encode_json = msgspec.json.Encoder().encode
@@ -294,3 +295,23 @@ class FileResponse(Response):
                 yield data
         finally:
             f.close()
+
+
+def to_response(value: Any) -> Response:
+    """A handler's return value as the `Response` the server would send for it (the same rules
+    as the Rust bridge, `rust/bridge/convert.rs`): str as text/plain, bytes as
+    application/octet-stream, None as 204, a Response as itself, anything else as JSON."""
+    if isinstance(value, Response):
+        return value
+    if type(value) is str:
+        return PlainTextResponse(value)
+    if type(value) is bytes:
+        return Response(value, media_type="application/octet-stream")
+    if value is None:
+        return Response(None, 204)
+    try:
+        return JSONResponse(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise TypeError(
+            f"handler returned a {type(value).__name__} that cannot be encoded as JSON"
+        ) from exc

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
 
     routes = sub.add_parser("routes", help="print the route table of an app")
     routes.add_argument("app", help="the app as module:attribute")
+    routes.add_argument(
+        "--middleware",
+        action="store_true",
+        help="also print the middleware chain around each route, outermost first",
+    )
 
     bench = sub.add_parser("bench", help="load-test a URL (HTTP/1.1 load generator in Rust)")
     add_bench_arguments(bench)
@@ -68,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from covetpy.cli.routes import print_routes
 
         configure_logging("warning")
-        sys.exit(print_routes(args.app))
+        sys.exit(print_routes(args.app, args.middleware))
     if args.command == "bench":
         from covetpy.cli.bench import run as run_bench
 

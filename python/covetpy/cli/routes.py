@@ -5,10 +5,12 @@ from __future__ import annotations
 from covetpy._importer import import_from_string
 from covetpy.app import App
 from covetpy.exceptions import CovetError
+from covetpy.middleware import describe
 
 
-def print_routes(app_ref: str) -> int:
-    """Prints one line per route: methods, path (with converters), handler."""
+def print_routes(app_ref: str, middleware: bool = False) -> int:
+    """Prints one line per route: methods, path (with converters), handler; with `middleware`,
+    the chain around each route, outermost first, under it."""
     try:
         app = import_from_string(app_ref)
     except CovetError as exc:
@@ -24,6 +26,14 @@ def print_routes(app_ref: str) -> int:
     width_m = max((len(m) for m, _, _ in rows), default=6)
     width_p = max((len(p) for _, p, _ in rows), default=4)
     print(f"{'METHODS':<{width_m}}  {'PATH':<{width_p}}  HANDLER")
-    for m, p, h in rows:
+    for (m, p, h), route in zip(rows, app.routes, strict=True):
         print(f"{m:<{width_m}}  {p:<{width_p}}  {h}")
+        if middleware and route.fixed is not None:
+            print(f"{'':<{width_m}}    (static: answered in Rust, no Python middleware)")
+        elif middleware:
+            chain = describe(app.route_middleware(route))
+            for i, name in enumerate(chain, 1):
+                print(f"{'':<{width_m}}    {i}. {name}")
+            if not chain:
+                print(f"{'':<{width_m}}    (no middleware)")
     return 0

@@ -54,6 +54,8 @@ class Route:
     """A `Response` fixed at start-up and answered by Rust without calling Python."""
     timeout: float | None = None
     """Seconds the handler may take (504 after); None: the server's `request_timeout`."""
+    middleware: tuple[Any, ...] = ()
+    """Its routers' and its own middleware, outermost first (the app's come before these)."""
 
     @property
     def endpoint(self) -> Callable[..., Any]:

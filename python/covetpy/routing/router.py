@@ -30,6 +30,7 @@ class RouteDecl:
     summary: str | None = None
     description: str | None = None
     timeout: float | None = None
+    middleware: tuple[Any, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,12 +43,14 @@ class Router:
         *,
         tags: Sequence[str] = (),
         dependencies: Sequence[Any] = (),
+        middleware: Sequence[Any] = (),
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix must start with '/' and not end with one: {prefix!r}")
         self.prefix = prefix
         self.tags = tuple(tags)
         self.dependencies = tuple(dependencies)
+        self._middleware: list[Any] = list(middleware)
         self._decls: list[RouteDecl] = []
         self._changed()
 
@@ -63,9 +66,22 @@ class Router:
                 path=self.prefix + d.path,
                 tags=(*self.tags, *d.tags),
                 dependencies=(*self.dependencies, *d.dependencies),
+                middleware=(*self._router_middleware(), *d.middleware),
             )
             for d in self._decls
         ]
+
+    def _router_middleware(self) -> tuple[Any, ...]:
+        """Middleware this router puts around each of its routes (the app keeps its own apart:
+        it also wraps the routes the app adds itself, such as the docs)."""
+        return tuple(self._middleware)
+
+    def middleware(self, fn: F) -> F:
+        """Registers `async def mw(request, call_next) -> Response` (or a sync one around sync
+        handlers) around every route of this router; the first registered is outermost."""
+        self._middleware.append(fn)
+        self._changed()
+        return fn
 
     def add_route(
         self,
@@ -83,6 +99,7 @@ class Router:
         summary: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        middleware: Sequence[Any] = (),
     ) -> None:
         """Registers `handler` for `methods` on `path` (relative to the prefix)."""
         if timeout is not None and not timeout >= 0:
@@ -108,6 +125,7 @@ class Router:
                 summary,
                 description,
                 timeout,
+                tuple(middleware),
             )
         )
         self._changed()
@@ -127,13 +145,15 @@ class Router:
         summary: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        middleware: Sequence[Any] = (),
     ) -> Callable[[F], F]:
         """Registers the decorated sync or async function for `methods` on `path`.
 
         `status_code` and `response_class` shape the response of plain return values;
         `sync_to_thread=True` runs a blocking sync handler in the app's bounded thread pool;
         `timeout` (seconds; 0 for none) overrides the server's `request_timeout`: past it the
-        client gets 504 and an async handler is cancelled.
+        client gets 504 and an async handler is cancelled; `middleware` wraps this route only
+        (inside the app's and the routers').
         """
 
         def decorator(fn: F) -> F:
@@ -151,6 +171,7 @@ class Router:
                 summary=summary,
                 description=description,
                 timeout=timeout,
+                middleware=middleware,
             )
             return fn
 
