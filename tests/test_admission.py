@@ -11,7 +11,10 @@ from tests.conftest import RunningServer, StartServer, read_response
 APP = "tests.apps.guarded:app"
 
 
-def get(server: RunningServer, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def get(server: RunningServer, path: str, timeout: float = 10.0) -> Answer:
     with server.connect(timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         return read_response(s, timeout)
@@ -54,9 +57,7 @@ def test_probe_paths_are_configurable(start_server: StartServer) -> None:
 
 
 def test_beyond_the_bound_requests_queue_then_get_503(start_server: StartServer) -> None:
-    server = start_server(
-        APP, "--max-inflight", "2", "--queue-size", "1", "--queue-timeout", "0.5"
-    )
+    server = start_server(APP, "--max-inflight", "2", "--queue-size", "1", "--queue-timeout", "0.5")
     results: dict[int, tuple[int, dict[str, str], float]] = {}
 
     def slow(i: int) -> None:

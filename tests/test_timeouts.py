@@ -13,7 +13,10 @@ from tests.conftest import RunningServer, StartServer, read_response
 APP = "tests.apps.guarded:app"
 
 
-def get(server: RunningServer, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def get(server: RunningServer, path: str, timeout: float = 10.0) -> Answer:
     with server.connect(timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         return read_response(s, timeout)

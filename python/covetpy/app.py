@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from covetpy import _bridge
 from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
+from covetpy.middleware.pipeline import compile_chain
 from covetpy.params.resolve import Resolver
 from covetpy.requests import Request
 from covetpy.responses import (
@@ -21,7 +22,6 @@ from covetpy.responses import (
     PlainTextResponse,
     Response,
 )
-from covetpy.middleware.pipeline import compile_chain
 from covetpy.routing.route import Route, compile_route
 from covetpy.routing.router import RouteDecl, Router
 

@@ -125,7 +125,8 @@ def _async_chain(
             return render(exc)
 
     async def entry(request: Request, *values: Any) -> Response:
-        return await InContext(layer(0, request, values), contextvars.copy_context())
+        response: Response = await InContext(layer(0, request, values), contextvars.copy_context())
+        return response
 
     return entry
 

@@ -1,12 +1,29 @@
-"""The parent process of `covetpy run`: starts N workers, restarts any that die, and on
-SIGTERM/SIGINT drains them all and exits 0.
+"""The parent process of `covetpy run`: binds the listening sockets, starts N workers on them,
+replaces workers that die or ask to be recycled, replaces them all one by one on SIGHUP, and
+on SIGTERM/SIGINT drains them all and exits 0 (adrs/0006, designs/supervision.md).
 
-Workers bind their own TCP sockets with SO_REUSEPORT, so the kernel spreads connections and
-a dying worker does not take the others' sockets with it. A Unix socket cannot be shared that
-way: the supervisor binds it once and every worker inherits it.
+The listening sockets are bound here and inherited by the workers, so a socket and the
+connections queued on it outlive any one worker: a worker that drains or is killed loses only
+the connections it had accepted. TCP gets one SO_REUSEPORT socket per worker slot (the kernel
+spreads connections over the slots; a worker and its replacement share their slot's socket),
+a Unix socket one socket for all. `COVETPY_LISTEN=shared|worker` (one socket for all workers,
+or each worker binding its own as before issue 5) exists for benches/reload.py to measure the
+layouts.
 
-The loop is event-driven: signals arrive through a wake-up pipe (`signal.set_wakeup_fd`), and
-readiness through one pipe per worker; nothing polls on a timer.
+Each worker has a Unix socket to the supervisor (its channel) and writes JSON lines on it:
+`{"ready": [addresses]}` once it serves, `{"recycle": reason, "detail": text}` when it has
+served `--max-requests` or outgrown `--max-worker-memory`. A replacement starts a worker on the
+old one's slot, waits until it is ready, and only then sends SIGTERM to the old one, which
+drains and exits 0; replacements of live workers run one at a time, so N workers always serve.
+
+One standby worker is kept started with the app imported (`{"standby": true}`); a replacement
+activates it by sending it the slot's socket (SCM_RIGHTS), which takes milliseconds instead of
+a Python start-up, and a new standby is started behind it. On SIGHUP the standby holds the old
+code, so it is let go and each replacement waits for a fresh one. `COVETPY_STANDBY=0` turns
+the standby off (every replacement then starts cold).
+
+The loop is event-driven: signals arrive through a wake-up pipe (`signal.set_wakeup_fd`),
+worker messages through their channels; timers only for back-off and the drain backstop.
 """
 
 from __future__ import annotations
@@ -18,10 +35,12 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from covetpy.config import ServerConfig
 
@@ -35,14 +54,45 @@ CRASH_WINDOW = 5.0
 MAX_BACKOFF = 5.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
-    index: int
     proc: subprocess.Popen[bytes]
-    ready_r: int | None
+    channel: socket.socket | None
     started: float
+    generation: int
+    slot: int  # -1 while it is the standby
+    # Why it was started, the pid it takes the place of, and since when that replacement
+    # counts (the death of the one before, or its start); for the log line once it is ready.
+    reason: str = "start"
+    successor_of: int | None = None
+    since: float = 0.0
+    # While it starts in place of a live worker: that worker, sent SIGTERM once this is ready.
+    replaces: _Worker | None = None
+    buf: bytes = b""
+    waiting: bool = False  # a standby with the app imported, ready to be activated
     ready: bool = False
     addresses: list[str] = field(default_factory=list)
+    # Asked to stop (SIGTERM, or a standby let go): its exit is expected.
+    retiring: bool = False
+    # Why it asked to be replaced ("max-requests: ...", "memory: ..."); None if it did not.
+    due: str | None = None
+    # After a failed attempt to replace it, the next attempt waits until then.
+    retry_at: float = 0.0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@dataclass
+class _Vacancy:
+    """A dead worker's slot, to be filled once `not_before` has passed."""
+
+    pid: int
+    slot: int
+    reason: str
+    since: float
+    not_before: float
 
 
 class Supervisor:
@@ -57,79 +107,248 @@ class Supervisor:
         self._procs: dict[int, _Worker] = {}
         self._selector = selectors.DefaultSelector()
         self._stopping = False
+        self._announced = False
         self._failures = 0
-        self._uds: socket.socket | None = None
+        self._generation = 0
+        self._reload_started: float | None = None
+        self._vacancies: list[_Vacancy] = []
+        self._listeners: list[socket.socket] = []
+        self._use_standby = os.environ.get("COVETPY_STANDBY", "1") != "0"
+        self._standby: _Worker | None = None
+        # The generation whose standby failed to start: no other until the next reload.
+        self._standby_failed: int | None = None
 
-    def _spawn(self, index: int) -> None:
-        ready_r, ready_w = os.pipe()
+    # -- starting workers ---------------------------------------------------------------
+
+    def _spawn(
+        self,
+        slot: int,
+        reason: str = "start",
+        successor_of: int | None = None,
+        replaces: _Worker | None = None,
+        since: float | None = None,
+    ) -> _Worker:
+        """Starts a worker on `slot`, or a standby (slot -1)."""
+        ours, theirs = socket.socketpair()
         config = self.config
-        pass_fds = [ready_w]
-        if self._uds is not None:
-            config = config.replace(fd=self._uds.fileno(), uds=None)
-            pass_fds.append(self._uds.fileno())
-        spec = {"app": self.app_ref, "config": dataclasses.asdict(config), "ready_fd": ready_w}
+        pass_fds = [theirs.fileno()]
+        if self._listeners and slot >= 0:
+            fd = self._listener(slot).fileno()
+            config = config.replace(fd=fd, uds=None)
+            pass_fds.append(fd)
+        spec = {
+            "app": self.app_ref,
+            "config": dataclasses.asdict(config),
+            "channel_fd": theirs.fileno(),
+            "standby": slot < 0,
+        }
         env = dict(os.environ, COVETPY_WORKER=json.dumps(spec))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "covetpy.server.worker"], env=env, pass_fds=pass_fds
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "covetpy.server.worker"], env=env, pass_fds=pass_fds
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        now = time.monotonic()
+        worker = _Worker(
+            proc,
+            ours,
+            now,
+            self._generation,
+            slot,
+            reason=reason,
+            successor_of=successor_of,
+            since=now if since is None else since,
+            replaces=replaces,
         )
-        os.close(ready_w)
-        worker = _Worker(index, proc, ready_r, time.monotonic())
         self._procs[proc.pid] = worker
-        self._selector.register(ready_r, selectors.EVENT_READ, worker)
+        self._selector.register(ours, selectors.EVENT_READ, worker)
+        return worker
 
-    def _on_ready_pipe(self, worker: _Worker) -> None:
-        assert worker.ready_r is not None
-        data = os.read(worker.ready_r, 65536)
-        self._selector.unregister(worker.ready_r)
-        os.close(worker.ready_r)
-        worker.ready_r = None
-        if data:
-            worker.ready = True
-            worker.addresses = json.loads(data.decode().splitlines()[0])
+    def _listener(self, slot: int) -> socket.socket:
+        return self._listeners[slot % len(self._listeners)]
+
+    def _start_on(
+        self,
+        slot: int,
+        reason: str,
+        successor_of: int,
+        replaces: _Worker | None = None,
+        since: float | None = None,
+    ) -> None:
+        """Puts a worker on `slot`: the standby if one is waiting, else a new process."""
+        spare = self._standby
+        if spare is None or not spare.waiting or spare.channel is None:
+            self._spawn(slot, reason, successor_of, replaces, since)
+            return
+        self._standby = None
+        fds = [self._listener(slot).fileno()] if self._listeners else []
+        try:
+            socket.send_fds(spare.channel, [b'{"go": true}\n'], fds)
+        except OSError as exc:  # it died meanwhile; reaped later
+            logger.warning("standby worker %d could not be activated: %s", spare.pid, exc)
+            self._let_go(spare)
+            self._spawn(slot, reason, successor_of, replaces, since)
+            return
+        now = time.monotonic()
+        spare.slot, spare.waiting, spare.reason = slot, False, reason
+        spare.successor_of, spare.replaces = successor_of, replaces
+        spare.since = now if since is None else since
+
+    def _on_channel(self, worker: _Worker) -> None:
+        assert worker.channel is not None
+        try:
+            data = worker.channel.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._close_channel(worker)
+            return
+        *lines, worker.buf = (worker.buf + data).split(b"\n")
+        for line in lines:
+            try:
+                message: dict[str, Any] = json.loads(line)
+            except ValueError:
+                logger.warning("worker %d sent %r; ignored", worker.pid, line[:200])
+                continue
+            if "ready" in message:
+                worker.ready = True
+                worker.addresses = list(message["ready"])
+                self._on_ready(worker)
+            elif "standby" in message:
+                worker.waiting = True
+            elif "recycle" in message and worker.due is None and not worker.retiring:
+                worker.due = f"{message['recycle']}: {message.get('detail', '')}"
+
+    def _close_channel(self, worker: _Worker) -> None:
+        if worker.channel is not None:
+            self._selector.unregister(worker.channel)
+            worker.channel.close()
+            worker.channel = None
+
+    def _on_ready(self, new: _Worker) -> None:
+        """A worker serves: if it replaces one, that one can drain now."""
+        old, new.replaces = new.replaces, None
+        if new.successor_of is None or self._stopping:
+            return
+        took = (time.monotonic() - new.since) * 1000
+        logger.info(
+            "worker %d replaced worker %d (%s), ready in %.0f ms",
+            new.pid,
+            new.successor_of,
+            new.reason,
+            took,
+        )
+        if old is not None and old.pid in self._procs and not old.retiring:
+            self._retire(old)
+
+    def _retire(self, worker: _Worker) -> None:
+        if worker.slot < 0:
+            self._let_go(worker)
+            return
+        worker.retiring = True
+        try:
+            worker.proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:  # pragma: no cover - reaped below
+            pass
+
+    def _let_go(self, standby: _Worker) -> None:
+        """A standby that is not needed: closing its channel makes it exit 0."""
+        standby.retiring = True
+        self._close_channel(standby)
+        if self._standby is standby:
+            self._standby = None
+
+    # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Runs until a signal; returns the process exit code."""
+        """Runs until SIGTERM/SIGINT; returns the process exit code."""
+        try:
+            self._listeners = self._bind()
+        except OSError as exc:
+            where = self.config.uds or f"{self.config.host}:{self.config.port}"
+            logger.error("cannot listen on %s: %s", where, exc)
+            return 1
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
         signal.set_wakeup_fd(wake_w)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)
         self._selector.register(wake_r, selectors.EVENT_READ, None)
-        if self.config.uds is not None:
-            self._uds = _bind_unix(self.config.uds, self.config.backlog)
         try:
-            for i in range(self.workers):
-                self._spawn(i)
+            for slot in range(self.workers):
+                self._spawn(slot)
             return self._loop(wake_r)
         finally:
             signal.set_wakeup_fd(-1)
-            if self._uds is not None:
-                self._uds.close()
-                try:
-                    os.unlink(self.config.uds or "")
-                except OSError:
-                    pass
+            for w in self._procs.values():
+                self._close_channel(w)
+            self._selector.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            self._close_listeners()
+
+    def _bind(self) -> list[socket.socket]:
+        """The listening sockets: one per worker slot (or one for all, or none)."""
+        cfg = self.config
+        if cfg.uds is not None:
+            return [_bind_unix(cfg.uds, cfg.backlog)]
+        layout = os.environ.get("COVETPY_LISTEN", "slots")
+        if layout == "worker":
+            return []  # each worker binds its own SO_REUSEPORT socket
+        if layout == "shared":
+            return [_bind_tcp(cfg.host, cfg.port, cfg.backlog, reuse_port=False)]
+        socks: list[socket.socket] = []
+        try:
+            port = cfg.port
+            for _ in range(self.workers):
+                socks.append(_bind_tcp(cfg.host, port, cfg.backlog, reuse_port=True))
+                port = socks[0].getsockname()[1]  # --port 0: the others join the first
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    def _close_listeners(self) -> None:
+        if not self._listeners:
+            return
+        for sock in self._listeners:
+            sock.close()
+        self._listeners = []
+        if self.config.uds is not None:
+            try:
+                os.unlink(self.config.uds)
+            except OSError:
+                pass
 
     def _loop(self, wake_r: int) -> int:
-        announced = False
-        deadline: float | None = None
+        deadline: float | None = None  # the backstop of a shutdown
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            timeout = self._next_timer(deadline)
             for key, _ in self._selector.select(timeout):
                 if key.data is None:
-                    signums = os.read(wake_r, 4096)
-                    if not self._stopping and any(
-                        s in (signal.SIGTERM, signal.SIGINT) for s in signums
-                    ):
-                        deadline = self._stop()
+                    deadline = self._on_signals(os.read(wake_r, 4096)) or deadline
                 else:
-                    self._on_ready_pipe(key.data)
+                    self._on_channel(key.data)
             code = self._reap()
             if code is not None:
                 return code
-            if not announced and all(w.ready for w in self._procs.values()):
-                announced = True
+            if self._stopping:
+                if not self._procs:
+                    return 0
+                if deadline is not None and time.monotonic() >= deadline:
+                    for w in self._procs.values():
+                        logger.warning("worker %d did not drain in time; killing it", w.pid)
+                        w.proc.kill()
+                    deadline = None
+                continue
+            if not self._announced and all(w.ready for w in self._procs.values()):
+                self._announced = True
                 addrs = sorted({a for w in self._procs.values() for a in w.addresses})
                 logger.info(
                     "covetpy serving %s on %s with %d worker(s)",
@@ -137,25 +356,90 @@ class Supervisor:
                     ", ".join(addrs),
                     self.workers,
                 )
-            if self._stopping and not self._procs:
-                return 0
-            if deadline is not None and time.monotonic() >= deadline:
-                for w in self._procs.values():
-                    logger.warning("worker %d did not drain in time; killing it", w.proc.pid)
-                    w.proc.kill()
-                deadline = None
+            if self._announced:
+                self._advance()
+
+    def _next_timer(self, deadline: float | None) -> float | None:
+        times = [] if deadline is None else [deadline]
+        if not self._stopping:
+            times += [v.not_before for v in self._vacancies]
+            times += [w.retry_at for w in self._procs.values() if w.retry_at and self._wants(w)]
+        if not times:
+            return None
+        return max(0.0, min(times) - time.monotonic())
+
+    def _on_signals(self, signums: bytes) -> float | None:
+        if self._stopping:
+            return None
+        if any(s in (signal.SIGTERM, signal.SIGINT) for s in signums):
+            return self._stop()
+        if signal.SIGHUP in signums:
+            self._generation += 1
+            self._reload_started = time.monotonic()
+            live = sum(1 for w in self._procs.values() if w.slot >= 0 and not w.retiring)
+            logger.info("reloading: replacing %d worker(s) one by one", live)
+        return None
 
     def _stop(self) -> float:
         self._stopping = True
         logger.info("shutting down: draining %d worker(s)", len(self._procs))
-        for w in self._procs.values():
-            w.proc.send_signal(signal.SIGTERM)
+        # Our copies of the sockets go first: once the workers drop theirs, new connections
+        # are refused instead of waiting in a queue nobody accepts from.
+        self._close_listeners()
+        for w in list(self._procs.values()):
+            self._retire(w)
         # The workers enforce the drain deadline themselves; this is the backstop.
         return time.monotonic() + self.config.drain_timeout + 5.0
 
+    # -- replacing workers --------------------------------------------------------------
+
+    def _wants(self, w: _Worker) -> bool:
+        """Whether `w` is to be replaced (it asked, or a reload started after it did)."""
+        if w.slot < 0 or not w.ready or w.retiring:
+            return False
+        return w.due is not None or w.generation < self._generation
+
+    def _advance(self) -> None:
+        """Fills dead workers' slots whose back-off has passed, starts the next replacement
+        unless one is already starting, and keeps a standby of the current code."""
+        now = time.monotonic()
+        for v in [v for v in self._vacancies if v.not_before <= now]:
+            self._vacancies.remove(v)
+            self._start_on(v.slot, v.reason, v.pid, since=v.since)
+        self._keep_standby()
+        if any(w.replaces is not None for w in self._procs.values()):
+            return  # one at a time: N workers always serve
+        waiting = [w for w in self._procs.values() if self._wants(w)]
+        candidates = [w for w in waiting if w.retry_at <= now]
+        if not candidates:
+            if not waiting and self._reload_started is not None and not self._vacancies:
+                took = time.monotonic() - self._reload_started
+                logger.info("reload complete in %.2f s", took)
+                self._reload_started = None
+            return
+        spare = self._standby
+        if spare is not None and not spare.waiting:
+            return  # a standby of the current code is on its way: replace with it
+        # Workers that asked first; then the reload, oldest first.
+        old = min(candidates, key=lambda w: (w.due is None, w.started))
+        reason = old.due or "reload"
+        logger.info("replacing worker %d (%s)", old.pid, reason)
+        self._start_on(old.slot, reason, old.pid, replaces=old)
+        self._keep_standby()
+
+    def _keep_standby(self) -> None:
+        if not self._use_standby or self._standby_failed == self._generation:
+            return
+        spare = self._standby
+        if spare is not None and spare.generation < self._generation:
+            self._let_go(spare)  # it imported the code from before the reload
+            spare = None
+        if spare is None:
+            self._standby = self._spawn(-1, "standby")
+
     def _reap(self) -> int | None:
-        """Collects exited workers; restarts them unless stopping. Returns an exit code when
-        the supervisor must give up (a worker cannot start)."""
+        """Collects exited workers and arranges their restarts. Returns an exit code when the
+        supervisor must give up (a worker cannot start before the first announcement)."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -166,14 +450,13 @@ class Supervisor:
             worker = self._procs.pop(pid, None)
             if worker is None:
                 continue
-            if worker.ready_r is not None:
-                self._selector.unregister(worker.ready_r)
-                os.close(worker.ready_r)
+            self._close_channel(worker)
             code = os.waitstatus_to_exitcode(status)
-            if self._stopping:
-                logger.info("worker %d exited (%d)", pid, code)
+            if self._stopping or worker.retiring:
+                log = logger.info if code == 0 else logger.warning
+                log("worker %d exited (%s)", pid, _describe(code))
                 continue
-            if not worker.ready:
+            if not self._announced and not worker.ready:
                 logger.error("worker %d failed to start (exit %d); stopping", pid, code)
                 self._stopping = True
                 for w in self._procs.values():
@@ -181,20 +464,83 @@ class Supervisor:
                 for w in self._procs.values():
                     w.proc.wait()
                 return 1
-            lived = time.monotonic() - worker.started
-            self._failures = self._failures + 1 if lived < CRASH_WINDOW else 0
-            backoff = min(MAX_BACKOFF, 0.1 * (2 ** max(0, self._failures - 1)))
-            logger.warning("worker %d died (exit %d); restarting", pid, code)
-            if self._failures > 1:
-                time.sleep(backoff)
-            self._spawn(worker.index)
+            self._on_death(worker, code)
+
+    def _on_death(self, worker: _Worker, code: int) -> None:
+        now = time.monotonic()
+        if worker.slot < 0:
+            # Nothing lost; the next replacements start cold until the next reload.
+            logger.error(
+                "standby worker %d failed (%s); none until the next reload",
+                worker.pid,
+                _describe(code),
+            )
+            self._standby = None
+            self._standby_failed = worker.generation
+            return
+        crashed = not worker.ready or now - worker.started < CRASH_WINDOW
+        self._failures = self._failures + 1 if crashed else 0
+        backoff = min(MAX_BACKOFF, 0.1 * (2 ** max(0, self._failures - 1)))
+        if not worker.ready and worker.replaces is not None:
+            # A replacement that could not start: the old worker keeps serving.
+            old = worker.replaces
+            logger.error(
+                "worker %d failed to start (%s); worker %d keeps serving",
+                worker.pid,
+                _describe(code),
+                old.pid,
+            )
+            if old.due is None:
+                logger.error("reload abandoned: the new workers cannot start")
+                self._reload_started = None
+                for w in self._procs.values():
+                    w.generation = self._generation
+            else:
+                old.retry_at = now + backoff
+            return
+        what = "died" if worker.ready else "failed to start"
+        why = f"{what}: {_describe(code)}"
+        logger.warning("worker %d %s (%s); restarting", worker.pid, what, _describe(code))
+        # If it was being replaced already, that replacement takes its place.
+        for w in self._procs.values():
+            if w.replaces is worker:
+                w.replaces, w.reason, w.since = None, why, now
+                return
+        delay = backoff if self._failures > 1 else 0.0
+        self._vacancies.append(_Vacancy(worker.pid, worker.slot, why, now, now + delay))
+
+
+def _describe(code: int) -> str:
+    """`exit 3`, or `killed by SIGKILL`, for logs."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def _bind_tcp(host: str, port: int, backlog: int, *, reuse_port: bool) -> socket.socket:
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _bind_unix(path: str, backlog: int) -> socket.socket:
     if os.path.exists(path):
         # Only a stale socket may be replaced, never another kind of file.
-        import stat
-
         if not stat.S_ISSOCK(os.stat(path).st_mode):
             raise FileExistsError(f"{path} exists and is not a socket")
         os.unlink(path)

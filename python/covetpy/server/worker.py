@@ -3,6 +3,13 @@ IO threads that accept, parse and route.
 
 The loop watches the core's eventfd; each wake-up runs every queued request in one call into
 Rust (`Server.dispatch`), so the GIL is taken once per batch, not once per request.
+
+Under the supervisor a worker reports on a Unix socket (its channel), one JSON line per
+event: `{"ready": [addresses]}` once it serves, and `{"recycle": reason, "detail": text}` once
+it is due for replacement (`--max-requests`, `--max-worker-memory`); it keeps serving until the
+supervisor, with the replacement ready, sends SIGTERM. A standby worker imports the app, says
+`{"standby": true}`, and waits for the listening socket to arrive on the channel (SCM_RIGHTS)
+before it starts serving (adrs/0006).
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import gc
 import json
 import logging
 import os
+import random
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +35,12 @@ logger = logging.getLogger("covetpy")
 
 __all__ = ["main", "serve"]
 
+# How often a worker compares its request count and RSS with the recycling limits: two reads
+# of counters, so often enough that a worker overshoots --max-requests by at most half a
+# second of traffic.
+RECYCLE_CHECK = 0.5
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
 
 async def serve(
     app: App,
@@ -34,12 +49,15 @@ async def serve(
     *,
     install_signal_handlers: bool = True,
     stop: asyncio.Event | None = None,
+    on_recycle: Callable[[str, str], None] | None = None,
 ) -> None:
     """Serves `app` in this process until SIGTERM/SIGINT (or until `stop` is set), then drains
     and returns.
 
     `install_signal_handlers=False` leaves signals alone, so `serve` can run in a thread other
     than the main one (the test client does); `stop` is then the way to end it.
+    `on_recycle(reason, detail)` is called once when the worker passes `config.max_requests`
+    (plus jitter) or `config.max_worker_memory`; serving goes on until the drain.
     """
     loop = asyncio.get_running_loop()
     core = Server(config, app.route_table(), app.runtime())
@@ -74,14 +92,16 @@ async def serve(
     signals = (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ()
     for sig in signals:
         loop.add_signal_handler(sig, drain)
-    watcher = loop.create_task(drain_when_stopped(stop)) if stop is not None else None
+    tasks = [loop.create_task(drain_when_stopped(stop))] if stop is not None else []
+    if on_recycle is not None and (config.max_requests or config.max_worker_memory):
+        tasks.append(loop.create_task(_watch_limits(core, config, on_recycle)))
     if on_ready is not None:
         on_ready(addresses)
     try:
         await stopped
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        for task in tasks:
+            task.cancel()
         loop.remove_reader(fd)
         for sig in signals:
             loop.remove_signal_handler(sig)
@@ -102,6 +122,32 @@ async def serve(
     await app.shutdown()
 
 
+async def _watch_limits(
+    core: Server, config: ServerConfig, notify: Callable[[str, str], None]
+) -> None:
+    """Calls `notify` once the worker is due for recycling."""
+    requests = 0
+    if config.max_requests:
+        # Jitter spreads workers started together, so they do not all recycle at once.
+        requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+    rss_limit = config.max_worker_memory * 1024 * 1024
+    while True:
+        await asyncio.sleep(RECYCLE_CHECK)
+        if requests and (served := core.stats()["requests"]) >= requests:
+            notify("max-requests", f"{served} requests served, limit {requests}")
+            return
+        if rss_limit and (rss := _rss()) > rss_limit:
+            limit = config.max_worker_memory
+            notify("memory", f"RSS {rss / 2**20:.0f} MB, limit {limit} MB")
+            return
+
+
+def _rss() -> int:
+    """This process's resident set size in bytes (one read of /proc/self/statm)."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
@@ -110,29 +156,76 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _report(channel: int | None, message: dict[str, Any]) -> None:
+    """One JSON line to the supervisor, if there is one."""
+    if channel is None:
+        return
+    try:
+        os.write(channel, (json.dumps(message) + "\n").encode())
+    except OSError as exc:  # EPIPE: the supervisor is gone or has let go of this worker
+        logger.warning("cannot report %s to the supervisor: %s", message, exc)
+
+
+def _stand_by(config: ServerConfig, channel: int) -> ServerConfig | None:
+    """Waits, with the app imported, until the supervisor hands over the listening socket;
+    returns the config to serve it with, or None if the supervisor closed the channel."""
+    try:  # the event loop's module too, so that activation costs little more than a start
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+    # Stopped before it served: nothing to drain.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _report(channel, {"standby": True})
+    sock = socket.socket(fileno=channel)
+    try:
+        message, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+    finally:
+        sock.detach()  # the descriptor stays open: run() reports on it
+    if not message:
+        for fd in fds:
+            os.close(fd)
+        return None
+    # No descriptor when the workers bind their own sockets (COVETPY_LISTEN=worker).
+    return config.replace(fd=fds[0], uds=None) if fds else config
+
+
 def run(
     app: App,
     config: ServerConfig,
-    ready_fd: int | None = None,
+    channel: int | None = None,
     imported_at: float | None = None,
+    *,
+    activated_at: float | None = None,
 ) -> int:
     """Runs a worker to completion; the exit code tells the supervisor what happened.
-    `imported_at` (`time.time()` once the app was imported) is logged with the ready line, so
-    start-up cost can be measured (benches/startup.py)."""
+    `channel` is the supervisor's socket (see the module docstring). `imported_at` (`time.time()`
+    once the app was imported) is logged with the ready line, so start-up cost can be measured
+    (benches/startup.py); for a standby, `activated_at` (when it got its socket) instead."""
+
+    def report(message: dict[str, Any]) -> None:
+        _report(channel, message)
 
     def on_ready(addresses: list[str]) -> None:
+        if config.fd is not None:
+            # The IO threads accept on duplicates of the inherited socket; without this copy
+            # the socket closes when they stop accepting (the supervisor keeps its own).
+            os.close(config.fd)
         since = ""
-        if imported_at is not None:
+        if activated_at is not None:
+            since = f" ({(time.time() - activated_at) * 1000:.1f} ms after its activation)"
+        elif imported_at is not None:
             since = f" ({(time.time() - imported_at) * 1000:.1f} ms after importing the app,"
             since += f" imported at {imported_at:.6f})"
         logger.info("worker %d serving on %s%s", os.getpid(), ", ".join(addresses), since)
-        if ready_fd is not None:
-            os.write(ready_fd, (json.dumps(addresses) + "\n").encode())
-            os.close(ready_fd)
+        report({"ready": addresses})
+
+    def on_recycle(reason: str, detail: str) -> None:
+        logger.info("worker %d is due for replacement (%s: %s)", os.getpid(), reason, detail)
+        report({"recycle": reason, "detail": detail})
 
     loop = _new_loop()
     try:
-        loop.run_until_complete(serve(app, config, on_ready))
+        loop.run_until_complete(serve(app, config, on_ready, on_recycle=on_recycle))
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
@@ -147,8 +240,10 @@ def main() -> None:
     spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
     config = ServerConfig(**spec["config"])
     configure_logging(config.log_level)
-    # The supervisor handles Ctrl-C for the process group; a worker drains on SIGTERM only.
+    # The supervisor handles Ctrl-C and SIGHUP (reload) for the process group, which a
+    # terminal hang-up or `kill -HUP -PGID` also reaches; a worker drains on SIGTERM only.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         app = import_from_string(spec["app"])
         imported_at = time.time()
@@ -158,8 +253,15 @@ def main() -> None:
     if not isinstance(app, App):
         logger.error("%s is a %s, not a covetpy.App", spec["app"], type(app).__name__)
         sys.exit(3)
+    channel: int | None = spec.get("channel_fd")
+    activated_at = None
+    if spec.get("standby") and channel is not None:
+        activated = _stand_by(config, channel)
+        if activated is None:
+            sys.exit(0)  # let go without being needed
+        config, activated_at = activated, time.time()
     try:
-        code = run(app, config, spec.get("ready_fd"), imported_at)
+        code = run(app, config, channel, imported_at, activated_at=activated_at)
     except Exception:
         logger.exception("worker failed")
         sys.exit(3)
