@@ -50,7 +50,7 @@ def _covetpy(port: int, scenario: Scenario) -> list[str]:
     # Info level logs only start and stop lines (the IO driver chosen, recorded with the
     # results), nothing per request: access logs are off by default.
     return [
-        str(PROJECT_BIN / "covetpy"), "run", "benches.apps.covetpy_app:app",
+        str(PROJECT_BIN / "covetpy"), "run", _module("benches.apps.covetpy_app", scenario),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "info",
     ]  # fmt: skip
 
@@ -107,7 +107,6 @@ SERVERS: dict[str, Server] = {
             ("covetpy._core",),
             _covetpy,
             python=PROJECT_BIN / "python",
-            not_applicable={"middleware": "n/a (no middleware API yet)"},
         ),
         Server(
             "granian-rsgi",

@@ -202,25 +202,31 @@ class App(Router):
                 )
                 continue
             chain = self.route_middleware(route)
-            fast = None if guarded or chain or _needs_prepare(route) else route.fast_plan()
-            if fast is not None:
+            fast = None if guarded or _needs_prepare(route) else route.fast_plan()
+            if fast is not None and not chain:
                 table.append(
                     _RouteDef(
                         route.methods, route.rust_path, route.handler, fast, None, route.timeout
                     )
                 )
                 continue
-            force_async = async_errors or any(
-                inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
-                for o in self.dependency_overrides.values()
-            )
-            endpoint, endpoint_async = self._resolver.build_endpoint(
-                route.plan,
-                route.path_names,
-                _finalizer(route),
-                on_error,
-                force_async,
-            )
+            if fast is not None:
+                # Inside a chain, a handler that needs no parameter resolution is still
+                # called directly, as the fast path would.
+                endpoint = _direct(route.handler, fast, route.path_names)
+                endpoint_async = inspect.iscoroutinefunction(route.handler)
+            else:
+                force_async = async_errors or any(
+                    inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
+                    for o in self.dependency_overrides.values()
+                )
+                endpoint, endpoint_async = self._resolver.build_endpoint(
+                    route.plan,
+                    route.path_names,
+                    _finalizer(route),
+                    on_error,
+                    force_async,
+                )
             if chain:
                 label = f"{'|'.join(route.methods)} {route.path}"
                 endpoint, _ = compile_chain(
@@ -343,6 +349,19 @@ def _needs_prepare(route: Route) -> bool:
     ann = return_annotation(route.handler)
     target = route.response_class or ann
     return isinstance(target, type) and hasattr(target, "prepare")
+
+
+def _direct(
+    handler: Callable[..., Any], fast: list[tuple[str, str | None]], path_names: list[str]
+) -> Callable[..., Any]:
+    """`endpoint(request, *path_values)` calling `handler` with the arguments of its fast plan
+    (the Request and path values in the handler's order)."""
+    picks = [-1 if kind == "request" else path_names.index(str(name)) for kind, name in fast]
+    if not picks:
+        return lambda request, *values: handler()
+    if picks == list(range(len(path_names))):
+        return lambda request, *values: handler(*values)
+    return lambda request, *values: handler(*[request if i < 0 else values[i] for i in picks])
 
 
 def _finalizer(route: Route) -> Callable[[Any, Request], Any]:

@@ -297,6 +297,17 @@ class FileResponse(Response):
             f.close()
 
 
+def _made(cls: type[Response], body: bytes, status: int, content_type: str | None) -> Response:
+    # What cls(body, status) builds, without the checks __init__ makes on arbitrary input:
+    # to_response runs once per request in a middleware chain.
+    r = object.__new__(cls)
+    r.status_code = status
+    r.body = body
+    r.body_iterator = None
+    r.raw_headers = [("content-type", content_type)] if content_type else []
+    return r
+
+
 def to_response(value: Any) -> Response:
     """A handler's return value as the `Response` the server would send for it (the same rules
     as the Rust bridge, `rust/bridge/convert.rs`): str as text/plain, bytes as
@@ -304,13 +315,13 @@ def to_response(value: Any) -> Response:
     if isinstance(value, Response):
         return value
     if type(value) is str:
-        return PlainTextResponse(value)
+        return _made(PlainTextResponse, value.encode(), 200, "text/plain; charset=utf-8")
     if type(value) is bytes:
-        return Response(value, media_type="application/octet-stream")
+        return _made(Response, value, 200, "application/octet-stream")
     if value is None:
-        return Response(None, 204)
+        return _made(Response, b"", 204, None)
     try:
-        return JSONResponse(value)
+        return _made(JSONResponse, _encode_json(value), 200, "application/json")
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(
             f"handler returned a {type(value).__name__} that cannot be encoded as JSON"

@@ -1,15 +1,18 @@
 """Python middleware: `async def mw(request, call_next) -> Response`, compiled per route once.
 
 A route's chain is app-level middleware (in the order added), then its routers' (outer router
-first), then its own; the first is outermost. The chain is built at start-up into nested
-closures around the route's endpoint, so a route without middleware costs nothing, and each
-middleware costs one call (and one closure) per request.
+first), then its own; the first is outermost. The chain is built at start-up: each middleware
+gets a `call_next` made once, not per request, so a route without middleware costs nothing
+and each middleware costs one call per request (benches/middleware.py).
 
-`call_next(request)` always gives a `Response`: the handler's return value is converted the way
-the server would convert it, and an exception from the handler or an inner middleware is
-rendered by the app's exception handling (HTTPException, validation errors, 500 + log), so a
-middleware sees (and may change) every answer. An exception a middleware raises itself is
-rendered the same way.
+`call_next(request)` gives a `Response` for whatever the handler does: its return value is
+converted as the server would convert it, and an exception it raises is rendered by the app's
+exception handling (HTTPException, validation errors, 500 + log). A middleware must return a
+`Response`. An exception a middleware raises goes to the middleware around it, like any
+exception from an `await`; if none catches it, it is rendered like a handler's (500 + log).
+
+Each request runs its chain in a copy of the context, so ContextVars set by a middleware are
+seen by inner middleware and the handler, and never by another request.
 
 Sync middleware (`def mw(request, call_next)`) are allowed in a chain that is sync throughout
 (sync middleware around a sync handler); in one with async parts, start-up fails naming the
@@ -59,7 +62,7 @@ def compile_chain(
     label: str,
 ) -> tuple[Endpoint, bool]:
     """Wraps `endpoint(request, *path_values)` in `middleware` (outermost first); returns the
-    new endpoint and whether it is a coroutine function."""
+    new endpoint, called the same way, and whether it is a coroutine function."""
     chain_async = endpoint_async or any(is_async(m) for m in middleware)
     if chain_async:
         for mw in middleware:
@@ -73,27 +76,42 @@ def compile_chain(
     return _sync_chain(list(middleware), endpoint, render), False
 
 
+# The path values of the request whose chain runs in this context (set in its own copy).
+_values: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar("covetpy_path_values")
+
+
+def _link(mw: Any, call_next: CallNext) -> CallNext:
+    def next_(request: Request) -> Any:
+        return mw(request, call_next)
+
+    return next_
+
+
+def _outermost(middleware: list[Any], innermost: CallNext) -> CallNext:
+    call = innermost
+    for mw in reversed(middleware):
+        call = _link(mw, call)
+    return call
+
+
 def _sync_chain(middleware: list[Any], endpoint: Endpoint, render: Render) -> Endpoint:
-    def innermost(request: Request, values: tuple[Any, ...]) -> Response:
+    def innermost(request: Request) -> Response:
         try:
-            return to_response(endpoint(request, *values))
+            return to_response(endpoint(request, *_values.get()))
         except Exception as exc:
             return render(exc)
 
-    def layer(i: int, request: Request, values: tuple[Any, ...]) -> Response:
-        if i == len(middleware):
-            return innermost(request, values)
+    first = _outermost(middleware, innermost)
 
-        def call_next(req: Request) -> Response:
-            return layer(i + 1, req, values)
-
+    def run(request: Request, values: tuple[Any, ...]) -> Any:
+        _values.set(values)
         try:
-            return to_response(middleware[i](request, call_next))
+            return first(request)
         except Exception as exc:
             return render(exc)
 
-    def entry(request: Request, *values: Any) -> Response:
-        return contextvars.copy_context().run(layer, 0, request, values)
+    def entry(request: Request, *values: Any) -> Any:
+        return contextvars.copy_context().run(run, request, values)
 
     return entry
 
@@ -101,32 +119,24 @@ def _sync_chain(middleware: list[Any], endpoint: Endpoint, render: Render) -> En
 def _async_chain(
     middleware: list[Any], endpoint: Endpoint, endpoint_async: bool, render: Render
 ) -> Endpoint:
-    n = len(middleware)
-
-    async def innermost(request: Request, values: tuple[Any, ...]) -> Response:
+    async def innermost(request: Request) -> Response:
         try:
-            result = endpoint(request, *values)
+            result = endpoint(request, *_values.get())
             if endpoint_async or inspect.isawaitable(result):
                 result = await result
             return to_response(result)
         except Exception as exc:
             return render(exc)
 
-    async def layer(i: int, request: Request, values: tuple[Any, ...]) -> Response:
-        if i == n:
-            return await innermost(request, values)
+    first = _outermost(middleware, innermost)
 
-        def call_next(req: Request) -> Awaitable[Response]:
-            return layer(i + 1, req, values)
-
+    async def entry(request: Request, *values: Any) -> Any:
+        ctx = contextvars.copy_context()
+        ctx.run(_values.set, values)
         try:
-            return to_response(await middleware[i](request, call_next))
+            return await InContext(first(request), ctx)
         except Exception as exc:
             return render(exc)
-
-    async def entry(request: Request, *values: Any) -> Response:
-        response: Response = await InContext(layer(0, request, values), contextvars.copy_context())
-        return response
 
     return entry
 
