@@ -16,6 +16,7 @@ from covetpy import _bridge
 from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
 from covetpy.middleware.pipeline import compile_chain
 from covetpy.params.resolve import Resolver
+from covetpy.plugins import Plugins
 from covetpy.requests import Request
 from covetpy.responses import (
     JSONResponse,
@@ -58,6 +59,8 @@ class App(Router):
         redoc_url: str | None = "/redoc",
         thread_pool_size: int = 32,
         middleware: Sequence[Any] = (),
+        plugins: Sequence[Any] = (),
+        discover_plugins: bool = False,
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies, middleware=middleware)
@@ -75,6 +78,8 @@ class App(Router):
         self._shutdown: list[Hook] = []
         self._executor: ThreadPoolExecutor | None = None
         self._resolver = Resolver(self.dependency_overrides, self._get_executor)
+        self.plugins = Plugins(list(plugins), discover_plugins)
+        self.commands: dict[str, Callable[[list[str]], Any]] = {}
 
     def _changed(self) -> None:
         self._compiled = None
@@ -95,6 +100,18 @@ class App(Router):
         self._middleware.append(middleware)
         self._changed()
 
+    def command(self, name: str) -> Callable[[F], F]:
+        """Registers `fn(args: list[str]) -> int | None` as `covetpy exec module:app NAME ...`
+        (plugins add their own commands this way)."""
+
+        def decorator(fn: F) -> F:
+            if name in self.commands:
+                raise ValueError(f"a command named {name!r} is already registered")
+            self.commands[name] = fn
+            return fn
+
+        return decorator
+
     def route_middleware(self, route: Route) -> list[Any]:
         """The chain around `route`, outermost first: the app's, its routers', its own."""
         return [*self._middleware, *route.middleware]
@@ -104,6 +121,7 @@ class App(Router):
     @property
     def routes(self) -> list[Route]:
         """The compiled routes in registration order (plus the OpenAPI/docs routes)."""
+        self.plugins.set_up(self)
         if self._compiled is None:
             decls = self.declarations
             if self.openapi_url:
@@ -317,9 +335,19 @@ class App(Router):
         return fn
 
     async def startup(self) -> None:
-        """Runs the start-up hooks in order."""
+        """Runs the plugins' `on_startup` (in dependency order), then the start-up hooks."""
+        self.plugins.set_up(self)
+        await self.plugins.run("on_startup")
         for hook in self._startup:
             await _call(hook)
+
+    async def ready(self) -> None:
+        """Runs the plugins' `on_ready`: the worker serves now."""
+        await self.plugins.run("on_ready")
+
+    async def drain(self) -> None:
+        """Runs the plugins' `on_drain`: the worker has stopped accepting and is finishing."""
+        await self.plugins.run("on_drain", reverse=True)
 
     async def shutdown(self) -> None:
         """Runs the shutdown hooks in reverse order; a failing hook does not stop the others."""
@@ -329,6 +357,10 @@ class App(Router):
                 await _call(hook)
             except Exception as exc:
                 errors.append(exc)
+        try:
+            await self.plugins.run("on_shutdown", reverse=True)
+        except Exception as exc:
+            errors.append(exc)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also print the middleware chain around each route, outermost first",
     )
 
+    plugins = sub.add_parser("plugins", help="list an app's plugins, in order, and what each added")
+    plugins.add_argument("app", help="the app as module:attribute")
+
+    exec_ = sub.add_parser("exec", help="run a command an app or its plugins registered")
+    exec_.add_argument("app", help="the app as module:attribute")
+    exec_.add_argument("name", nargs="?", help="the command (omit to list them)")
+    exec_.add_argument("args", nargs=argparse.REMAINDER, help="passed to the command")
+
     bench = sub.add_parser("bench", help="load-test a URL (HTTP/1.1 load generator in Rust)")
     add_bench_arguments(bench)
     return parser
@@ -74,6 +82,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         configure_logging("warning")
         sys.exit(print_routes(args.app, args.middleware))
+    if args.command == "plugins":
+        from covetpy.cli.plugins import print_plugins
+
+        configure_logging("warning")
+        sys.exit(print_plugins(args.app))
+    if args.command == "exec":
+        from covetpy.cli.plugins import run_command
+
+        configure_logging("info")
+        sys.exit(run_command(args.app, args.name, args.args))
     if args.command == "bench":
         from covetpy.cli.bench import run as run_bench
 
