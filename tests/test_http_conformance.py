@@ -1690,3 +1690,741 @@ def test_rfc9110_5_5_crlf_in_a_response_header_value_is_never_sent(
     bad, after = ex.responses()
     assert bad.status == 500
     assert after.body == HELLO
+
+
+# =============================================================================================
+# Cases added for issue 5 (reliability): gaps in the sections above, same style
+# =============================================================================================
+
+# ---------------------------------------------------------------------------------------------
+# Framing (RFC 9112 §6, §7.1)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Length: 3\r\ncontent-length: 3\r\n",
+        b"Content-Length: 3\r\nCONTENT-LENGTH: 4\r\n",
+        b"Content-Length: 3\r\nTransfer-Encoding: gzip\r\n",
+        b"transfer-encoding: chunked\r\nCONTENT-LENGTH: 3\r\n",
+    ],
+    ids=["duplicate-case-differs", "differing-case-differs", "cl-with-te-gzip", "lower-upper"],
+)
+def test_rfc9112_6_3_duplicate_length_fields_in_any_letter_case_are_400(
+    server: RunningServer, fields: bytes
+) -> None:
+    """RFC 9110 §5.1: field names are case-insensitive, so `content-length` twice in different
+    case is still two Content-Length lines (RFC 9112 §6.3 item 5) and Content-Length with any
+    Transfer-Encoding is still both (item 3): 400 and close."""
+    data = b"POST /echo HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\nabc" + SMUGGLED
+    assert_refused(server, data, 400)
+
+
+@pytest.mark.parametrize("value", [b"abc", b"3;x", b"0x3"])
+def test_rfc9110_8_6_invalid_content_length_on_a_get_is_400(
+    server: RunningServer, value: bytes
+) -> None:
+    """RFC 9112 §6.3 item 5: the length is checked whatever the method and route."""
+    data = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: " + value + b"\r\n\r\nabc" + SMUGGLED
+    assert_refused(server, data, 400)
+
+
+def test_rfc9112_6_3_chunked_body_of_a_get_is_consumed_not_parsed_as_a_request(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §6.3 item 4: a chunked body on a GET is decoded and dropped, so a request inside
+    its chunk data is never answered; the next real request is."""
+    chunked = b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n"
+    data = b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
+    ex = talk(server, data + get(b"/json"))
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    assert [r.body for r in ex.responses()] == [HELLO, JSON_BODY]
+
+
+def test_rfc9112_7_1_chunk_data_holding_a_last_chunk_and_a_request_is_data(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §7.1: chunk-data is exactly chunk-size octets, whatever they contain: a
+    last-chunk and a request inside it are body bytes, echoed back, and only the request after
+    the real last-chunk is answered."""
+    inner = b"0\r\n\r\n" + SMUGGLED
+    data = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(inner)
+        + inner
+        + b"\r\n0\r\n\r\n"
+        + get()
+    )
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    echoed, after = ex.responses()
+    assert echoed.body == inner
+    assert after.body == HELLO
+
+
+def test_rfc9112_7_1_2_framing_fields_in_the_trailer_change_nothing(
+    server: RunningServer,
+) -> None:
+    """RFC 9110 §6.5.1 and RFC 9112 §7.1.2: message framing never comes from a trailer; a
+    Content-Length or Transfer-Encoding there neither extends the body nor swallows the next
+    request."""
+    data = post_chunked(
+        b"5\r\nhello\r\n0\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    data = data.replace(b"Connection: close\r\n", b"") + get()
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    assert [r.body for r in ex.responses()] == [b"hello", HELLO]
+
+
+def test_rfc9112_2_2_crlf_after_a_body_before_the_next_request_is_ignored(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §2.2: old clients send an extra CRLF after a POST body; the server SHOULD
+    ignore an empty line before the next request-line."""
+    data = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\n" + get()
+    ex = talk(server, data)
+    assert ex.closed
+    assert [r.body for r in ex.responses()] == [b"hi", HELLO]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunked syntax (RFC 9112 §7.1)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("chunks", "body"),
+    [
+        (b"0000000000000005\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5\r\nhello\r\n000\r\n\r\n", b"hello"),
+        (b"a\r\n0123456789\r\nA\r\nabcdefghij\r\n0\r\n\r\n", b"0123456789abcdefghij"),
+        (b"5\t;a=b\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5\r\nhello\r\n0;a=b;c\r\n\r\n", b"hello"),
+    ],
+    ids=["16-digits", "last-chunk-zeros", "hex-either-case", "htab-bws", "last-chunk-ext"],
+)
+def test_rfc9112_7_1_valid_chunk_size_lines(
+    server: RunningServer, chunks: bytes, body: bytes
+) -> None:
+    """RFC 9112 §7.1: chunk-size = 1*HEXDIG (leading zeros and either letter case allowed; 16
+    digits still fit a u64), last-chunk = 1*("0") [chunk-ext] CRLF; BWS may be SP or HTAB
+    (RFC 9110 §5.6.3)."""
+    assert assert_served(server, post_chunked(chunks)).body == body
+
+
+def test_rfc9112_7_1_1_endless_chunk_extension_is_400(server: RunningServer) -> None:
+    """RFC 9112 §7.1.1: a server ought to limit the total length of chunk extensions; a
+    chunk-size line longer than 4096 bytes is refused before its end arrives."""
+    chunks = b"5;a=" + b"x" * 4200 + b"\r\nhello\r\n0\r\n\r\n"
+    assert_refused(server, post_chunked(chunks + SMUGGLED), 400)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field syntax (RFC 9110 §5; RFC 9112 §5)
+# ---------------------------------------------------------------------------------------------
+
+
+def inspect(server: RunningServer, fields: bytes) -> dict[str, object]:
+    r = assert_served(server, b"GET /inspect HTTP/1.1\r\n" + fields + b"Connection: close\r\n\r\n")
+    result: dict[str, object] = json.loads(r.body)
+    return result
+
+
+def test_rfc9110_5_5_whitespace_around_a_field_value_is_not_part_of_it(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §5.1: OWS before and after a field value is excluded from it (SP and HTAB)."""
+    got = inspect(server, b"Host:   x  \r\nAccept:\t a/b \t\r\n")
+    assert (got["host"], got["accept"]) == ("x", ["a/b"])
+
+
+def test_rfc9110_5_5_empty_field_value_is_valid(server: RunningServer) -> None:
+    """RFC 9110 §5.5: field-value = *field-content, so an empty value is a valid field."""
+    assert inspect(server, b"Host: x\r\nAccept:\r\n")["accept"] == [""]
+
+
+def test_rfc9110_5_3_repeated_field_lines_keep_their_order(server: RunningServer) -> None:
+    """RFC 9110 §5.3: field lines with the same name (in any case) are kept in the order they
+    were received, also when other fields come between them."""
+    got = inspect(server, b"Host: x\r\nAccept: a\r\nX-Between: z\r\naccept: b, c\r\nACCEPT: d\r\n")
+    assert got["accept"] == ["a", "b, c", "d"]
+
+
+def test_rfc9110_5_6_2_every_tchar_is_valid_in_a_field_name(server: RunningServer) -> None:
+    """RFC 9110 §5.6.2: token = 1*tchar, and all of !#$%&'*+-.^_`|~ DIGIT ALPHA are tchars."""
+    fields = b"!#$%&'*+-.^_`|~09azAZ: v\r\n"
+    assert assert_served(server, get(b"/", fields)).body == HELLO
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [b"content-LENGTH: 3\r\n", b"CONTENT-LENGTH:3\r\n", b"Content-Length:\t3\t\r\n"],
+    ids=["mixed-case", "upper-case-no-ows", "htab-ows"],
+)
+def test_rfc9110_5_1_length_field_name_is_case_insensitive(
+    server: RunningServer, fields: bytes
+) -> None:
+    """RFC 9110 §5.1: a framing field is recognised in any letter case and with any OWS."""
+    data = b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + fields + b"\r\nabc"
+    assert assert_served(server, data).body == b"abc"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [b"TRANSFER-ENCODING: chunked\r\n", b"Transfer-Encoding:\tchunked\t\r\n"],
+    ids=["upper-case", "htab-ows"],
+)
+def test_rfc9110_5_1_transfer_encoding_name_is_case_insensitive(
+    server: RunningServer, fields: bytes
+) -> None:
+    data = post_chunked(b"3\r\nabc\r\n0\r\n\r\n").replace(b"Transfer-Encoding: chunked\r\n", fields)
+    assert assert_served(server, data).body == b"abc"
+
+
+def test_rfc9112_6_1_quoted_transfer_coding_is_400(server: RunningServer) -> None:
+    """RFC 9112 §6.1: transfer-coding is a token; `"chunked"` is not chunked, so the final coding
+    is not chunked and the length is unknown (RFC 9112 §6.3 item 4): 400 and close."""
+    data = b'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "chunked"\r\n\r\n0\r\n\r\n'
+    assert_refused(server, data + SMUGGLED, 400)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request line (RFC 9112 §3, §2.3; RFC 9110 §9.1)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [b"get", b"Get", b"gET"])
+def test_rfc9110_9_1_method_names_are_case_sensitive(server: RunningServer, method: bytes) -> None:
+    """RFC 9110 §9.1: the method token is case-sensitive, so `get` is not GET. It is a valid
+    token, so not a 400; the route has no such method: 405 with Allow (pinned; 501 would be the
+    other answer RFC 9110 §9.1 allows), and the connection stays usable."""
+    with server.connect() as s:
+        s.sendall(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = Reader(s)
+        r = reader.response()
+        assert (r.status, r.get("allow"), r.get("connection")) == (405, "GET, HEAD", None)
+        s.sendall(get())
+        assert reader.response().body == HELLO
+        assert reader.at_close()
+
+
+@pytest.mark.parametrize("version", [b"HTTP/10.1", b"HTTP/1.10", b"HTTP/1.", b"HTTP/.1"])
+def test_rfc9112_2_3_malformed_version_is_400_not_505(
+    server: RunningServer, version: bytes
+) -> None:
+    """RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT - one digit each. Anything
+    else is not a version the server does not support (505) but no version at all: 400."""
+    assert_refused(server, b"GET / " + version + b"\r\nHost: x\r\n\r\n" + SMUGGLED, 400)
+
+
+def test_rfc9112_3_nul_in_the_request_target_is_400(server: RunningServer) -> None:
+    assert_refused(server, b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLED, 400)
+
+
+def test_rfc9112_3_2_4_options_asterisk_body_is_consumed(server: RunningServer) -> None:
+    """RFC 9112 §6.3: `OPTIONS *` with a body: the body is read, not taken for a request."""
+    data = b"OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED)
+    ex = talk(server, data + SMUGGLED + get())
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    assert statuses(ex) == [404, 200]
+
+
+def test_rfc9112_2_2_endless_empty_lines_before_the_request_line_are_bounded(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §2.2 asks to ignore at least one empty line before the request-line, not any
+    number: they count against the request-line limit (256 bytes), so 1,000 of them get 414
+    (pinned) and the connection closes."""
+    assert_refused(server, b"\r\n" * 1000 + get(), 414)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host (RFC 9112 §3.2)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n",
+        b"GET / HTTP/1.0\r\nHost: x/y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x:8080:80\r\n\r\n",
+    ],
+    ids=["http10-space", "http10-slash", "ipv6-without-brackets", "two-ports"],
+)
+def test_rfc9112_3_2_invalid_host_is_400(server: RunningServer, data: bytes) -> None:
+    """RFC 9112 §3.2: a server MUST respond 400 to any request - HTTP/1.0 included - with an
+    invalid Host value; RFC 3986 §3.2.2: an IPv6 literal is enclosed in brackets."""
+    assert_refused(server, data + SMUGGLED, 400)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.1\r\nHost: x:\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: EXAMPLE.com.\r\nConnection: close\r\n\r\n",
+        b"GET http://127.0.0.1/ HTTP/1.0\r\n\r\n",
+        b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost:\t x \t\r\nConnection: close\r\n\r\n",
+    ],
+    ids=["empty-port", "trailing-dot", "http10-absolute-form", "differs-from-target", "ows"],
+)
+def test_rfc9112_3_2_more_acceptable_hosts(server: RunningServer, data: bytes) -> None:
+    """RFC 3986 §3.2.3: port = *DIGIT (may be empty); a fully qualified name may end in a dot;
+    an HTTP/1.0 absolute-form request needs no Host; RFC 9112 §3.2.2: with an absolute-form
+    target the Host field is ignored, so a different one is no error."""
+    assert assert_served(server, data).body == HELLO
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"http://127.0.0.1:99999/", b"http://[::1/", b"http://x:abc/", b"http://x:80:80/"],
+    ids=["port-out-of-range", "unclosed-ipv6", "port-not-digits", "two-ports"],
+)
+def test_rfc9112_3_2_2_invalid_authority_in_absolute_form_is_400(
+    server: RunningServer, target: bytes
+) -> None:
+    """RFC 9112 §3.2.2 with RFC 3986 §3.2: the authority of an absolute-form target is the
+    request's host, so an invalid one is refused like an invalid Host (RFC 9112 §3.2): 400."""
+    assert_refused(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLED, 400)
+
+
+# ---------------------------------------------------------------------------------------------
+# Expect (RFC 9110 §10.1.1)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nExpect: foo\r\n"
+        b"Content-Length: 1\r\n\r\na",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue;x=1\r\nContent-Length: 1\r\n\r\na",
+    ],
+    ids=["without-content", "second-field-line", "with-parameter"],
+)
+def test_rfc9110_10_1_1_more_unknown_expectations_are_417(
+    server: RunningServer, request_: bytes
+) -> None:
+    """RFC 9110 §10.1.1: any expectation other than 100-continue - also on a request without
+    content, or in a second Expect line - gets 417, and the connection closes."""
+    assert_refused(server, request_ + SMUGGLED, 417)
+
+
+def test_rfc9110_10_1_1_expectation_is_case_insensitive_with_ows(server: RunningServer) -> None:
+    """RFC 9110 §10.1.1: "100-continue" is matched case-insensitively; OWS is not part of the
+    value (RFC 9110 §5.5)."""
+    with server.connect() as s:
+        s.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: \t100-CONTINUE \r\nConnection: close\r\n"
+            b"Content-Length: 2\r\n\r\n"
+        )
+        assert recv_exactly(s, len(CONTINUE)) == CONTINUE
+        s.sendall(b"hi")
+        data, closed = read_to_close(s)
+    assert closed
+    (r,) = Exchange(data, closed, 0).responses()
+    assert (r.status, r.body) == (200, b"hi")
+
+
+def test_rfc9110_10_1_1_empty_expect_is_no_expectation(server: RunningServer) -> None:
+    """RFC 9110 §5.6.1.2: an empty list has no elements: no expectation, no 417."""
+    data = post_length(b"1", b"a", extra=b"Expect:\r\n")
+    assert assert_served(server, data).body == b"a"
+
+
+def test_rfc9110_10_1_1_body_sent_without_waiting_is_answered_once(server: RunningServer) -> None:
+    """RFC 9110 §10.1.1: a client may send the content without waiting for 100, and a server
+    MAY omit the 100 once content has arrived; either way there is exactly one final answer,
+    and a 100, if any, comes before it."""
+    data = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"
+        + get()
+    )
+    ex = talk(server, data)
+    assert ex.closed
+    rs = ex.responses()
+    assert [r.status for r in rs] in ([200, 200], [100, 200, 200]), ex.data
+    assert [r.body for r in rs if r.status == 200] == [b"abc", HELLO]
+
+
+def test_rfc9110_10_1_1_continue_then_no_body_is_408(server: RunningServer) -> None:
+    """RFC 9110 §15.5.9: after inviting the body with 100, the server still bounds the wait by
+    the 1 s body timeout: 408 and close."""
+    with server.connect() as s:
+        start = time.monotonic()
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n")
+        s.sendall(b"Content-Length: 5\r\n\r\n")
+        assert recv_exactly(s, len(CONTINUE)) == CONTINUE
+        data, closed = read_to_close(s, 5)
+        elapsed = time.monotonic() - start
+    assert_timed_out(Exchange(data, closed, elapsed))
+
+
+# ---------------------------------------------------------------------------------------------
+# HEAD (RFC 9110 §9.3.2)
+# ---------------------------------------------------------------------------------------------
+
+
+def without_date(r: Response) -> list[tuple[str, str]]:
+    return [h for h in r.headers if h[0] != "date"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/",
+        b"/json",
+        b"/bytes",
+        b"/none",
+        b"/users/5",
+        b"/custom",
+        b"/teapot",
+        b"/static",
+        b"/stream",
+        b"/no/such",
+        b"/error",
+        b"/echo",
+    ],
+    ids=lambda t: t.decode(),
+)
+def test_rfc9110_9_3_2_head_sends_the_same_fields_as_get(
+    server: RunningServer, target: bytes
+) -> None:
+    """RFC 9110 §9.3.2: the server SHOULD send the same header fields for HEAD as for GET
+    (including Content-Length and Transfer-Encoding, RFC 9110 §8.6, RFC 9112 §6.1), for every
+    kind of answer: plain, JSON, bytes, 204, path parameter, custom status and fields,
+    HTTPException, fixed response, streamed, 404, 500 and 405 (with Allow)."""
+    request = b" " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    ex = talk(server, b"HEAD" + request + b"GET" + request + get(), head_only=(True,))
+    assert ex.closed
+    head, got, _ = ex.responses()
+    assert head.status == got.status
+    assert without_date(head) == without_date(got)
+
+
+def test_rfc9110_9_3_2_head_with_content_length_body_is_consumed(server: RunningServer) -> None:
+    data = b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED)
+    ex = talk(server, data + SMUGGLED + get(), head_only=(True,))
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    head, after = ex.responses()
+    assert (head.status, head.body, after.body) == (200, b"", HELLO)
+
+
+def test_rfc9110_9_3_2_head_with_chunked_body_is_consumed(server: RunningServer) -> None:
+    chunked = b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n"
+    data = b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
+    ex = talk(server, data + get(), head_only=(True,))
+    assert ex.closed
+    assert ex.count == 2, ex.data
+    head, after = ex.responses()
+    assert (head.status, head.body, after.body) == (200, b"", HELLO)
+
+
+def test_rfc9112_9_3_http10_head_with_keep_alive_keeps_the_connection(
+    server: RunningServer,
+) -> None:
+    ex = talk(
+        server,
+        b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+        head_only=(True,),
+    )
+    assert ex.closed
+    head, after = ex.responses()
+    assert (head.status, head.get("content-length"), head.get("connection")) == (
+        200,
+        "13",
+        "keep-alive",
+    )
+    assert (after.body, after.get("connection")) == (HELLO, "close")
+
+
+def test_rfc9112_9_6_http10_head_of_a_stream_closes_when_it_says_so(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §9.6: a server that sends `connection: close` MUST close after that response
+    and MUST NOT process further requests. For HEAD of a streamed response to an HTTP/1.0
+    keep-alive request either answer is fine - keep-alive (no body needs delimiting) or close -
+    as long as the server does what it says."""
+    data = b"HEAD /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"
+    ex = talk(server, data, head_only=(True,))
+    assert ex.closed
+    head, *rest = ex.responses()
+    assert head.status == 200
+    if head.get("connection") == "close":
+        assert rest == [], ex.data
+    else:
+        assert head.get("connection") == "keep-alive"
+        assert [r.body for r in rest] == [HELLO]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP/1.0 persistence (RFC 9112 §9.3, Appendix C.2.2)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [b"KEEP-ALIVE", b"Keep-Alive", b"foo, keep-alive"])
+def test_rfc9112_c_2_2_http10_keep_alive_token_in_any_case(
+    server: RunningServer, value: bytes
+) -> None:
+    """RFC 9110 §7.6.1: connection options are case-insensitive and a list."""
+    data = b"GET / HTTP/1.0\r\nConnection: " + value + b"\r\n\r\nGET /json HTTP/1.0\r\n\r\n"
+    ex = talk(server, data)
+    assert ex.closed
+    first, second = ex.responses()
+    assert (first.body, first.get("connection")) == (HELLO, "keep-alive")
+    assert (second.body, second.get("connection")) == (JSON_BODY, "close")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Connection: keep-alive, close\r\n",
+        b"Connection: keep-alive\r\nConnection: close\r\n",
+        b"Connection: close\r\nConnection: keep-alive\r\n",
+    ],
+    ids=["one-line", "two-lines", "close-first"],
+)
+@pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/1.1"])
+def test_rfc9112_9_6_close_wins_over_keep_alive(
+    server: RunningServer, fields: bytes, version: bytes
+) -> None:
+    """RFC 9112 §9.6: a `close` option means the connection will close after this response,
+    whatever else the Connection field lists."""
+    data = b"GET / " + version + b"\r\nHost: x\r\n" + fields + b"\r\n" + get(b"/json")
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 1, ex.data
+    (r,) = ex.responses()
+    assert (r.body, r.get("connection")) == (HELLO, "close")
+
+
+@pytest.mark.parametrize(
+    ("version", "fields"),
+    [
+        (b"HTTP/1.1", b"Connection: closed\r\n"),
+        (b"HTTP/1.1", b'Connection: "close"\r\n'),
+        (b"HTTP/1.1", b"Proxy-Connection: close\r\n"),
+        (b"HTTP/1.1", b"Connection: keep-alive, Upgrade\r\n"),
+    ],
+    ids=["closed", "quoted-close", "proxy-connection", "other-options"],
+)
+def test_rfc9110_7_6_1_only_the_close_token_closes(
+    server: RunningServer, version: bytes, fields: bytes
+) -> None:
+    """RFC 9110 §7.6.1: connection options are tokens compared whole: `closed` or a quoted
+    "close" are other options, Proxy-Connection is not Connection; the connection persists."""
+    data = b"GET / " + version + b"\r\nHost: x\r\n" + fields + b"\r\n" + get(b"/json")
+    ex = talk(server, data)
+    assert ex.closed
+    first, second = ex.responses()
+    assert (first.body, first.get("connection")) == (HELLO, None)
+    assert (second.body, second.get("connection")) == (JSON_BODY, "close")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [b"Connection: keep-alivex\r\n", b"Connection: keep-alive;q=1\r\n", b"Keep-Alive: 5\r\n"],
+    ids=["longer-token", "with-parameter", "keep-alive-field-only"],
+)
+def test_rfc9112_c_2_2_http10_without_the_keep_alive_token_closes(
+    server: RunningServer, fields: bytes
+) -> None:
+    """RFC 9112 Appendix C.2.2: an HTTP/1.0 connection persists only with the `keep-alive`
+    connection option itself; a longer token, a parameterised one or a Keep-Alive field alone
+    leave it at the HTTP/1.0 default: close after the response."""
+    data = b"GET / HTTP/1.0\r\n" + fields + b"\r\nGET /json HTTP/1.0\r\n\r\n"
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 1, ex.data
+    (r,) = ex.responses()
+    assert (r.body, r.get("connection")) == (HELLO, "close")
+
+
+def test_rfc9112_9_3_http10_keep_alive_with_bodies_and_routing_answers(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §9.3: an HTTP/1.0 keep-alive connection persists across bodies, 404 and 204
+    answers; each response says `connection: keep-alive` until the one that closes."""
+    keep = b"Connection: keep-alive\r\n"
+    data = (
+        b"POST /echo HTTP/1.0\r\n" + keep + b"Content-Length: 2\r\n\r\nhi"
+        b"GET /no/such HTTP/1.0\r\n" + keep + b"\r\n"
+        b"GET /none HTTP/1.0\r\n" + keep + b"\r\n"
+        b"POST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nyo"
+    )
+    ex = talk(server, data)
+    assert ex.closed
+    rs = ex.responses()
+    assert [(r.status, r.get("connection")) for r in rs] == [
+        (200, "keep-alive"),
+        (404, "keep-alive"),
+        (204, "keep-alive"),
+        (200, "close"),
+    ]
+    assert [rs[0].body, rs[3].body] == [b"hi", b"yo"]
+
+
+def test_rfc9112_9_5_idle_http10_keep_alive_connection_is_closed_silently(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §9.5: the keep-alive timeout (1 s) applies to HTTP/1.0 persistent connections
+    too, and nothing is sent when it closes one."""
+    with server.connect() as s:
+        s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        r = Reader(s).response()
+        assert (r.body, r.get("connection")) == (HELLO, "keep-alive")
+        start = time.monotonic()
+        data, closed = read_to_close(s, 5)
+        elapsed = time.monotonic() - start
+    assert closed
+    assert data == b""
+    assert 0.8 <= elapsed <= 3.0, elapsed
+
+
+def test_rfc9110_6_2_http10_request_gets_an_http11_response(server: RunningServer) -> None:
+    """RFC 9110 §6.2 / RFC 9112 §2.3: a server sends its own version (HTTP/1.1) in responses
+    to HTTP/1.0 requests, also in error answers."""
+    for data in [b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\nBad Name: x\r\n\r\n"]:
+        ex = talk(server, data)
+        assert ex.data.startswith(b"HTTP/1.1 "), ex.data
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipelining (RFC 9112 §9.3.2, §9.6)
+# ---------------------------------------------------------------------------------------------
+
+BAD_IN_PIPELINE = {
+    "cl-and-te": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    "two-lengths": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                    b"Content-Length: 2\r\n\r\nab", 400),
+    "bad-chunk-size": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"zz\r\n", 400),
+    "bad-chunk-data": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"3\r\nabcd\r\n0\r\n\r\n", 400),
+    "bad-field": (b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n", 400),
+    "obs-fold": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n", 400),
+    "bare-lf": (b"GET / HTTP/1.1\nHost: x\n\n", 400),
+    "missing-host": (b"GET / HTTP/1.1\r\n\r\n", 400),
+    "bad-request-line": (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "body-too-large": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413),
+    "line-too-long": (request_line_of(MAX_REQUEST_LINE + 1) + b"\r\nHost: x\r\n\r\n", 414),
+    "too-many-fields": (get(b"/", b"".join(b"X-%d: v\r\n" % i for i in range(30))), 431),
+    "unknown-coding": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+                       b"\r\n0\r\n\r\n", 501),
+    "version": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    "expectation": (b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 1\r\n"
+                    b"\r\na", 417),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("bad", "status"), BAD_IN_PIPELINE.values(), ids=BAD_IN_PIPELINE)
+def test_rfc9112_9_6_bad_request_in_a_pipeline_is_answered_after_the_earlier_ones(
+    server: RunningServer, bad: bytes, status: int
+) -> None:
+    """RFC 9112 §9.3.2 and §9.6: requests before the bad one - a slow one (/sleep), a POST with
+    a body, a plain GET - are answered in order first, then the refusal, then the server
+    closes; the requests sent after the bad one are never answered."""
+    data = (
+        b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bad + SMUGGLED + get(b"/json")
+    )
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 4, ex.data
+    rs = ex.responses()
+    assert [r.status for r in rs] == [200, 200, 200, status]
+    assert [r.body for r in rs[:3]] == [b"slept", b"one", HELLO]
+    assert rs[3].get("connection") == "close"
+
+
+def test_rfc9112_9_6_close_in_the_middle_of_a_pipeline_ends_it(server: RunningServer) -> None:
+    """RFC 9112 §9.6: the answer to the request with `Connection: close` is the last one; the
+    requests pipelined after it are not processed."""
+    data = (
+        b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n"
+        + get(b"/users/1")
+        + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nnot"
+        + SMUGGLED
+    )
+    ex = talk(server, data)
+    assert ex.closed
+    assert [(r.body, r.get("connection")) for r in ex.responses()] == [
+        (b"slept", None),
+        (b'{"id":1}', "close"),
+    ]
+
+
+def test_rfc9112_9_3_2_a_hundred_pipelined_requests_in_one_write(server: RunningServer) -> None:
+    """RFC 9112 §9.3.2: more pipelined requests than the server reads ahead (32) are all
+    answered, in order."""
+    n = 100
+    data = b"".join(b"GET /users/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n - 1))
+    ex = talk(server, data + get(b"/users/%d" % (n - 1)))
+    assert ex.closed
+    assert [r.body for r in ex.responses()] == [b'{"id":%d}' % i for i in range(n)]
+
+
+def test_rfc9112_9_3_2_pipelined_bodies_larger_than_a_read(server: RunningServer) -> None:
+    """RFC 9112 §6.3, §9.3.2: 60 pipelined 1000-byte bodies (60 kB, more than one read buffer)
+    are delimited exactly and echoed in order."""
+    bodies = [bytes([65 + i % 26]) * 1000 for i in range(60)]
+    data = b"".join(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b for b in bodies
+    )
+    ex = talk(server, data + get())
+    assert ex.closed
+    assert [r.body for r in ex.responses()] == [*bodies, HELLO]
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        (b"/error", b"internal server error"),
+        (b"/async-error", b"internal server error"),
+        (b"/unencodable", b"internal server error"),
+        (b"/teapot", b"short and stout"),
+    ],
+)
+def test_rfc9112_9_3_2_handler_failure_in_a_pipeline_keeps_the_connection(
+    server: RunningServer, target: bytes, body: bytes
+) -> None:
+    """RFC 9110 §15.6.1: a 500 (or an HTTPException's status) is an ordinary response - the
+    message framing is intact - so the connection persists and the next pipelined request is
+    answered (pinned)."""
+    data = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n" + get()
+    ex = talk(server, data)
+    assert ex.closed
+    failed, after = ex.responses()
+    assert failed.get("connection") is None
+    assert json.loads(failed.body)["detail"] == body.decode()
+    assert (after.status, after.body) == (200, HELLO)
+
+
+def test_rfc9112_9_6_half_closed_client_waiting_on_a_slow_handler_gets_its_answers(
+    server: RunningServer,
+) -> None:
+    """RFC 9112 §9.6: half-closing is how a client says it sends nothing more, not that it
+    stopped reading. The same as the half-close test above, but deterministic: /slow takes 1 s,
+    long past the server's 50 ms check for clients that went away."""
+    with server.connect() as s:
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        data, closed = read_to_close(s, 5)
+    assert closed
+    responses = Exchange(data, closed, 0).responses()
+    # The server tells a half-closed client from a gone one with one interim 103 (RFC 9110
+    # §15.2: clients skip 1xx they do not expect); a gone client would answer it with RST.
+    assert [r.status for r in responses if r.status < 200] == [103]
+    assert [r.body for r in responses if r.status >= 200] == [b"slow done", HELLO]

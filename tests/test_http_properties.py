@@ -11,8 +11,10 @@ import itertools
 import json
 import re
 import socket
+import string
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -225,3 +227,125 @@ def test_int_path_parameter_out_of_i64_range_is_404(server: RunningServer, n: in
     r = get_user(server, str(n))
     assert r.status == 404, r
     assert json.loads(r.body)["status"] == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) Pipelined requests are answered in order, however they are cut up
+# ---------------------------------------------------------------------------------------------
+
+NAME_CHARS = string.ascii_letters + string.digits + "-._~"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One request of a pipeline and the answer that proves it was this request's."""
+
+    method: str
+    target: str
+    body: bytes | None  # request content, if any
+    chunks: tuple[int, ...] | None  # chunk sizes when chunked, None for Content-Length
+    content_type: str | None
+    status: int
+    expect: bytes  # the response body GET would get (HEAD: its length only)
+
+    def render(self, close: bool) -> bytes:
+        fields = [b"Host: x"]
+        if self.content_type is not None:
+            fields.append(b"Content-Type: " + self.content_type.encode())
+        payload = b""
+        if self.body is not None and self.chunks is None:
+            fields.append(b"Content-Length: %d" % len(self.body))
+            payload = self.body
+        elif self.body is not None and self.chunks is not None:
+            fields.append(b"Transfer-Encoding: chunked")
+            rest = self.body
+            for size in self.chunks:
+                payload += b"%x\r\n" % size + rest[:size] + b"\r\n"
+                rest = rest[size:]
+            payload += b"0\r\n\r\n"
+        if close:
+            fields.append(b"Connection: close")
+        head = f"{self.method} {self.target} HTTP/1.1\r\n".encode()
+        return head + b"".join(f + b"\r\n" for f in fields) + b"\r\n" + payload
+
+
+@st.composite
+def chunk_sizes(draw: st.DrawFn, total: int) -> tuple[int, ...]:
+    """Sizes of at least one non-empty chunk that add up to `total` (an empty body: none)."""
+    cuts = draw(st.lists(st.integers(1, max(total - 1, 1)), max_size=6, unique=True))
+    bounds = [0, *sorted(c for c in cuts if c < total), total]
+    return tuple(b - a for a, b in itertools.pairwise(bounds) if b > a)
+
+
+@st.composite
+def planned_request(draw: st.DrawFn, index: int) -> Planned:
+    """A random request whose answer names it: the index is in the path or the body."""
+    method = draw(st.sampled_from(["GET", "HEAD", "POST"]))
+    tag = f"r{index}"
+    if method == "POST":
+        body = tag.encode() + b":" + draw(st.binary(max_size=300))
+        chunked = draw(st.booleans())
+        chunks = draw(chunk_sizes(len(body))) if chunked else None
+        content_type = f"application/x-{tag}"
+        return Planned(method, "/echo", body, chunks, content_type, 200, body)
+    route = draw(st.sampled_from(["names", "files", "users"]))
+    if route == "names":
+        name = tag + "-" + draw(st.text(NAME_CHARS, max_size=20))
+        target, expect = f"/names/{name}", name.encode()
+    elif route == "files":
+        parts = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=8), max_size=3))
+        rest = "/".join([tag, *parts])
+        target, expect = f"/files/{rest}", rest.encode()
+    else:
+        n = index * 1000 + draw(st.integers(0, 999))
+        target, expect = f"/users/{n}", b'{"id":%d}' % n
+    # Some GETs and HEADs carry a body too: it is read and dropped (RFC 9112 §6.3), never
+    # taken for the next request.
+    body = draw(st.none() | st.binary(max_size=50))
+    return Planned(method, target, body, None, None, 200, expect)
+
+
+@st.composite
+def pipelines(draw: st.DrawFn) -> tuple[list[Planned], list[bytes], list[float]]:
+    n = draw(st.integers(1, 40))
+    plan = [draw(planned_request(i)) for i in range(n)]
+    data = b"".join(p.render(close=i == n - 1) for i, p in enumerate(plan))
+    if draw(st.booleans()):
+        pieces, pauses = [data], [0.0]
+    else:
+        cuts = draw(st.lists(st.integers(1, len(data) - 1), min_size=1, max_size=12, unique=True))
+        bounds = [0, *sorted(cuts), len(data)]
+        pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
+        pauses = draw(st.lists(st.floats(0, 0.005), min_size=len(pieces), max_size=len(pieces)))
+    return plan, pieces, pauses
+
+
+@BOUNDED
+@given(case=pipelines())
+def test_rfc9112_9_3_2_pipelined_requests_are_answered_in_order(
+    server: RunningServer, case: tuple[list[Planned], list[bytes], list[float]]
+) -> None:
+    """RFC 9112 §9.3.2: up to 40 pipelined GET/HEAD/POST requests (Content-Length or chunked
+    bodies, bodies on GETs) sent at once or cut at random bytes with pauses between the
+    pieces, more than the 32 the server reads ahead: each gets its own answer, in order."""
+    plan, pieces, pauses = case
+    with server.connect() as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece, pause in zip(pieces, pauses, strict=True):
+            s.sendall(piece)
+            time.sleep(pause)
+        data, closed = read_to_close(s, 10)
+    assert closed
+    head_only = [p.method == "HEAD" for p in plan]
+    responses = Exchange(data, closed, 0, head_only).responses()
+    assert len(responses) == len(plan), data
+    for p, r in zip(plan, responses, strict=True):
+        assert r.status == p.status, (p, r)
+        if p.method == "HEAD":
+            assert r.body == b""
+            assert r.get("content-length") == str(len(p.expect)), (p, r)
+        else:
+            assert r.body == p.expect, (p, r)
+        if p.content_type is not None:
+            assert r.get("content-type") == p.content_type
+    assert [r.get("connection") for r in responses] == [None] * (len(plan) - 1) + ["close"]

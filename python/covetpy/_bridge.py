@@ -100,6 +100,11 @@ async def _finish(
         value = await _Resume(coro, yielded)
     except Exception as exc:
         responder.fail(exc)
+    except asyncio.CancelledError:
+        # Cancelled by the server (client gone, 504 sent) or at shutdown: nobody waits for an
+        # answer, and it is not an error of the handler. The dropped responder frees the slot.
+        logger.debug("handler of request %d cancelled", job)
+        raise
     except BaseException as exc:
         responder.fail(exc)
         raise

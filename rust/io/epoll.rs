@@ -81,9 +81,9 @@ impl Conn for Stream {
         };
     }
 
-    fn peer_closed(&self) -> bool {
+    fn peer_state(&self) -> super::socket::PeerState {
         use std::os::fd::AsRawFd;
-        super::socket::peer_closed(match self {
+        super::socket::peer_state(match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
         })

@@ -108,9 +108,9 @@ pub trait Conn: 'static {
     fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
     /// Half-closes the write side so the peer sees end of stream after the last response.
     fn shutdown(&mut self) -> impl Future<Output = ()>;
-    /// Whether the peer has closed its side (or reset the connection), checked without
-    /// reading: a client that sent its request and went away while the handler runs.
-    fn peer_closed(&self) -> bool;
+    /// What the peer has done, checked without reading: a client that sent its request and
+    /// went away while the handler runs.
+    fn peer_state(&self) -> socket::PeerState;
 }
 
 /// A listening socket owned by one IO thread.

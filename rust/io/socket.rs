@@ -68,9 +68,20 @@ fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 }
 
 /// The local address a listener is bound to, as text for logs.
-/// Whether the peer of a connected socket has shut down its side or reset the connection,
-/// without reading (unread data stays queued for the connection's next read).
-pub fn peer_closed(fd: std::os::fd::RawFd) -> bool {
+/// What a connected socket's peer has done, seen without reading (unread data stays queued).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Nothing: it may still send.
+    Open,
+    /// It sent FIN: it will send nothing more. It may have closed, or only shut down its
+    /// sending side and still be reading (RFC 9112 §9.6); the socket cannot tell which.
+    SentEnd,
+    /// The connection is reset or broken: nothing sent now will be read.
+    Gone,
+}
+
+/// The peer's state, with a zero-timeout poll(2).
+pub fn peer_state(fd: std::os::fd::RawFd) -> PeerState {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLRDHUP,
@@ -78,7 +89,15 @@ pub fn peer_closed(fd: std::os::fd::RawFd) -> bool {
     };
     // SAFETY: one valid pollfd for a descriptor the caller owns; timeout 0 never blocks.
     let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n == 1 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+    if n != 1 {
+        PeerState::Open
+    } else if p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        PeerState::Gone
+    } else if p.revents & libc::POLLRDHUP != 0 {
+        PeerState::SentEnd
+    } else {
+        PeerState::Open
+    }
 }
 
 pub fn describe(l: &RawListener) -> String {

@@ -184,9 +184,9 @@ impl Conn for UringStream {
         self.shutdown_socket(Shutdown::Write);
     }
 
-    fn peer_closed(&self) -> bool {
+    fn peer_state(&self) -> super::socket::PeerState {
         use std::os::fd::AsRawFd;
-        super::socket::peer_closed(match &self.stream {
+        super::socket::peer_state(match &self.stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
         })

@@ -13,6 +13,7 @@ use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{oneshot, watch};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
+use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
@@ -74,6 +75,9 @@ struct Waiting {
     limit: Option<Duration>,
 }
 
+/// The interim response that tells a closed client from a half-closed one (see `client_left`).
+const EARLY_HINTS_103: &[u8] = b"HTTP/1.1 103 Early Hints\r\n\r\n";
+
 /// The handler side dropped the reply without answering (a bug, or the worker is stopping).
 fn unanswered() -> Response {
     problem(500, "the request was not answered")
@@ -96,6 +100,7 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
         closing: false,
         streaming: false,
         ticker: ticker(),
+        probed: false,
     };
     match CatchUnwind(c.run()).await {
         Ok(Err(Stop::Done)) => c.conn.shutdown().await,
@@ -159,6 +164,8 @@ struct Connection<C: Conn> {
     /// A streamed body is on the wire: an error answer now would corrupt it.
     streaming: bool,
     ticker: Rc<Ticker>,
+    /// The client sent FIN and was probed with a 103 that it did not reset: it still reads.
+    probed: bool,
 }
 
 impl<C: Conn> Connection<C> {
@@ -444,7 +451,7 @@ impl<C: Conn> Connection<C> {
         while let Some(Pending { answer, meta: p }) = self.pending.pop_front() {
             let response = match answer {
                 Answer::Ready(r) => r,
-                Answer::Wait(w) => match self.wait(w).await {
+                Answer::Wait(w) => match self.wait(w, p.version_10).await {
                     Ok(r) => r,
                     Err(stop) => {
                         // The client is gone: nobody reads the rest either.
@@ -494,7 +501,7 @@ impl<C: Conn> Connection<C> {
 
     /// Waits for a handler's answer, up to its deadline (then 504), watching for a client that
     /// goes away meanwhile (then the handler is cancelled and the connection ends).
-    async fn wait(&mut self, mut w: Waiting) -> Result<Response, Stop> {
+    async fn wait(&mut self, mut w: Waiting, version_10: bool) -> Result<Response, Stop> {
         // Answered already (usual when a batch ran while this connection read): no timer.
         match w.rx.try_recv() {
             Ok(r) => return Ok(r),
@@ -523,7 +530,9 @@ impl<C: Conn> Connection<C> {
                             &format!("the handler did not answer within {secs} s"),
                         ));
                     }
-                    if self.conn.peer_closed() {
+                    // Only past one whole tick: a handler that answers within 50 ms never
+                    // costs the check, whatever the phase of the ticker.
+                    if ticker.now() >= w.since + 2 && self.client_left(version_10).await {
                         self.ctx.dispatch.cancel(w.id, Cancel::Disconnected);
                         log::write(
                             Level::Debug,
@@ -532,6 +541,25 @@ impl<C: Conn> Connection<C> {
                         return Err(Stop::Gone);
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether the client has gone, so its handler may stop. A FIN alone does not tell: a client
+    /// that only shut down its sending side still reads its answers (RFC 9112 §9.6). So the
+    /// first time an HTTP/1.1 client is seen to have sent FIN, it gets an interim `103 Early
+    /// Hints` (which every HTTP/1.1 client must accept and skip, RFC 9110 §15.2): a client that
+    /// closed answers it with RST, which the next check sees; one that still reads skips it and
+    /// is never probed again. HTTP/1.0 has no interim responses: FIN counts as gone.
+    async fn client_left(&mut self, version_10: bool) -> bool {
+        match self.conn.peer_state() {
+            PeerState::Open => false,
+            PeerState::Gone => true,
+            PeerState::SentEnd if version_10 => true,
+            PeerState::SentEnd if self.probed => false,
+            PeerState::SentEnd => {
+                self.probed = true;
+                self.write_raw(EARLY_HINTS_103).await.is_err()
             }
         }
     }
@@ -568,7 +596,8 @@ impl<C: Conn> Connection<C> {
                 } else {
                     Framing::None
                 };
-                let close = close || (p.version_10 && has_body);
+                // HEAD sends no body, so nothing needs the close to delimit it.
+                let close = close || (p.version_10 && has_body && !p.head_only);
                 write_head(
                     &mut self.wbuf,
                     response.status,
