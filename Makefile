@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv rust-test py-test lint fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers clean
+.PHONY: help run test dev venv services rust-test py-test lint fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,9 +24,19 @@ run: dev         ## set up and serve examples/hello.py on $(PORT) with 2 workers
 rust-test:       ## Rust unit and property tests (no Python needed)
 	cargo test --quiet
 
-py-test: dev     ## Python unit and end-to-end tests, once per IO driver (uring fails where the kernel refuses io_uring)
+py-test: dev services ## Python unit and end-to-end tests, once per IO driver (uring fails where the kernel refuses io_uring)
 	COVETPY_IO=epoll $(PY) -m pytest -q
 	COVETPY_IO=uring $(PY) -m pytest -q
+
+# Debian bookworm packages both (nats-server 2.9, with JetStream); apt-get runs only for what
+# is missing. The tests start their own servers on free loopback ports, never these services.
+services:        ## install redis-server and nats-server (the event bus tests run them)
+	@missing=""; \
+	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 	cargo fmt --check

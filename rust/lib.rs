@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod io;
 pub mod log;
+pub mod middleware;
 pub mod protocol;
 pub mod router;
 pub mod server;

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import re
 import traceback
 import types
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
 from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
@@ -25,6 +27,9 @@ from covetpy.responses import (
 )
 from covetpy.routing.route import Route, compile_route
 from covetpy.routing.router import RouteDecl, Router
+
+if TYPE_CHECKING:
+    from covetpy.events import EventBus
 
 __all__ = ["App"]
 
@@ -61,6 +66,8 @@ class App(Router):
         middleware: Sequence[Any] = (),
         plugins: Sequence[Any] = (),
         discover_plugins: bool = False,
+        events: str | EventBus | None = None,
+        service: str | None = None,
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies, middleware=middleware)
@@ -79,7 +86,18 @@ class App(Router):
         self._executor: ThreadPoolExecutor | None = None
         self._resolver = Resolver(self.dependency_overrides, self._get_executor)
         self.plugins = Plugins(list(plugins), discover_plugins)
+        self._events_config = (events, service or _slug(title))
+        self._events: EventBus | None = None
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
+
+    @property
+    def events(self) -> EventBus:
+        """The app's event bus (`covetpy.events.EventBus`), made on first use: the `events`
+        argument (a bus or a URL), else `$COVETPY_EVENTS_URL`, else `memory://`; its service
+        name is the `service` argument, else the title in lower case."""
+        if self._events is None:
+            self._events = _event_bus(*self._events_config)
+        return self._events
 
     def _changed(self) -> None:
         self._compiled = None
@@ -335,11 +353,14 @@ class App(Router):
         return fn
 
     async def startup(self) -> None:
-        """Runs the plugins' `on_startup` (in dependency order), then the start-up hooks."""
+        """Runs the plugins' `on_startup` (in dependency order), then the start-up hooks, then
+        starts the `app.events` subscriptions."""
         self.plugins.set_up(self)
         await self.plugins.run("on_startup")
         for hook in self._startup:
             await _call(hook)
+        if self._events is not None:
+            await self._events.start()
 
     async def ready(self) -> None:
         """Runs the plugins' `on_ready`: the worker serves now."""
@@ -348,10 +369,23 @@ class App(Router):
     async def drain(self) -> None:
         """Runs the plugins' `on_drain`: the worker has stopped accepting and is finishing."""
         await self.plugins.run("on_drain", reverse=True)
+        await self.drain_events()
+
+    async def drain_events(self) -> None:
+        """Stops the event subscriptions fetching and waits for their handlers to finish and
+        ack (`app.events.drain_timeout`); publishing still works."""
+        if self._events is not None:
+            await self._events.drain()
 
     async def shutdown(self) -> None:
-        """Runs the shutdown hooks in reverse order; a failing hook does not stop the others."""
+        """Drains and closes `app.events`, then runs the shutdown hooks in reverse order; a
+        failing hook does not stop the others."""
         errors: list[Exception] = []
+        try:  # before the hooks: handlers may use what they close
+            if self._events is not None:
+                await self._events.close()
+        except Exception as exc:
+            errors.append(exc)
         for hook in reversed(self._shutdown):
             try:
                 await _call(hook)
@@ -366,6 +400,23 @@ class App(Router):
             self._executor = None
         if errors:
             raise ExceptionGroup("shutdown hooks failed", errors) if len(errors) > 1 else errors[0]
+
+
+def _slug(title: str) -> str:
+    """The default service name of an app: its title in lower case, runs of other
+    characters than letters and digits turned into one `-`."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "covetpy"
+
+
+def _event_bus(events: str | EventBus | None, service: str) -> EventBus:
+    """`app.events`: the bus given, or one on the URL given, else on `$COVETPY_EVENTS_URL`,
+    else in memory. Imported here: an app that never touches its bus does not load it."""
+    from covetpy.events import EventBus
+
+    if isinstance(events, EventBus):
+        return events
+    url = events or os.environ.get("COVETPY_EVENTS_URL") or "memory://"
+    return EventBus(url, service=service)
 
 
 def _path_params(path: str) -> list[tuple[str, str | None]]:

@@ -35,9 +35,9 @@ logger = logging.getLogger("covetpy")
 
 __all__ = ["main", "serve"]
 
-# How often a worker compares its request count and RSS with the recycling limits: two reads
-# of counters, so often enough that a worker overshoots --max-requests by at most half a
-# second of traffic.
+# How often a worker compares its request count and RSS with the recycling limits. A check is
+# a counter read and one read of /proc/self/statm; a worker overshoots --max-requests by at
+# most this much traffic.
 RECYCLE_CHECK = 0.5
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -175,6 +175,7 @@ def _stand_by(config: ServerConfig, channel: int) -> ServerConfig | None:
         pass
     # Stopped before it served: nothing to drain.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logger.info("worker %d standing by", os.getpid())
     _report(channel, {"standby": True})
     sock = socket.socket(fileno=channel)
     try:

@@ -385,7 +385,10 @@ fn a_refused_head_gets_the_same_answer_however_it_is_cut() {
     big_field.extend_from_slice(b"\r\n");
     for (input, want) in [(long_line, 414), (big_field, 431)] {
         let whole = parse(&input).map(|_| ()).unwrap_err().status();
-        let cut = parse(&input[..input.len() - 1]).map(|_| ()).unwrap_err().status();
+        let cut = parse(&input[..input.len() - 1])
+            .map(|_| ())
+            .unwrap_err()
+            .status();
         assert_eq!((whole, cut), (want, want));
     }
 }
