@@ -58,11 +58,21 @@ pub fn write(level: Level, msg: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// Writes one access-log line: `peer "METHOD target" status bytes micros`.
-pub fn access(peer: &str, method: &str, target: &[u8], status: u16, bytes: usize, micros: u128) {
+/// Writes one access-log line: `peer "METHOD target" status bytes micros [request-id]`.
+pub fn access(
+    peer: &str,
+    method: &str,
+    target: &[u8],
+    status: u16,
+    bytes: usize,
+    micros: u128,
+    request_id: Option<&str>,
+) {
     let line = format!(
-        "{peer} \"{method} {}\" {status} {bytes} {micros}us\n",
-        String::from_utf8_lossy(target)
+        "{peer} \"{method} {}\" {status} {bytes} {micros}us{}{}\n",
+        String::from_utf8_lossy(target),
+        if request_id.is_some() { " " } else { "" },
+        request_id.unwrap_or("")
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

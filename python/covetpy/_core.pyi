@@ -10,6 +10,7 @@ __all__ = [
     "CovetError",
     "Headers",
     "QueryParams",
+    "RateLimiter",
     "Ready",
     "Request",
     "Responder",
@@ -112,6 +113,8 @@ class Request:
     def json(self) -> Ready: ...
     def stream(self) -> BodyStream: ...
     def is_disconnected(self) -> Ready: ...
+    @property
+    def request_id(self) -> str | None: ...
 
 @final
 class Responder:
@@ -128,6 +131,12 @@ class StreamSender:
     def wait(self, future: Any) -> None: ...
 
 @final
+class RateLimiter:
+    """Token buckets for keys computed in Python (`RateLimit(key=function)`)."""
+    def __new__(cls, rate: float, burst: int, max_keys: int) -> RateLimiter: ...
+    def hit(self, key: str) -> float | None: ...
+
+@final
 class Server:
     """The Rust server of one worker process."""
     def __new__(cls, config: Any, routes: Iterable[Any], runtime: Any) -> Server: ...
@@ -142,6 +151,8 @@ class Server:
         """The IO driver of the running server, "epoll" or "uring"; None before start()."""
     @property
     def connections(self) -> int: ...
+    @property
+    def native_middleware(self) -> list[str]: ...
 
 def panic_for_test() -> None:
     """Panics inside the extension (tests check that panics are contained)."""

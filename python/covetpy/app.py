@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
 from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
-from covetpy.middleware.pipeline import compile_chain
+from covetpy.middleware.builtin import NativeMiddleware, PythonKeyRateLimit, RateLimit
+from covetpy.middleware.pipeline import compile_chain, name_of
 from covetpy.params.resolve import Resolver
 from covetpy.plugins import Plugins
 from covetpy.requests import Request
@@ -70,7 +71,7 @@ class App(Router):
         service: str | None = None,
     ) -> None:
         self._compiled: list[Route] | None = None
-        super().__init__(dependencies=dependencies, middleware=middleware)
+        super().__init__(dependencies=dependencies)
         self.title = title
         self.version = version
         self.description = description
@@ -86,6 +87,9 @@ class App(Router):
         self._executor: ThreadPoolExecutor | None = None
         self._resolver = Resolver(self.dependency_overrides, self._get_executor)
         self.plugins = Plugins(list(plugins), discover_plugins)
+        self._native: list[NativeMiddleware] = []
+        for mw in middleware:
+            self.add_middleware(mw)
         self._events_config = (events, service or _slug(title))
         self._events: EventBus | None = None
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
@@ -113,10 +117,35 @@ class App(Router):
             middleware = middleware(**options)
         elif options:
             raise TypeError(f"options given for {middleware!r}, which is not a class")
+        if isinstance(middleware, NativeMiddleware):
+            if isinstance(middleware, RateLimit) and middleware.in_python:
+                # Keyed by a Python function: the check runs in Python (buckets in Rust).
+                middleware = PythonKeyRateLimit(middleware)
+            elif self._middleware:
+                raise RouteError(
+                    f"{type(middleware).__name__} runs in Rust, outside every Python middleware, "
+                    f"but is added after {name_of(self._middleware[-1])}: add the built-in "
+                    "middleware first, so the order written is the order they run in"
+                )
+            else:
+                self._native.append(middleware)
+                self._changed()
+                return
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, not {type(middleware).__name__}")
         self._middleware.append(middleware)
         self._changed()
+
+    @property
+    def native_middleware(self) -> list[NativeMiddleware]:
+        """The built-in middleware that run in Rust, outermost first."""
+        return list(self._native)
+
+    def middleware(self, fn: F) -> F:
+        """Registers `async def mw(request, call_next) -> Response` (or a sync one around sync
+        handlers) around every route; the first registered is outermost."""
+        self.add_middleware(fn)
+        return fn
 
     def command(self, name: str) -> Callable[[F], F]:
         """Registers `fn(args: list[str]) -> int | None` as `covetpy exec module:app NAME ...`
@@ -328,6 +357,7 @@ class App(Router):
         ns = {n: getattr(_bridge, n) for n in names}
         return types.SimpleNamespace(
             **ns,
+            native_middleware=[m.spec() for m in self._native],
             UUID=_bridge.UUID,
             bad_request=_bridge.bad_request,
             render_exception=self.render_exception,

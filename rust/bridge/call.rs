@@ -90,6 +90,7 @@ impl Handlers {
             peer,
             reply,
             id,
+            request_id,
         } = job;
         let ep = &self.endpoints[route];
         let ctx = Ctx {
@@ -116,6 +117,7 @@ impl Handlers {
                     names: ep.names.clone(),
                     peer,
                     id,
+                    request_id,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {

@@ -12,6 +12,7 @@ mod call;
 mod config;
 mod convert;
 mod errors;
+mod middleware;
 mod multidict;
 mod queue;
 mod request;
@@ -33,6 +34,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::Responder>()?;
     m.add_class::<stream::StreamSender>()?;
     m.add_class::<awaitable::Ready>()?;
+    m.add_class::<middleware::RateLimiter>()?;
     m.add("CovetError", py.get_type::<errors::CovetError>())?;
     m.add("RouteError", py.get_type::<errors::RouteError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;

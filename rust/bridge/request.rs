@@ -28,6 +28,8 @@ pub struct RequestData {
     pub peer: Peer,
     /// The server's id of this request (for cancellation).
     pub id: u64,
+    /// The `x-request-id` the RequestId middleware accepted or made.
+    pub request_id: Option<Box<str>>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -191,6 +193,12 @@ impl Request {
                 ))
             }
         }
+    }
+
+    /// The request id given by the built-in RequestId middleware (None without it).
+    #[getter]
+    fn request_id(&self) -> Option<&str> {
+        self.data.request_id.as_deref()
     }
 
     /// Whether the client went away while the handler ran (awaitable, like Starlette's). An

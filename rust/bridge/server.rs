@@ -29,6 +29,7 @@ pub struct Server {
     inline: bool,
     running: Mutex<Option<core::Server>>,
     batch: Mutex<Vec<Event>>,
+    pipeline: Arc<crate::middleware::Pipeline>,
 }
 
 #[pymethods]
@@ -52,6 +53,7 @@ impl Server {
         };
         let config = config::extract(config)?;
         let rt = Arc::new(Runtime::load(runtime)?);
+        let pipeline = Arc::new(super::middleware::pipeline(runtime)?);
         let mut specs = Vec::new();
         let mut defs = Vec::new();
         let mut fixed = Vec::new();
@@ -135,6 +137,7 @@ impl Server {
             inline,
             running: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(64)),
+            pipeline,
         })
     }
 
@@ -144,11 +147,15 @@ impl Server {
         if running.is_some() {
             return Err(PyRuntimeError::new_err("server already started"));
         }
-        let server =
-            core::Server::start(self.config.clone(), self.router.clone(), self.dispatcher())
-                .map_err(|e| {
-                    ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
-                })?;
+        let server = core::Server::start(
+            self.config.clone(),
+            self.router.clone(),
+            self.dispatcher(),
+            self.pipeline.clone(),
+        )
+        .map_err(|e| {
+            ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
+        })?;
         let addresses = server.addresses().to_vec();
         *running = Some(server);
         Ok(addresses)
@@ -249,6 +256,12 @@ impl Server {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(|s| s.driver().name())
+    }
+
+    /// The built-in middleware, outermost first (names).
+    #[getter]
+    fn native_middleware(&self) -> Vec<String> {
+        self.pipeline.names()
     }
 
     /// Open connections now.

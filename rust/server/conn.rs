@@ -16,6 +16,7 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
+use crate::middleware::{self, StreamEncoder};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
 use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version,
@@ -58,6 +59,8 @@ struct Meta {
     keep_alive_10: bool,
     version_10: bool,
     access: Option<(String, Vec<u8>, Instant)>,
+    /// The built-in middleware's state for this request (None: no middleware, or a probe).
+    mw: Option<middleware::Ctx>,
 }
 
 enum Answer {
@@ -73,6 +76,68 @@ struct Waiting {
     since: u64,
     /// How long the handler may take (504 after), if it has a limit.
     limit: Option<Duration>,
+}
+
+/// Frames streamed data (chunked, or raw for HTTP/1.0), through a compressor when there is one.
+struct Body10OrChunked {
+    version_10: bool,
+    scratch: Vec<u8>,
+}
+
+impl Body10OrChunked {
+    fn frame(&self, wbuf: &mut Vec<u8>, data: &[u8]) {
+        if data.is_empty() {
+            // An empty chunk would end a chunked body.
+        } else if self.version_10 {
+            wbuf.extend_from_slice(data);
+        } else {
+            write_chunk(wbuf, data);
+        }
+    }
+
+    fn put(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        encoder: &mut Option<StreamEncoder>,
+        data: &[u8],
+    ) -> Result<(), Stop> {
+        match encoder {
+            None => self.frame(wbuf, data),
+            // A failed encoder cannot complete the body: cut it like a failed producer.
+            Some(e) => e.write(data).map_err(|_| Stop::Gone)?,
+        }
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        encoder: &mut Option<StreamEncoder>,
+    ) -> Result<(), Stop> {
+        if let Some(e) = encoder {
+            self.scratch.clear();
+            e.flush(&mut self.scratch).map_err(|_| Stop::Gone)?;
+            let scratch = std::mem::take(&mut self.scratch);
+            self.frame(wbuf, &scratch);
+            self.scratch = scratch;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        encoder: &mut Option<StreamEncoder>,
+    ) -> Result<(), Stop> {
+        if let Some(e) = encoder {
+            self.scratch.clear();
+            e.finish(&mut self.scratch).map_err(|_| Stop::Gone)?;
+            let scratch = std::mem::take(&mut self.scratch);
+            self.frame(wbuf, &scratch);
+            self.scratch = scratch;
+        }
+        Ok(())
+    }
 }
 
 /// The interim response that tells a closed client from a half-closed one (see `client_left`).
@@ -184,7 +249,29 @@ impl<C: Conn> Connection<C> {
                         .await
                 }
             };
-            let routed = match probe(&self.ctx.config, head.method(), path, &self.ctx.shared) {
+            let mut mw = None;
+            let mut early_close = false;
+            let probed = probe(&self.ctx.config, head.method(), path, &self.ctx.shared);
+            // Built-in middleware see every request but the probes (a sidecar's probe must not
+            // be refused for its Host or rate); one may answer it here, without Python.
+            let early = match probed {
+                None if !self.ctx.pipeline.is_empty() => {
+                    match self.ctx.pipeline.on_request(&head, &self.peer, started) {
+                        Ok(ctx) => {
+                            mw = Some(ctx);
+                            None
+                        }
+                        Err(early) => {
+                            let early = *early;
+                            mw = Some(early.ctx);
+                            early_close = early.close;
+                            Some(early.response)
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let routed = match probed.or(early) {
                 // Health probes are answered here, before routing: they work while Python is
                 // saturated or blocked, and a route cannot shadow them.
                 Some(answer) => Err(answer),
@@ -227,7 +314,17 @@ impl<C: Conn> Connection<C> {
                         started,
                     )
                 }),
+                mw,
             };
+            if early_close {
+                // Refused before its body was read (413): answer and close, unread.
+                meta.close = true;
+                self.pending.push_back(Pending {
+                    answer: Answer::Ready(routed.err().unwrap_or_else(unanswered)),
+                    meta,
+                });
+                return self.flush().await;
+            }
 
             let framing = head.framing();
             let body = if framing == BodyFraming::Empty {
@@ -277,11 +374,14 @@ impl<C: Conn> Connection<C> {
                                 .ctx
                                 .dispatch
                                 .timeout(route, self.ctx.config.request_timeout);
+                            let request_id =
+                                meta.mw.as_ref().and_then(|c| c.request_id()).map(Box::from);
                             let job = Job {
                                 head,
                                 body,
                                 route,
                                 params,
+                                request_id,
                                 peer: self.peer.clone(),
                                 reply: Reply {
                                     tx,
@@ -468,6 +568,14 @@ impl<C: Conn> Connection<C> {
                 || (self.pending.is_empty()
                     && self.rbuf.is_empty()
                     && self.ctx.shared.is_draining());
+            let mut response = response;
+            let encoder = match &p.mw {
+                Some(ctx) => self
+                    .ctx
+                    .pipeline
+                    .on_response(ctx, p.head_only, &mut response),
+                None => None,
+            };
             let status = response.status;
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
@@ -479,12 +587,13 @@ impl<C: Conn> Connection<C> {
                     status,
                     self.wbuf.len() - before,
                     started.elapsed().as_micros(),
+                    p.mw.as_ref().and_then(|c| c.request_id()),
                 );
             }
             if let Some(rx) = stream {
                 self.write_out().await?;
                 self.streaming = true;
-                self.stream_body(rx, p.version_10).await?;
+                self.stream_body(rx, p.version_10, encoder).await?;
                 self.streaming = false;
             }
             if close {
@@ -612,25 +721,29 @@ impl<C: Conn> Connection<C> {
         }
     }
 
-    async fn stream_body(&mut self, mut stream: StreamBody, version_10: bool) -> Result<(), Stop> {
+    async fn stream_body(
+        &mut self,
+        mut stream: StreamBody,
+        version_10: bool,
+        mut encoder: Option<StreamEncoder>,
+    ) -> Result<(), Stop> {
+        let mut out = Body10OrChunked {
+            version_10,
+            scratch: Vec::new(),
+        };
         loop {
             let next = stream.rx.recv().await;
             if let Some(n) = &stream.on_space {
                 n.space();
             }
+            let mut ended = false;
             match next {
                 Some(Chunk::Data(data)) => {
-                    if version_10 {
-                        self.wbuf.extend_from_slice(&data);
-                    } else {
-                        write_chunk(&mut self.wbuf, &data);
-                    }
+                    out.put(&mut self.wbuf, &mut encoder, &data)?;
                     // Coalesce what is already queued into one write.
-                    let mut ended = false;
                     while let Ok(more) = stream.rx.try_recv() {
                         match more {
-                            Chunk::Data(more) if version_10 => self.wbuf.extend_from_slice(&more),
-                            Chunk::Data(more) => write_chunk(&mut self.wbuf, &more),
+                            Chunk::Data(more) => out.put(&mut self.wbuf, &mut encoder, &more)?,
                             Chunk::End => {
                                 ended = true;
                                 break;
@@ -640,28 +753,26 @@ impl<C: Conn> Connection<C> {
                     if let Some(n) = &stream.on_space {
                         n.space();
                     }
-                    if ended {
-                        if version_10 {
-                            self.write_out().await?;
-                            return Err(Stop::Done);
-                        }
-                        write_last_chunk(&mut self.wbuf);
-                        return Ok(());
-                    }
-                    self.write_out().await?;
-                }
-                Some(Chunk::End) => {
-                    if version_10 {
+                    if !ended {
+                        // A sync flush: what the producer gave so far decodes at the client now.
+                        out.flush(&mut self.wbuf, &mut encoder)?;
                         self.write_out().await?;
-                        return Err(Stop::Done);
+                        continue;
                     }
-                    write_last_chunk(&mut self.wbuf);
-                    return Ok(());
                 }
+                Some(Chunk::End) => ended = true,
                 // The producer failed mid-body: the only honest signal left is to cut the
                 // connection without the last chunk (RFC 9112 §8: incomplete message).
                 None => return Err(Stop::Gone),
             }
+            debug_assert!(ended);
+            out.finish(&mut self.wbuf, &mut encoder)?;
+            if version_10 {
+                self.write_out().await?;
+                return Err(Stop::Done);
+            }
+            write_last_chunk(&mut self.wbuf);
+            return Ok(());
         }
     }
 

@@ -49,6 +49,8 @@ pub struct Job {
     pub route: usize,
     /// Path parameters in path order.
     pub params: Vec<Param>,
+    /// The request id the built-in RequestId middleware accepted or made.
+    pub request_id: Option<Box<str>>,
     /// The client.
     pub peer: Peer,
     /// Where the response goes.

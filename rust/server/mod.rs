@@ -25,6 +25,7 @@ use crate::config::{Bind, ServerConfig};
 use crate::io::socket::{self, RawListener};
 use crate::io::Driver;
 use crate::log::Level;
+use crate::middleware::Pipeline;
 use crate::router::Router;
 
 /// What every connection of an IO thread shares.
@@ -33,6 +34,8 @@ pub(crate) struct Ctx {
     pub router: Arc<Router>,
     pub dispatch: Arc<dyn Dispatch>,
     pub shared: Arc<Shared>,
+    /// The built-in middleware (empty: skipped per request).
+    pub pipeline: Arc<Pipeline>,
 }
 
 /// A running server: its IO threads and their shared state.
@@ -50,6 +53,7 @@ impl Server {
         config: ServerConfig,
         router: Arc<Router>,
         dispatch: Arc<dyn Dispatch>,
+        pipeline: Arc<Pipeline>,
     ) -> io::Result<Server> {
         let driver = Driver::resolve(config.io)?;
         let n = config.io_threads.max(1);
@@ -75,6 +79,7 @@ impl Server {
                 router: router.clone(),
                 dispatch: dispatch.clone(),
                 shared: shared.clone(),
+                pipeline: pipeline.clone(),
             };
             let running = running.clone();
             let dispatch = dispatch.clone();

@@ -25,6 +25,12 @@ def print_routes(app_ref: str, middleware: bool = False) -> int:
     ]
     width_m = max((len(m) for m, _, _ in rows), default=6)
     width_p = max((len(p) for _, p, _ in rows), default=4)
+    if middleware:
+        native = [m.describe() for m in app.native_middleware]
+        print("built-in (Rust), outermost first:")
+        for i, line in enumerate(native or ["(none)"], 1):
+            print(f"  {i}. {line}" if native else f"  {line}")
+        print()
     print(f"{'METHODS':<{width_m}}  {'PATH':<{width_p}}  HANDLER")
     for (m, p, h), route in zip(rows, app.routes, strict=True):
         print(f"{m:<{width_m}}  {p:<{width_p}}  {h}")

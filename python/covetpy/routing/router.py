@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from covetpy.exceptions import RouteError
+
 __all__ = ["Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +52,9 @@ class Router:
         self.prefix = prefix
         self.tags = tuple(tags)
         self.dependencies = tuple(dependencies)
-        self._middleware: list[Any] = list(middleware)
+        self._middleware: list[Any] = []
+        for mw in middleware:
+            self.middleware(mw)
         self._decls: list[RouteDecl] = []
         self._changed()
 
@@ -79,6 +83,13 @@ class Router:
     def middleware(self, fn: F) -> F:
         """Registers `async def mw(request, call_next) -> Response` (or a sync one around sync
         handlers) around every route of this router; the first registered is outermost."""
+        from covetpy.middleware.builtin import NativeMiddleware
+
+        if isinstance(fn, NativeMiddleware):
+            raise RouteError(
+                f"{type(fn).__name__} runs in Rust for the whole app: add it to the App, "
+                "not to a Router"
+            )
         self._middleware.append(fn)
         self._changed()
         return fn
