@@ -68,7 +68,7 @@ impl Server {
             };
             timeouts.push(match timeout {
                 None => RouteTimeout::Default,
-                Some(t) if t == 0.0 => RouteTimeout::Unlimited,
+                Some(0.0) => RouteTimeout::Unlimited,
                 Some(t) => RouteTimeout::After(Duration::try_from_secs_f64(t).map_err(|_| {
                     RouteError::new_err(format!("route {path}: timeout must be >= 0, got {t}"))
                 })?),
