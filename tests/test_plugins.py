@@ -16,6 +16,7 @@ from covetpy import App
 from covetpy.plugins import PluginError
 from covetpy.testing import StartupError, TestClient
 from tests.apps import plugged
+from tests.conftest import StartServer, read_response
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ def test_plugins_set_up_in_dependency_order_and_hooks_run() -> None:
         "audit.init",
         "database.startup",
         "audit.startup",
+        "audit.ready",
         "audit.shutdown",
         "database.shutdown",
     ]
@@ -159,3 +161,13 @@ def test_an_installed_plugin_distribution_is_discovered(tmp_path: Path) -> None:
     assert "     route GET /hello-from-plugin" in out.stdout
     # Discovery is opt-in.
     assert cli("plugins", "discovering:plain", env=env).stdout.strip() == "no plugins"
+
+
+def test_a_worker_runs_on_ready_and_on_drain(start_server: StartServer) -> None:
+    server = start_server("tests.apps.plugged:app")
+    with server.connect() as s:
+        s.sendall(b"GET /audit/calls HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _, body = read_response(s)
+    assert status == 200 and "audit.ready" in body.decode()
+    assert server.stop() == 0
+    assert "plugin audit: draining" in server.log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from covetpy import App, Request, Response
@@ -48,6 +49,12 @@ class Audit:
 
     def on_startup(self) -> None:
         calls.append("audit.startup")
+
+    async def on_ready(self) -> None:
+        calls.append("audit.ready")
+
+    def on_drain(self) -> None:
+        logging.getLogger("covetpy").warning("plugin audit: draining")
 
     async def on_shutdown(self) -> None:
         calls.append("audit.shutdown")

@@ -82,6 +82,10 @@ async def serve(
     def drain() -> None:
         logger.info("draining (deadline %.0fs)", config.drain_timeout)
         core.begin_drain()
+        # Plugins' on_drain and the event bus (stop fetching, finish, ack) run meanwhile.
+        task = loop.create_task(app.drain())
+        tasks.append(task)
+        task.add_done_callback(_log_failure)
 
     async def drain_when_stopped(event: asyncio.Event) -> None:
         await event.wait()
@@ -95,9 +99,11 @@ async def serve(
     tasks = [loop.create_task(drain_when_stopped(stop))] if stop is not None else []
     if on_recycle is not None and (config.max_requests or config.max_worker_memory):
         tasks.append(loop.create_task(_watch_limits(core, config, on_recycle)))
-    if on_ready is not None:
-        on_ready(addresses)
     try:
+        # The worker serves now: plugins' on_ready (a failure stops the worker, drained).
+        await app.ready()
+        if on_ready is not None:
+            on_ready(addresses)
         await stopped
     finally:
         for task in tasks:
@@ -120,6 +126,11 @@ async def serve(
                 stats["events"] / stats["batches"],
             )
     await app.shutdown()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("draining hooks failed", exc_info=task.exception())
 
 
 async def _watch_limits(

@@ -1,0 +1,1 @@
+"""An order service that publishes events and a worker that consumes them (README "Events")."""

@@ -1,0 +1,1 @@
+"""Helpers of the event bus tests: servers, worker processes, waiting with deadlines."""
