@@ -92,9 +92,11 @@ fn pipeline_cost_per_request() {
     let base = time(500_000, || {
         black_box(answer());
     });
+    // The connection passes the Instant it took when the head arrived: no clock read here.
+    let now = Instant::now();
     let run = |p: &Pipeline| {
         time(500_000, || {
-            let ctx = p.on_request(black_box(&h), &peer, Instant::now()).unwrap();
+            let ctx = p.on_request(black_box(&h), &peer, now).unwrap();
             let mut r = answer();
             black_box(p.on_response(&ctx, false, &mut r));
             black_box(r);
@@ -149,7 +151,7 @@ fn compression_levels() {
             bodies.push((name, data));
         }
     }
-    let cases: Vec<(Encoding, Levels)> = [1, 4, 5, 6, 9]
+    let cases: Vec<(Encoding, Levels)> = [1, 4, 5, 6]
         .map(|g| {
             (
                 Encoding::Gzip,
@@ -160,7 +162,7 @@ fn compression_levels() {
             )
         })
         .into_iter()
-        .chain([1, 2, 3, 4, 5].map(|b| {
+        .chain([3, 4, 5, 6].map(|b| {
             (
                 Encoding::Brotli,
                 Levels {
@@ -276,29 +278,5 @@ fn rate_limit_contention() {
             .min()
             .unwrap_or_default();
         println!("rate limit, {shards:>2} shard(s), {nthreads} thread(s): {best:?}/check");
-    }
-}
-
-#[test]
-#[ignore]
-fn scratch_brotli_window() {
-    let path = std::env::var("SCRATCH").unwrap();
-    let data = std::fs::read(path).unwrap();
-    for q in [4, 5, 6] {
-        for lgwin in [16, 17, 18, 20, 22] {
-            let params = brotli::enc::BrotliEncoderParams {
-                quality: q,
-                lgwin,
-                size_hint: data.len(),
-                ..Default::default()
-            };
-            let mut size = 0;
-            let t = time(50, || {
-                let mut out = Vec::new();
-                brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
-                size = out.len();
-            });
-            println!("q{q} lgwin {lgwin}: {t:?} {size}");
-        }
     }
 }

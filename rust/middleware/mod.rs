@@ -13,6 +13,18 @@
 //!    any onion: with `[RequestId, RateLimit]` a 429 carries the request id; with
 //!    `[RateLimit, RequestId]` it does not. That is what "ordering is explicit" means.
 //!
+//! What the connection does with them (when the pipeline is not empty):
+//!
+//! - `Err(early)`: treat `early.response` like any answer found before dispatch (a 404, say),
+//!   keeping `early.ctx` for step 2; if `early.close`, the body was refused unread (413): close
+//!   after the answer instead of reading it.
+//! - Read chunked bodies with [`Pipeline::body_limit`] as the limit.
+//! - Keep the [`Ctx`] with the pending answer; [`Ctx::request_id`] goes into the Job and logs.
+//! - Call `on_response` once per answer, before `encode`; a returned [`StreamEncoder`] must
+//!   encode every chunk of the streamed body (see its docs).
+//! - Health probes are best answered before step 1: a load balancer probing by IP address
+//!   would otherwise get 400 from the trusted hosts layer, or 429.
+//!
 //! No pyo3 here: the bridge turns Python's configuration into the `*Config` structs.
 
 mod body_limit;

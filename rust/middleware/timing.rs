@@ -2,24 +2,28 @@
 //! `on_request` to `on_response`, so from the parsed head to the encoded answer's head. For a
 //! streamed body that is the time to its first byte, not to its end.
 
-use std::io::Write;
 use std::time::Instant;
 
-use super::headers;
 use crate::server::job::Response;
 
 /// Appends `server-timing: total;dur=<milliseconds with 3 decimals>`.
 pub(super) fn on_response(start: Instant, now: Instant, response: &mut Response) {
     let us = now.saturating_duration_since(start).as_micros();
-    let mut value = Vec::with_capacity(24);
-    // Integer arithmetic: no float formatting on the hot path, and exact 3 decimals.
-    let _ = write!(value, "total;dur={}.{:03}", us / 1000, us % 1000);
-    headers::push(&mut response.header_block, "server-timing", &value);
+    // Integers only: exact 3 decimals, and cheaper than `write!` with a float.
+    let frac = (us % 1000) as u16;
+    let digits = [frac / 100, frac / 10 % 10, frac % 10].map(|d| b'0' + d as u8);
+    let block = &mut response.header_block;
+    block.extend_from_slice(b"server-timing: total;dur=");
+    block.extend_from_slice(itoa::Buffer::new().format(us / 1000).as_bytes());
+    block.push(b'.');
+    block.extend_from_slice(&digits);
+    block.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::middleware::headers;
     use std::time::Duration;
 
     #[test]

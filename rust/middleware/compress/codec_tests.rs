@@ -86,10 +86,10 @@ fn zstd_context_follows_the_level() {
 
 #[test]
 fn brotli_window_fits_the_body() {
-    assert_eq!(brotli_window(0), 10);
-    assert_eq!(brotli_window(1024), 10);
-    assert_eq!(brotli_window(1025), 11);
+    assert_eq!(brotli_window(0), 17);
     assert_eq!(brotli_window(100_000), 17);
+    assert_eq!(brotli_window(1 << 17), 17);
+    assert_eq!(brotli_window((1 << 17) + 1), 18);
     assert_eq!(brotli_window(usize::MAX), 22);
 }
 
