@@ -81,7 +81,7 @@ class CORS(NativeMiddleware):
 
 @dataclass(frozen=True)
 class Compression(NativeMiddleware):
-    """Compresses responses by `Accept-Encoding` (zstd, br, gzip in `prefer` order: zstd 3 measured about 5x cheaper than br 4 for 8% more bytes) when the
+    """Compresses responses by `Accept-Encoding` (zstd, br, gzip in `prefer` order) when the
     body is at least `minimum_size` bytes and its type is in `content_types` (a `type/*`
     entry matches a whole family); streamed bodies are compressed chunk by chunk."""
 
