@@ -8,7 +8,8 @@ use crate::protocol::h1::Limits;
 /// Where a worker listens.
 #[derive(Debug, Clone)]
 pub enum Bind {
-    /// A TCP address; each IO thread binds its own socket with SO_REUSEPORT.
+    /// A TCP address; each IO thread binds its own socket with SO_REUSEPORT (a server started
+    /// by itself; `covetpy run` passes `Fd`: its supervisor binds one socket per worker slot).
     Tcp { host: String, port: u16 },
     /// A listening socket inherited from the supervisor (a Unix socket, or TCP from a socket
     /// manager); every IO thread accepts on a duplicate of it.

@@ -19,7 +19,8 @@ pub enum RawListener {
 /// Opens the listening socket for one IO thread.
 ///
 /// TCP sockets are bound per thread with SO_REUSEPORT so the kernel spreads connections over
-/// threads and worker processes without a shared accept queue; inherited sockets are `dup`ed.
+/// threads without a shared accept queue; inherited sockets (what `covetpy run` workers get:
+/// one socket per worker slot, held by the supervisor) are `dup`ed per thread.
 pub fn open(bind: &Bind, backlog: i32) -> io::Result<RawListener> {
     match bind {
         Bind::Tcp { host, port } => {
