@@ -85,6 +85,8 @@ def test_beyond_the_bound_requests_queue_then_get_503(start_server: StartServer)
     # Slots come back: the server serves normally afterwards.
     assert get(server, "/fast")[0] == 200
     assert "503" in server.log
+    assert server.stop() == 0
+    assert "2 requests refused by admission control" in server.log
 
 
 def test_idle_keep_alive_connections_hold_no_slot(start_server: StartServer) -> None:

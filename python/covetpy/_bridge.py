@@ -32,10 +32,11 @@ _running: dict[int, asyncio.Task[None]] = {}
 _gone: set[int] = set()
 
 
-def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+def _spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     task = asyncio.get_running_loop().create_task(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+    return task
 
 
 def problem(
@@ -117,10 +118,7 @@ async def _finish(
 
 def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int) -> None:
     """Finishes a suspended handler as a Task and sends its result."""
-    task = asyncio.get_running_loop().create_task(_finish(coro, yielded, responder, job))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    _running[job] = task
+    _running[job] = _spawn(_finish(coro, yielded, responder, job))
 
 
 def cancel(job: int, why: str) -> None:

@@ -30,6 +30,7 @@ pub struct Server {
     running: Mutex<Option<core::Server>>,
     batch: Mutex<Vec<Event>>,
     pipeline: Arc<crate::middleware::Pipeline>,
+    shared: std::sync::OnceLock<Arc<core::Shared>>,
 }
 
 #[pymethods]
@@ -138,6 +139,7 @@ impl Server {
             running: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(64)),
             pipeline,
+            shared: std::sync::OnceLock::new(),
         })
     }
 
@@ -157,6 +159,7 @@ impl Server {
             ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
         })?;
         let addresses = server.addresses().to_vec();
+        let _ = self.shared.set(server.shared().clone());
         *running = Some(server);
         Ok(addresses)
     }
@@ -238,13 +241,17 @@ impl Server {
 
     /// Counters since start: `batches` (wake-ups of the Python thread that found work),
     /// `events` (requests and stream wake-ups handled in them) and `requests` (requests
-    /// handed to handlers; answers given in Rust, such as static routes, are not counted).
+    /// handed to handlers; answers given in Rust, such as static routes, are not counted) and
+    /// `refused` (requests answered 503 by admission control).
     fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
         let (batches, events, requests) = self.handlers.queue.stats();
+        // Kept past join(): the worker reads the counters after the server has stopped.
+        let refused = self.shared.get().map_or(0, |s| s.gate.refused() as u64);
         std::collections::HashMap::from([
             ("batches", batches),
             ("events", events),
             ("requests", requests),
+            ("refused", refused),
         ])
     }
 

@@ -84,17 +84,17 @@ struct Body10OrChunked {
     scratch: Vec<u8>,
 }
 
-impl Body10OrChunked {
-    fn frame(&self, wbuf: &mut Vec<u8>, data: &[u8]) {
-        if data.is_empty() {
-            // An empty chunk would end a chunked body.
-        } else if self.version_10 {
-            wbuf.extend_from_slice(data);
-        } else {
-            write_chunk(wbuf, data);
-        }
+/// Appends one piece of a streamed body; never an empty chunk, which would end a chunked body.
+fn frame(version_10: bool, wbuf: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+    } else if version_10 {
+        wbuf.extend_from_slice(data);
+    } else {
+        write_chunk(wbuf, data);
     }
+}
 
+impl Body10OrChunked {
     fn put(
         &mut self,
         wbuf: &mut Vec<u8>,
@@ -102,39 +102,29 @@ impl Body10OrChunked {
         data: &[u8],
     ) -> Result<(), Stop> {
         match encoder {
-            None => self.frame(wbuf, data),
+            None => frame(self.version_10, wbuf, data),
             // A failed encoder cannot complete the body: cut it like a failed producer.
             Some(e) => e.write(data).map_err(|_| Stop::Gone)?,
         }
         Ok(())
     }
 
-    fn flush(
+    /// Frames what the compressor holds: a sync flush (`last` false) before a socket write, or
+    /// its final bytes (`last` true) at the end of the body.
+    fn drain(
         &mut self,
         wbuf: &mut Vec<u8>,
         encoder: &mut Option<StreamEncoder>,
+        last: bool,
     ) -> Result<(), Stop> {
         if let Some(e) = encoder {
             self.scratch.clear();
-            e.flush(&mut self.scratch).map_err(|_| Stop::Gone)?;
-            let scratch = std::mem::take(&mut self.scratch);
-            self.frame(wbuf, &scratch);
-            self.scratch = scratch;
-        }
-        Ok(())
-    }
-
-    fn finish(
-        &mut self,
-        wbuf: &mut Vec<u8>,
-        encoder: &mut Option<StreamEncoder>,
-    ) -> Result<(), Stop> {
-        if let Some(e) = encoder {
-            self.scratch.clear();
-            e.finish(&mut self.scratch).map_err(|_| Stop::Gone)?;
-            let scratch = std::mem::take(&mut self.scratch);
-            self.frame(wbuf, &scratch);
-            self.scratch = scratch;
+            match last {
+                false => e.flush(&mut self.scratch),
+                true => e.finish(&mut self.scratch),
+            }
+            .map_err(|_| Stop::Gone)?;
+            frame(self.version_10, wbuf, &self.scratch);
         }
         Ok(())
     }
@@ -793,7 +783,7 @@ impl<C: Conn> Connection<C> {
                     }
                     if !ended {
                         // A sync flush: what the producer gave so far decodes at the client now.
-                        out.flush(&mut self.wbuf, &mut encoder)?;
+                        out.drain(&mut self.wbuf, &mut encoder, false)?;
                         self.write_out().await?;
                         continue;
                     }
@@ -804,7 +794,7 @@ impl<C: Conn> Connection<C> {
                 None => return Err(Stop::Gone),
             }
             debug_assert!(ended);
-            out.finish(&mut self.wbuf, &mut encoder)?;
+            out.drain(&mut self.wbuf, &mut encoder, true)?;
             if version_10 {
                 self.write_out().await?;
                 return Err(Stop::Done);

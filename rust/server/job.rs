@@ -77,11 +77,6 @@ impl Reply {
         drop(_slot);
         tx.send(response).is_ok()
     }
-
-    /// Whether the connection no longer waits for this reply.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 /// Why the server no longer waits for a job's reply.

@@ -119,11 +119,13 @@ async def serve(
         stats = core.stats()
         if stats["batches"]:
             logger.info(
-                "worker %d handled %d events in %d batches (%.1f per wake-up)",
+                "worker %d handled %d events in %d batches (%.1f per wake-up); "
+                "%d requests refused by admission control",
                 os.getpid(),
                 stats["events"],
                 stats["batches"],
                 stats["events"] / stats["batches"],
+                stats["refused"],
             )
     await app.shutdown()
 

@@ -1,0 +1,117 @@
+"""Server CPU time per request of one or more apps, interleaved, medians reported.
+
+    .venv/bin/python -m benches.cpu_per_request benches.apps.static_covetpy:app examples.hello:app
+    .venv/bin/python -m benches.cpu_per_request examples.hello:app \\
+        --alt-pythonpath /path/to/an/older/checkout/python      # A/B against another build
+
+Each run starts `covetpy run APP --workers 1` pinned to CPU 0 (no warm standby), warms it up
+with wrk (one thread, 64 connections) pinned to CPU 1, then reads the worker's user+system time
+from /proc around a timed wrk run: CPU µs per request = CPU seconds / requests. Runs of the
+variants alternate, so drift on a shared machine hits them alike. Used for the README's floor
+of a response that never enters Python, and for the before/after cost of issue 5.
+Writes benches/results/cpu-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from benches.suite.measure import cpu_seconds, free_port, process_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple[float, float]:
+    """(requests/s, server CPU µs per request)."""
+    port = free_port()
+    env = dict(os.environ, COVETPY_STANDBY="0", COVETPY_IO=os.environ.get("COVETPY_IO", "epoll"))
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", str(BIN / "python"), "-m", "covetpy", "run", app,
+         "--port", str(port), "--workers", "1", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c64"]
+        subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)
+        pids = process_tree(server.pid)
+        before = cpu_seconds(pids)
+        out = subprocess.run(
+            [*wrk, f"-d{seconds}s", url], check=True, capture_output=True, text=True
+        ).stdout
+        cpu = cpu_seconds(pids) - before
+        requests = int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0])
+        return requests / seconds, cpu / max(requests, 1) * 1e6
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("apps", nargs="+", help="module:app to serve (each is one variant)")
+    p.add_argument("--path", default="/", help="the path requested (default /)")
+    p.add_argument("--alt-pythonpath", help="also run each app with this PYTHONPATH (A/B)")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--seconds", type=int, default=8)
+    args = p.parse_args()
+    variants = [(app, None) for app in args.apps]
+    if args.alt_pythonpath:
+        variants += [(app, args.alt_pythonpath) for app in args.apps]
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for i in range(args.runs):
+        for app, pp in variants:
+            name = app + (f" [PYTHONPATH={pp}]" if pp else "")
+            rps, cpu = run_once(app, args.path, args.seconds, pp)
+            runs.setdefault(name, []).append((rps, cpu))
+            print(f"run {i + 1}: {name:50} {rps:>10,.0f} req/s  {cpu:5.2f} µs CPU/req", flush=True)
+    summary = {
+        name: {
+            "requests_per_s": statistics.median(r for r, _ in rs),
+            "cpu_us_per_request": statistics.median(c for _, c in rs),
+            "cpu_us_min_max": [min(c for _, c in rs), max(c for _, c in rs)],
+        }
+        for name, rs in runs.items()
+    }
+    for name, s in summary.items():
+        lo, hi = s["cpu_us_min_max"]
+        print(
+            f"median: {name:50} {s['requests_per_s']:>10,.0f} req/s  "
+            f"{s['cpu_us_per_request']:5.2f} µs CPU/req (runs {lo:.2f}-{hi:.2f})"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    out = ROOT / "benches" / "results" / f"cpu-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "command": "python -m benches.cpu_per_request " + " ".join(sys.argv[1:]),
+                "machine": f"{os.cpu_count()} CPUs, {platform.platform()}",
+                "runs": runs,
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
