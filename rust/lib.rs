@@ -8,6 +8,8 @@ pub mod bench;
 pub mod config;
 pub mod io;
 pub mod log;
+pub mod mesh;
+pub mod metrics;
 pub mod middleware;
 pub mod protocol;
 pub mod router;

@@ -1,0 +1,1 @@
+"""What a service shows of itself: Prometheus metrics, OpenTelemetry traces, JSON logs."""

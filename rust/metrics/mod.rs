@@ -1,0 +1,1 @@
+//! Request metrics in memory shared between worker processes, summed at scrape time.
