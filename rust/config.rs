@@ -68,6 +68,10 @@ pub struct ServerConfig {
     pub livez_path: Option<String>,
     /// Readiness probe path answered by the IO thread, 503 while draining (None: disabled).
     pub readyz_path: Option<String>,
+    /// Start-up probe path answered by the IO thread, 200 once start-up finished.
+    pub startupz_path: Option<String>,
+    /// Accept B3 trace headers when `traceparent` is absent.
+    pub b3: bool,
 }
 
 /// How many requests a worker lets into its handlers at once, and what waits.
@@ -113,6 +117,8 @@ impl Default for ServerConfig {
             request_timeout: Some(Duration::from_secs(60)),
             livez_path: Some("/livez".into()),
             readyz_path: Some("/readyz".into()),
+            startupz_path: Some("/startupz".into()),
+            b3: false,
             access_log: false,
         }
     }

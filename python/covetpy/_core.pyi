@@ -115,6 +115,28 @@ class Request:
     def is_disconnected(self) -> Ready: ...
     @property
     def request_id(self) -> str | None: ...
+    @property
+    def trace_id(self) -> str:
+        """The trace (32 hex digits): the caller's (traceparent, or B3 when enabled) or new."""
+    @property
+    def span_id(self) -> str:
+        """This server's span of the request (16 hex digits)."""
+    @property
+    def parent_span_id(self) -> str | None:
+        """The caller's span, None when this server started the trace."""
+    @property
+    def traceparent(self) -> str:
+        """The `traceparent` for calls made while serving this request."""
+    @property
+    def tracestate(self) -> str | None:
+        """The caller's valid `tracestate`, passed on unchanged."""
+    @property
+    def sampled(self) -> bool: ...
+    @property
+    def deadline(self) -> float | None:
+        """When the caller stops waiting, in time.monotonic() seconds (None: no deadline)."""
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (0.0 once passed); None without one."""
 
 @final
 class Responder:
@@ -144,6 +166,10 @@ class Server:
     def fileno(self) -> int: ...
     def dispatch(self) -> bool: ...
     def begin_drain(self) -> None: ...
+    def set_started(self) -> None:
+        """Marks start-up finished: `/startupz` answers 200 from now on."""
+    def set_ready(self, ready: bool, reason: str = "") -> None:
+        """Sets readiness (`/readyz`); `reason` says what fails while not ready."""
     def join(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     @property

@@ -3,6 +3,7 @@ handlers and dependency overrides; builds the one route table Rust receives."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -12,6 +13,7 @@ import types
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
@@ -30,7 +32,9 @@ from covetpy.routing.route import Route, compile_route
 from covetpy.routing.router import RouteDecl, Router
 
 if TYPE_CHECKING:
+    from covetpy.config import ServerConfig
     from covetpy.events import EventBus
+    from covetpy.grpc import GrpcHost
 
 __all__ = ["App"]
 
@@ -93,6 +97,8 @@ class App(Router):
         self._events_config = (events, service or _slug(title))
         self._events: EventBus | None = None
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
+        self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
+        self._grpc: GrpcHost | None = None
 
     @property
     def events(self) -> EventBus:
@@ -102,6 +108,68 @@ class App(Router):
         if self._events is None:
             self._events = _event_bus(*self._events_config)
         return self._events
+
+    @property
+    def grpc(self) -> GrpcHost:
+        """The gRPC server co-hosted with this app (`covetpy.grpc.GrpcHost`), made on first use;
+        it starts with the app when it has servicers and follows its readiness and drain."""
+        if self._grpc is None:
+            from covetpy.grpc import GrpcHost
+
+            self._grpc = GrpcHost()
+        return self._grpc
+
+    def readiness_check(
+        self, fn: F | None = None, *, name: str | None = None, timeout: float = 2.0
+    ) -> Any:
+        """Registers a readiness check (sync or async, no arguments): it passes unless it
+        raises, returns False or takes longer than `timeout`. `/readyz` fails while any check
+        fails; checks run every `readiness_interval` seconds, never on the probe's path.
+        Liveness (`/livez`) never runs them."""
+
+        def register(check: F) -> F:
+            key: str = name or getattr(check, "__name__", None) or repr(check)
+            if key in self.readiness_checks:
+                raise ValueError(f"a readiness check named {key!r} is already registered")
+            self.readiness_checks[key] = (check, timeout)
+            return check
+
+        return register if fn is None else register(fn)
+
+    async def check_readiness(self) -> tuple[bool, str]:
+        """Runs every readiness check concurrently; (all passed, what failed)."""
+        if not self.readiness_checks:
+            return True, ""
+        names = list(self.readiness_checks)
+        results = await asyncio.gather(
+            *(_run_check(*self.readiness_checks[n]) for n in names), return_exceptions=False
+        )
+        failed = [f"{n}: {why}" for n, why in zip(names, results, strict=True) if why]
+        return not failed, "; ".join(failed)
+
+    async def wait_for_sidecar(self, config: ServerConfig) -> None:
+        """Waits for the sidecar named by `config.wait_for_sidecar`, if any."""
+        if config.wait_for_sidecar:
+            from covetpy.mesh.sidecar import wait_for_sidecar
+
+            await wait_for_sidecar(config.wait_for_sidecar, config.sidecar_timeout)
+
+    def serve_metrics(self, path: str, directory: str) -> None:
+        """Adds the Prometheus endpoint at `path`: every worker's request metrics (summed from
+        the files in `directory`) and the Python-side metrics. Not in the OpenAPI document."""
+        from covetpy.observability.metrics import CONTENT_TYPE, render
+
+        where = Path(directory)
+
+        def metrics() -> Response:
+            return Response(render(where), media_type=CONTENT_TYPE)
+
+        self.add_route(path, metrics, name="metrics", include_in_schema=False)
+
+    def set_serving(self, serving: bool) -> None:
+        """Mirrors readiness into the gRPC health service."""
+        if self._grpc is not None and self._grpc.services:
+            self._grpc.set_serving(serving)
 
     def _changed(self) -> None:
         self._compiled = None
@@ -391,13 +459,26 @@ class App(Router):
             await _call(hook)
         if self._events is not None:
             await self._events.start()
+        if self._grpc is not None and self._grpc.services:
+            port = await self._grpc.start()
+            logger.info("gRPC serving %s on port %d", ", ".join(self._grpc.services), port)
 
     async def ready(self) -> None:
         """Runs the plugins' `on_ready`: the worker serves now."""
         await self.plugins.run("on_ready")
 
-    async def drain(self) -> None:
-        """Runs the plugins' `on_drain`: the worker has stopped accepting and is finishing."""
+    async def drain(self, grace: float = 30.0) -> None:
+        """The worker has stopped accepting and is finishing: stops the gRPC server within
+        `grace` seconds while the plugins' `on_drain` run and the event consumers drain."""
+        work = [self._drain_plugins_and_events()]
+        if self._grpc is not None and self._grpc.services:
+            work.append(self._grpc.stop(grace))
+        results = await asyncio.gather(*work, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _drain_plugins_and_events(self) -> None:
         await self.plugins.run("on_drain", reverse=True)
         await self.drain_events()
 
@@ -428,6 +509,12 @@ class App(Router):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        try:  # last: spans of the shutdown hooks above are flushed too
+            from covetpy.observability import tracing
+
+            tracing.shutdown(5.0)
+        except Exception as exc:
+            errors.append(exc)
         if errors:
             raise ExceptionGroup("shutdown hooks failed", errors) if len(errors) > 1 else errors[0]
 
@@ -525,3 +612,18 @@ async def _call(hook: Hook) -> None:
     result = hook()
     if inspect.isawaitable(result):
         await result
+
+
+async def _run_check(check: Callable[[], Any], timeout: float) -> str:
+    """'' if `check` passed, else why not."""
+    try:
+        async with asyncio.timeout(timeout):
+            if inspect.iscoroutinefunction(check):
+                ok = await check()
+            else:  # off the event loop: a blocking check must not stall requests
+                ok = await asyncio.to_thread(check)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return "returned False" if ok is False else ""

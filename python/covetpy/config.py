@@ -33,6 +33,9 @@ class ServerConfig:
     port: int = _opt(8000, "TCP port to bind")
     uds: str | None = _opt(None, "bind a Unix domain socket at this path instead of TCP")
     fd: int | None = _opt(None, "serve an inherited listening socket (set by the supervisor)")
+    metrics_dir: str | None = _opt(
+        None, "directory of the workers' shared metrics files (set by the supervisor)"
+    )
     backlog: int = _opt(1024, "listen(2) backlog")
     io_threads: int = _opt(1, "IO threads per worker process")
     io: str = field(
@@ -68,8 +71,52 @@ class ServerConfig:
     )
     livez_path: str = _opt("/livez", "liveness probe answered in Rust; empty to disable")
     readyz_path: str = _opt(
-        "/readyz", "readiness probe answered in Rust (503 while draining); empty to disable"
+        "/readyz",
+        "readiness probe answered in Rust (503 while starting, while a readiness check fails "
+        "and from the start of a shutdown); empty to disable",
     )
+    startupz_path: str = _opt(
+        "/startupz",
+        "start-up probe answered in Rust (200 once start-up finished); empty to disable",
+    )
+    pre_stop_delay: float = _opt(
+        0.0,
+        "seconds between failing readiness and closing the listener on SIGTERM, so sidecars "
+        "and load balancers stop routing here first (5 is typical behind Envoy/Istio)",
+    )
+    shutdown_deadline: float = _opt(
+        0.0,
+        "seconds from SIGTERM after which the worker exits whatever is left (set it below the "
+        "orchestrator's grace period); 0 for pre_stop_delay + drain_timeout + 5",
+    )
+    readiness_interval: float = _opt(1.0, "seconds between runs of the app's readiness checks")
+    wait_for_sidecar: str = _opt(
+        "",
+        "before reporting ready, wait until the sidecar is: envoy, istio, linkerd, dapr, or a "
+        "readiness URL; empty not to wait",
+    )
+    sidecar_timeout: float = _opt(
+        60.0, "seconds to wait for the sidecar; start-up fails after (the worker exits)"
+    )
+    trusted_proxies: str = _opt(
+        "",
+        "comma-separated CIDRs of proxies whose X-Forwarded-* / Forwarded headers are "
+        "believed (e.g. 127.0.0.1/32 for a sidecar); empty trusts nothing",
+    )
+    proxy_hops: int = _opt(
+        1, "at most this many trusted proxies are stepped past to find the client"
+    )
+    b3: bool = _opt(False, "also accept B3 trace headers (b3, X-B3-*) when traceparent is absent")
+    metrics: bool = _opt(
+        False,
+        "record request metrics in Rust (summed over workers) and serve them at metrics_path",
+    )
+    metrics_path: str = _opt("/metrics", "where Prometheus metrics are served (with --metrics)")
+    admin_port: int = _opt(
+        0,
+        "serve the probes and /metrics on this port too (from the supervisor); 0 for none",
+    )
+    log_format: str = _opt("text", "text or json (one JSON object per line, with trace ids)")
     max_requests: int = _opt(
         0, "requests a worker serves before it is replaced gracefully; 0 for no limit"
     )
@@ -102,10 +149,16 @@ class ServerConfig:
             raise ValueError(f"bridge must be batched or inline, not {self.bridge!r}")
         if self.max_inflight < 1:
             raise ValueError(f"max_inflight must be at least 1, got {self.max_inflight}")
-        for name in ("livez_path", "readyz_path"):
+        for name in ("livez_path", "readyz_path", "startupz_path"):
             path = getattr(self, name)
             if path and not path.startswith("/"):
                 raise ValueError(f"{name} must start with / (or be empty), got {path!r}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
+        if self.metrics_path and not self.metrics_path.startswith("/"):
+            raise ValueError(f"metrics_path must start with /, got {self.metrics_path!r}")
+        if self.proxy_hops < 1:
+            raise ValueError(f"proxy_hops must be at least 1, got {self.proxy_hops}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {self.log_level!r}"

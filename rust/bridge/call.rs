@@ -91,6 +91,7 @@ impl Handlers {
             reply,
             id,
             request_id,
+            call,
         } = job;
         let ep = &self.endpoints[route];
         let ctx = Ctx {
@@ -118,6 +119,7 @@ impl Handlers {
                     peer,
                     id,
                     request_id,
+                    call,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {

@@ -68,6 +68,7 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         }
     };
     log::set_access_log(access_log);
+    log::set_json(obj.getattr("log_format")?.extract::<String>()? == "json");
     Ok(ServerConfig {
         bind,
         backlog: obj.getattr("backlog")?.extract()?,
@@ -95,5 +96,7 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         request_timeout: Some(seconds(obj, "request_timeout")?).filter(|d| !d.is_zero()),
         livez_path: path(obj, "livez_path")?,
         readyz_path: path(obj, "readyz_path")?,
+        startupz_path: path(obj, "startupz_path")?,
+        b3: obj.getattr("b3")?.extract()?,
     })
 }

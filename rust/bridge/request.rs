@@ -13,7 +13,8 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use crate::io::Peer;
 use crate::protocol::h1::{RequestHead, Version};
 use crate::router::convert::percent_decode;
-use crate::server::Param;
+use crate::mesh::trace::hex;
+use crate::server::{CallMeta, Param};
 
 use super::awaitable::Ready;
 use super::multidict::{Headers, QueryParams};
@@ -30,6 +31,8 @@ pub struct RequestData {
     pub id: u64,
     /// The `x-request-id` the RequestId middleware accepted or made.
     pub request_id: Option<Box<str>>,
+    /// Its trace and deadline.
+    pub call: CallMeta,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -156,6 +159,69 @@ impl Request {
             .map(|d| d.clone_ref(py))
     }
 
+    /// The trace this request belongs to (32 lower-case hex digits): the caller's, from
+    /// `traceparent` (or B3 when enabled), else a new one.
+    #[getter]
+    fn trace_id(&self) -> String {
+        hex(&self.data.call.trace.trace_id)
+    }
+
+    /// This server's span of the request (16 hex digits), new for every request.
+    #[getter]
+    fn span_id(&self) -> String {
+        hex(&self.data.call.trace.span_id)
+    }
+
+    /// The caller's span (16 hex digits), None when this server started the trace.
+    #[getter]
+    fn parent_span_id(&self) -> Option<String> {
+        self.data.call.trace.parent_id.map(|p| hex(&p))
+    }
+
+    /// The `traceparent` for calls made while serving this request (this span their parent).
+    #[getter]
+    fn traceparent(&self) -> String {
+        self.data.call.trace.traceparent()
+    }
+
+    /// Whether the trace is sampled (the caller's decision, or sampled when it is new).
+    #[getter]
+    fn sampled(&self) -> bool {
+        self.data.call.trace.sampled()
+    }
+
+    /// The caller's `tracestate`, if valid (W3C Trace Context §3.3), passed on unchanged.
+    #[getter]
+    fn tracestate(&self) -> Option<String> {
+        self.data
+            .head
+            .header("tracestate")
+            .filter(|v| crate::mesh::trace::valid_tracestate(v))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// When the caller stops waiting, in `time.monotonic()` seconds: the smallest of
+    /// `grpc-timeout`, `x-envoy-expected-rq-timeout-ms` and the route's timeout, counted from
+    /// when the request head arrived. None without any.
+    #[getter]
+    fn deadline(&self) -> Option<f64> {
+        let deadline = self.data.call.deadline()?;
+        let now = std::time::Instant::now();
+        let left = deadline.saturating_duration_since(now).as_secs_f64()
+            - now.saturating_duration_since(deadline).as_secs_f64();
+        Some(monotonic_now() + left)
+    }
+
+    /// Seconds left before the deadline (0.0 once passed), None without a deadline.
+    fn remaining(&self) -> Option<f64> {
+        let deadline = self.data.call.deadline()?;
+        Some(
+            deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64(),
+        )
+    }
+
     /// `(host, port)` of the peer, or None on a Unix socket.
     #[getter]
     fn client(&self) -> Option<(String, u16)> {
@@ -244,4 +310,15 @@ impl BodyStream {
             None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
         }
     }
+}
+
+/// `time.monotonic()` now: CLOCK_MONOTONIC, the clock Python's `time.monotonic` reads on Linux.
+fn monotonic_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -227,6 +227,22 @@ impl Server {
         }
     }
 
+    /// Marks the application started: `/startupz` answers 200 from now on.
+    fn set_started(&self) {
+        if let Some(s) = self.shared.get() {
+            s.set_started();
+        }
+    }
+
+    /// Sets readiness (`/readyz`); `reason` says what fails while not ready. Cleared first
+    /// thing on shutdown, so a proxy stops routing here during the pre-stop delay.
+    #[pyo3(signature = (ready, reason = ""))]
+    fn set_ready(&self, ready: bool, reason: &str) {
+        if let Some(s) = self.shared.get() {
+            s.set_ready(ready, reason);
+        }
+    }
+
     /// Waits for the IO threads to exit, without holding the GIL.
     fn join(&self, py: Python<'_>) {
         let server = self

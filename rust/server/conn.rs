@@ -16,6 +16,8 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
+use crate::mesh::trace::ServerTrace;
+use crate::server::call::CallMeta;
 use crate::middleware::{self, StreamEncoder};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
 use crate::protocol::h1::{
@@ -61,6 +63,8 @@ struct Meta {
     access: Option<(String, Vec<u8>, Instant)>,
     /// The built-in middleware's state for this request (None: no middleware, or a probe).
     mw: Option<middleware::Ctx>,
+    /// This server's span of the request (requests answered in Rust have none).
+    trace: Option<ServerTrace>,
 }
 
 enum Answer {
@@ -318,6 +322,7 @@ impl<C: Conn> Connection<C> {
                     )
                 }),
                 mw,
+                trace: None,
             };
             if early_close {
                 // Refused before its body was read (413): answer and close, unread.
@@ -373,10 +378,16 @@ impl<C: Conn> Connection<C> {
                         Ok(slot) => {
                             let (tx, rx) = oneshot::channel();
                             let id = self.ctx.shared.next_id();
-                            let limit = self
-                                .ctx
-                                .dispatch
-                                .timeout(route, self.ctx.config.request_timeout);
+                            let call = CallMeta::read(
+                                &head,
+                                started,
+                                self.ctx
+                                    .dispatch
+                                    .timeout(route, self.ctx.config.request_timeout),
+                                self.ctx.config.b3,
+                            );
+                            let limit = call.limit;
+                            meta.trace = Some(call.trace);
                             let request_id =
                                 meta.mw.as_ref().and_then(|c| c.request_id()).map(Box::from);
                             let job = Job {
@@ -391,6 +402,7 @@ impl<C: Conn> Connection<C> {
                                     _slot: Some(slot),
                                 },
                                 id,
+                                call,
                             };
                             self.ctx.dispatch.dispatch(job);
                             Answer::Wait(Waiting {
@@ -594,6 +606,13 @@ impl<C: Conn> Connection<C> {
                     .on_response(ctx, p.head_only, &mut response),
                 None => None,
             };
+            if self.ctx.shared.failing_health() {
+                // Tells Envoy to take this host out of its active health checking's rotation
+                // at once instead of at the next check (x-envoy-immediate-health-check-fail).
+                response
+                    .header_block
+                    .extend_from_slice(b"x-envoy-immediate-health-check-fail: true\r\n");
+            }
             let status = response.status;
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
@@ -606,6 +625,7 @@ impl<C: Conn> Connection<C> {
                     self.wbuf.len() - before,
                     started.elapsed().as_micros(),
                     p.mw.as_ref().and_then(|c| c.request_id()),
+                    p.trace.as_ref(),
                 );
             }
             if let Some(rx) = stream {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use crate::io::Peer;
+use crate::server::call::CallMeta;
 use crate::protocol::h1::RequestHead;
 use crate::router::ParamValue;
 
@@ -57,6 +58,8 @@ pub struct Job {
     pub reply: Reply,
     /// Names this request in [`Dispatch::cancel`].
     pub id: u64,
+    /// Its trace and deadline.
+    pub call: CallMeta,
 }
 
 /// The one-shot return path of a job to its connection. It holds the request's admission

@@ -2,6 +2,7 @@
 //! that need a handler go to a [`Dispatch`].
 
 pub mod admission;
+pub mod call;
 mod conn;
 pub mod job;
 pub mod respond;
@@ -18,6 +19,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use call::CallMeta;
 pub use job::{Body, Cancel, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody};
 pub use state::Shared;
 

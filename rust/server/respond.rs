@@ -60,30 +60,58 @@ pub fn write_head(
     out.extend_from_slice(b"\r\n");
 }
 
+/// `s` as the inside of a JSON string (RFC 8259 §7): quotes, backslashes and control
+/// characters escaped.
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An RFC 9457 problem document the server answers by itself (no route, wrong method, ...).
 pub fn problem(status: u16, detail: &str) -> Response {
     let body = format!(
         "{{\"type\":\"about:blank\",\"title\":\"{}\",\"status\":{},\"detail\":\"{}\"}}",
         reason_phrase(status),
         status,
-        detail.replace('\\', "\\\\").replace('"', "\\\"")
+        json_escape(detail)
     );
     Response::full(status, "application/problem+json", body)
 }
 
-/// The answer to a health probe, if `path` is one: liveness is 200 while the IO thread
-/// answers at all; readiness is 503 once the worker drains, so a load balancer or a sidecar
-/// stops sending it new requests before it goes.
+/// The answer to a health probe, if `path` is one. Liveness is 200 while the IO thread
+/// answers at all (it never looks at dependencies: a failing database must not get the pod
+/// restarted). Start-up is 200 once the application's start-up hooks finished. Readiness is
+/// 200 while started, the readiness checks pass and no shutdown has begun, so a load balancer
+/// or a sidecar stops sending new requests before the worker goes.
 pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -> Option<Response> {
     if !matches!(method, Method::Get | Method::Head) {
         return None;
     }
-    let (status, body): (u16, &'static [u8]) = if cfg.livez_path.as_deref() == Some(path) {
-        (200, b"{\"status\":\"alive\"}")
+    let (status, body): (u16, Vec<u8>) = if cfg.livez_path.as_deref() == Some(path) {
+        (200, b"{\"status\":\"alive\"}".to_vec())
     } else if cfg.readyz_path.as_deref() == Some(path) {
-        match shared.is_draining() {
-            false => (200, b"{\"status\":\"ready\"}"),
-            true => (503, b"{\"status\":\"draining\"}"),
+        if shared.is_draining() {
+            (503, b"{\"status\":\"draining\"}".to_vec())
+        } else if !shared.is_started() {
+            (503, b"{\"status\":\"starting\"}".to_vec())
+        } else if shared.is_ready() {
+            (200, b"{\"status\":\"ready\"}".to_vec())
+        } else {
+            let why = json_escape(&shared.not_ready_reason());
+            (503, format!("{{\"status\":\"not ready\",\"reason\":\"{why}\"}}").into_bytes())
+        }
+    } else if cfg.startupz_path.as_deref() == Some(path) {
+        match shared.is_started() {
+            true => (200, b"{\"status\":\"started\"}".to_vec()),
+            false => (503, b"{\"status\":\"starting\"}".to_vec()),
         }
     } else {
         return None;

@@ -2,7 +2,7 @@
 //! admission gate and request ids.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -13,6 +13,13 @@ use crate::server::admission::Gate;
 pub struct Shared {
     connections: AtomicUsize,
     draining: AtomicBool,
+    /// Set once the application's start-up finished (`/startupz`).
+    started: AtomicBool,
+    /// Set by Python from the readiness checks; cleared at the start of a shutdown, before
+    /// the pre-stop delay (`/readyz`).
+    ready: AtomicBool,
+    /// Why the worker is not ready (the failing checks), shown by `/readyz`.
+    not_ready: Mutex<Arc<str>>,
     drain_tx: watch::Sender<bool>,
     /// In-flight requests of the worker (admission control).
     pub gate: Gate,
@@ -26,6 +33,9 @@ impl Shared {
         Arc::new(Shared {
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            not_ready: Mutex::new(Arc::from("starting")),
             drain_tx,
             gate: Gate::new(admission),
             next_id: AtomicU64::new(1),
@@ -56,6 +66,44 @@ impl Shared {
     /// Whether a drain has started.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether the application's start-up has finished.
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Marks start-up finished (it never unfinishes).
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    /// Whether readiness holds: started, checks passing, not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// Whether a proxy should take this worker out of rotation now (not ready, or draining):
+    /// responses then carry `x-envoy-immediate-health-check-fail`.
+    pub fn failing_health(&self) -> bool {
+        !self.ready.load(Ordering::Relaxed) && self.started.load(Ordering::Relaxed)
+            || self.is_draining()
+    }
+
+    /// Sets readiness; `why` says what fails when `ready` is false.
+    pub fn set_ready(&self, ready: bool, why: &str) {
+        if !ready {
+            *self.not_ready.lock().unwrap_or_else(|e| e.into_inner()) = Arc::from(why);
+        }
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// What fails readiness (meaningful while not ready).
+    pub fn not_ready_reason(&self) -> Arc<str> {
+        self.not_ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Starts the drain: listeners stop, idle connections close, busy ones close after their

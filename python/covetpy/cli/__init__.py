@@ -20,7 +20,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per ServerConfig field, so the CLI and the config cannot drift apart."""
     defaults = ServerConfig()
     for f in dataclasses.fields(ServerConfig):
-        if f.name == "fd":
+        if f.name in ("fd", "metrics_dir"):
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)

@@ -19,7 +19,7 @@ logger = logging.getLogger("covetpy")
 
 def run(args: argparse.Namespace) -> int:
     """Checks the app and the options, then supervises the workers; returns the exit code."""
-    names = {f.name for f in dataclasses.fields(ServerConfig)} - {"fd"}
+    names = {f.name for f in dataclasses.fields(ServerConfig)} - {"fd", "metrics_dir"}
     try:
         config = ServerConfig(**{n: getattr(args, n) for n in names})
     except ValueError as exc:

@@ -33,16 +33,19 @@ import json
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from covetpy.config import ServerConfig
+from covetpy.server.admin import AdminServer
 
 logger = logging.getLogger("covetpy")
 
@@ -117,6 +120,7 @@ class Supervisor:
         self._standby: _Worker | None = None
         # The generation whose standby failed to start: no other until the next reload.
         self._standby_failed: int | None = None
+        self._admin: AdminServer | None = None
 
     # -- starting workers ---------------------------------------------------------------
 
@@ -279,11 +283,17 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)
         self._selector.register(wake_r, selectors.EVENT_READ, None)
+        metrics_dir = self._metrics_dir()
         try:
+            self._admin = self._start_admin()
             for slot in range(self.workers):
                 self._spawn(slot)
             return self._loop(wake_r)
         finally:
+            if self._admin is not None:
+                self._admin.stop()
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
             signal.set_wakeup_fd(-1)
             for w in self._procs.values():
                 self._close_channel(w)
@@ -291,6 +301,25 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
             self._close_listeners()
+
+    def _metrics_dir(self) -> str | None:
+        """With --metrics, a directory for the workers' metrics files (Rust's, and
+        prometheus_client's under `py/`); workers inherit it. Removed at exit (ours only)."""
+        if not self.config.metrics or self.config.metrics_dir:
+            return None
+        path = tempfile.mkdtemp(prefix="covetpy-metrics-")
+        os.mkdir(os.path.join(path, "py"))
+        # prometheus_client reads it when a metric is created: set before any worker starts.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(path, "py")
+        self.config = self.config.replace(metrics_dir=path)
+        return path
+
+    def _start_admin(self) -> AdminServer | None:
+        if not self.config.admin_port:
+            return None
+        admin = AdminServer(self.config)
+        admin.start()
+        return admin
 
     def _bind(self) -> list[socket.socket]:
         """The listening sockets: one per worker slot (or one for all, or none)."""
@@ -382,14 +411,18 @@ class Supervisor:
 
     def _stop(self) -> float:
         self._stopping = True
+        if self._admin is not None:
+            self._admin.stopping = True
         logger.info("shutting down: draining %d worker(s)", len(self._procs))
         # Our copies of the sockets go first: once the workers drop theirs, new connections
         # are refused instead of waiting in a queue nobody accepts from.
         self._close_listeners()
         for w in list(self._procs.values()):
             self._retire(w)
-        # The workers enforce the drain deadline themselves; this is the backstop.
-        return time.monotonic() + self.config.drain_timeout + 5.0
+        # The workers enforce the shutdown deadline themselves; this is the backstop.
+        cfg = self.config
+        deadline = cfg.shutdown_deadline or cfg.pre_stop_delay + cfg.drain_timeout + 5.0
+        return time.monotonic() + deadline + 1.0
 
     # -- replacing workers --------------------------------------------------------------
 

@@ -20,9 +20,11 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +32,7 @@ from typing import Any
 from covetpy._core import Server
 from covetpy.app import App
 from covetpy.config import ServerConfig
+from covetpy.server.lifecycle import Lifecycle
 
 logger = logging.getLogger("covetpy")
 
@@ -60,6 +63,7 @@ async def serve(
     (plus jitter) or `config.max_worker_memory`; serving goes on until the drain.
     """
     loop = asyncio.get_running_loop()
+    config, own_metrics_dir = _with_metrics(app, config)
     core = Server(config, app.route_table(), app.runtime())
     await app.startup()
     # Everything alive now (modules, the app, start-up state) lives as long as the worker:
@@ -79,13 +83,12 @@ async def serve(
         if core.dispatch() and not stopped.done():
             stopped.set_result(None)
 
+    lifecycle = Lifecycle(
+        app, core, config, hard_exit=_hard_exit if install_signal_handlers else None
+    )
+
     def drain() -> None:
-        logger.info("draining (deadline %.0fs)", config.drain_timeout)
-        core.begin_drain()
-        # Plugins' on_drain and the event bus (stop fetching, finish, ack) run meanwhile.
-        task = loop.create_task(app.drain())
-        tasks.append(task)
-        task.add_done_callback(_log_failure)
+        lifecycle.begin_shutdown()
 
     async def drain_when_stopped(event: asyncio.Event) -> None:
         await event.wait()
@@ -102,10 +105,13 @@ async def serve(
     try:
         # The worker serves now: plugins' on_ready (a failure stops the worker, drained).
         await app.ready()
+        # Probes: /startupz and /readyz turn 200 here (after the sidecar, if awaited).
+        await lifecycle.become_ready()
         if on_ready is not None:
             on_ready(addresses)
         await stopped
     finally:
+        lifecycle.cancel()
         for task in tasks:
             task.cancel()
         loop.remove_reader(fd)
@@ -128,11 +134,29 @@ async def serve(
                 stats["refused"],
             )
     await app.shutdown()
+    if own_metrics_dir is not None:
+        shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("draining hooks failed", exc_info=task.exception())
+def _with_metrics(app: App, config: ServerConfig) -> tuple[ServerConfig, str | None]:
+    """With --metrics: the directory of the metrics files (the supervisor's, or one of
+    this worker's own when it runs alone) and, unless the admin port serves them, the
+    `/metrics` route."""
+    if not config.metrics:
+        return config, None
+    own = None
+    if config.metrics_dir is None:
+        own = tempfile.mkdtemp(prefix="covetpy-metrics-")
+        config = config.replace(metrics_dir=own)
+    if config.metrics_path and not config.admin_port:
+        app.serve_metrics(config.metrics_path, config.metrics_dir or own or "")
+    return config, own
+
+
+def _hard_exit() -> None:
+    """The shutdown deadline passed: leave now, whatever is still running."""
+    logging.shutdown()
+    os._exit(1)
 
 
 async def _watch_limits(

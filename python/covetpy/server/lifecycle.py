@@ -1,0 +1,134 @@
+"""What a worker does between serving and exiting, in the order sidecars expect.
+
+On SIGTERM (designs/mesh.md):
+
+1. readiness fails at once (`/readyz` 503, gRPC health NOT_SERVING, responses carry
+   `x-envoy-immediate-health-check-fail`), while requests are still served;
+2. after `pre_stop_delay` the listener closes and in-flight requests drain with
+   `drain_timeout`, answered with `Connection: close`;
+3. meanwhile the gRPC server stops with its grace period, plugins' `on_drain` run and the
+   event consumers drain;
+4. telemetry is flushed at shutdown;
+5. whatever is left when `shutdown_deadline` passes is abandoned: the worker exits.
+
+Readiness while serving comes from the app's readiness checks, run every
+`readiness_interval` seconds off the request path; Rust answers the probes from the flag they
+set, so a probe never waits for Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from covetpy._core import Server
+    from covetpy.app import App
+    from covetpy.config import ServerConfig
+
+logger = logging.getLogger("covetpy")
+
+__all__ = ["Lifecycle"]
+
+
+class Lifecycle:
+    """Readiness and the shutdown sequence of one worker."""
+
+    def __init__(
+        self,
+        app: App,
+        core: Server,
+        config: ServerConfig,
+        *,
+        hard_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.core = core
+        self.config = config
+        self.shutting_down = False
+        self._hard_exit = hard_exit
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def become_ready(self) -> None:
+        """Called once the worker serves: waits for the sidecar if configured, runs the
+        readiness checks once, then reports started and keeps the checks running."""
+        await self.app.wait_for_sidecar(self.config)
+        ok, why = await self.app.check_readiness()
+        self.core.set_ready(ok, why)
+        self.core.set_started()
+        self.app.set_serving(ok)
+        if self.app.readiness_checks:
+            self._spawn(self._recheck())
+
+    async def _recheck(self) -> None:
+        was = True
+        while not self.shutting_down:
+            await asyncio.sleep(self.config.readiness_interval)
+            if self.shutting_down:
+                return
+            ok, why = await self.app.check_readiness()
+            if self.shutting_down:
+                return
+            self.core.set_ready(ok, why)
+            self.app.set_serving(ok)
+            if ok != was:
+                log = logger.info if ok else logger.warning
+                log("worker %d %s", os.getpid(), "ready" if ok else f"not ready: {why}")
+                was = ok
+
+    def begin_shutdown(self) -> None:
+        """Step 1 of the sequence; the rest follows on timers. Idempotent."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        self.core.set_ready(False, "shutting down")
+        self.app.set_serving(False)
+        deadline = cfg.shutdown_deadline or cfg.pre_stop_delay + cfg.drain_timeout + 5.0
+        logger.info(
+            "shutting down: not ready now, closing the listener in %.1f s, exiting within %.1f s",
+            cfg.pre_stop_delay,
+            deadline,
+        )
+        if self._hard_exit is not None:
+            loop.call_later(deadline, self._expired, deadline)
+        if cfg.pre_stop_delay > 0:
+            loop.call_later(cfg.pre_stop_delay, self._drain)
+        else:
+            self._drain()
+
+    def _drain(self) -> None:
+        remaining = self._remaining()
+        logger.info("draining (deadline %.0fs)", min(self.config.drain_timeout, remaining))
+        self.core.begin_drain()
+        # gRPC's grace, plugins' on_drain and the event bus run while HTTP drains.
+        self._spawn(self.app.drain(grace=min(self.config.drain_timeout, remaining)))
+
+    def _remaining(self) -> float:
+        cfg = self.config
+        total = cfg.shutdown_deadline or cfg.pre_stop_delay + cfg.drain_timeout + 5.0
+        return max(0.0, total - cfg.pre_stop_delay)
+
+    def _expired(self, deadline: float) -> None:
+        logger.error("shutdown deadline (%.1f s) passed: exiting with work left", deadline)
+        assert self._hard_exit is not None
+        self._hard_exit()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
+
+    def cancel(self) -> None:
+        """Stops the background work (the worker is exiting)."""
+        for task in self._tasks:
+            task.cancel()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("worker lifecycle task failed", exc_info=task.exception())
