@@ -156,7 +156,9 @@ fn escape(s: &str) -> String {
 
 /// The current UTC time as RFC 3339 with milliseconds (`2026-11-22T04:23:26.123Z`).
 fn rfc3339_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

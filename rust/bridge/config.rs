@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use crate::config::{Admission, Bind, IoDriver, ServerConfig};
 use crate::io::Driver;
 use crate::log::{self, Level};
+use crate::mesh::forwarded::TrustPolicy;
 use crate::protocol::h1::Limits;
 
 use super::errors::ConfigError;
@@ -23,6 +24,18 @@ fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
 fn path(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<String>> {
     let p: String = obj.getattr(name)?.extract()?;
     Ok(Some(p).filter(|p| !p.is_empty()))
+}
+
+/// The trusted-proxy policy: `trusted_proxies` (comma-separated CIDRs) and `proxy_hops`.
+pub fn trust(obj: &Bound<'_, PyAny>) -> PyResult<TrustPolicy> {
+    let cidrs: String = obj.getattr("trusted_proxies")?.extract()?;
+    let hops: usize = obj.getattr("proxy_hops")?.extract()?;
+    let list: Vec<&str> = cidrs
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    TrustPolicy::new(&list, hops).map_err(ConfigError::new_err)
 }
 
 /// Extracts the server config from its Python description.

@@ -11,9 +11,10 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::io::Peer;
+use crate::mesh::forwarded::{resolve, Origin};
+use crate::mesh::trace::hex;
 use crate::protocol::h1::{RequestHead, Version};
 use crate::router::convert::percent_decode;
-use crate::mesh::trace::hex;
 use crate::server::{CallMeta, Param};
 
 use super::awaitable::Ready;
@@ -222,13 +223,42 @@ impl Request {
         )
     }
 
-    /// `(host, port)` of the peer, or None on a Unix socket.
+    /// `(host, port)` of the client: the peer, or when the peer is a trusted proxy
+    /// (`--trusted-proxies`), the client its `Forwarded`/`X-Forwarded-For` names. Port 0 when
+    /// a proxy did not say. None on a Unix socket.
     #[getter]
     fn client(&self) -> Option<(String, u16)> {
+        self.origin().map(|o| o.client)
+    }
+
+    /// `(host, port)` of the TCP peer itself (the proxy, behind one), None on a Unix socket.
+    #[getter]
+    fn peer(&self) -> Option<(String, u16)> {
         match &self.data.peer {
             Peer::Tcp(a) => Some((a.ip().to_string(), a.port())),
             Peer::Unix => None,
         }
+    }
+
+    /// The scheme the client used: a trusted proxy's `Forwarded: proto=` or
+    /// `X-Forwarded-Proto`, else `http`.
+    #[getter]
+    fn scheme(&self) -> String {
+        self.origin()
+            .and_then(|o| o.scheme)
+            .unwrap_or_else(|| "http".to_owned())
+    }
+
+    /// The host the client asked for: a trusted proxy's `Forwarded: host=` or
+    /// `X-Forwarded-Host`, else the request's own authority (`Host`).
+    #[getter]
+    fn host(&self) -> Option<String> {
+        self.origin().and_then(|o| o.host).or_else(|| {
+            self.data
+                .head
+                .host()
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+        })
     }
 
     /// The whole body as bytes, synchronously (the server has already received it).
@@ -309,6 +339,47 @@ impl BodyStream {
             Some(b) => Ok(Ready::new(py, b.into_any())),
             None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
         }
+    }
+}
+
+impl Request {
+    /// The client as the trust policy sees it; None on a Unix socket.
+    fn origin(&self) -> Option<Origin> {
+        let Peer::Tcp(addr) = &self.data.peer else {
+            return None;
+        };
+        let trust = &self.rt.trust;
+        if trust.hops() == 0 || !trust.is_trusted(addr.ip()) {
+            // The common case costs no header scan.
+            return Some(Origin {
+                client: (addr.ip().to_string(), addr.port()),
+                scheme: None,
+                host: None,
+            });
+        }
+        let (mut fwd, mut xff, mut xfp, mut xfh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (name, value) in self.data.head.headers() {
+            let list = if name.eq_ignore_ascii_case(b"forwarded") {
+                &mut fwd
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                &mut xff
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+                &mut xfp
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
+                &mut xfh
+            } else {
+                continue;
+            };
+            list.push(value);
+        }
+        Some(resolve(
+            trust,
+            (addr.ip(), addr.port()),
+            &fwd,
+            &xff,
+            &xfp,
+            &xfh,
+        ))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use pyo3::prelude::*;
 
+use crate::mesh::forwarded::TrustPolicy;
+
 /// Callables and types from the Python side of the bridge.
 pub struct Runtime {
     /// `msgspec.json.Encoder().encode`.
@@ -24,6 +26,9 @@ pub struct Runtime {
     pub cancel: PyObject,
     /// `is_disconnected(job_id) -> bool`.
     pub is_disconnected: PyObject,
+    /// Whose forwarding headers `request.client`, `scheme`, `host` and `peer_identity` believe
+    /// (`--trusted-proxies`, `--proxy-hops`; nobody by default).
+    pub trust: TrustPolicy,
 }
 
 impl Runtime {
@@ -41,6 +46,7 @@ impl Runtime {
             uuid: get("UUID")?,
             cancel: get("cancel")?,
             is_disconnected: get("is_disconnected")?,
+            trust: TrustPolicy::none(),
         })
     }
 }

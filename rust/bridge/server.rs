@@ -52,8 +52,12 @@ impl Server {
                 )))
             }
         };
+        let trust = config::trust(config)?;
         let config = config::extract(config)?;
-        let rt = Arc::new(Runtime::load(runtime)?);
+        let rt = Arc::new(Runtime {
+            trust,
+            ..Runtime::load(runtime)?
+        });
         let pipeline = Arc::new(super::middleware::pipeline(runtime)?);
         let mut specs = Vec::new();
         let mut defs = Vec::new();

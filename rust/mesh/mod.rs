@@ -3,6 +3,7 @@
 pub mod deadline;
 pub mod forwarded;
 pub mod trace;
+pub mod xfcc;
 
 /// Strips optional whitespace (SP, HTAB) from both ends of a field value or list element
 /// (RFC 9110 §5.6.3).

@@ -17,7 +17,6 @@ use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::mesh::trace::ServerTrace;
-use crate::server::call::CallMeta;
 use crate::middleware::{self, StreamEncoder};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
 use crate::protocol::h1::{
@@ -25,6 +24,7 @@ use crate::protocol::h1::{
 };
 use crate::router::Lookup;
 use crate::server::admission::Refusal;
+use crate::server::call::CallMeta;
 use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
 use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
 use crate::server::ticker::{ticker, Ticker};

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use crate::io::Peer;
-use crate::server::call::CallMeta;
 use crate::protocol::h1::RequestHead;
 use crate::router::ParamValue;
+use crate::server::call::CallMeta;
 
 /// A path parameter, converted and owned (it outlives the router's borrow of the path).
 #[derive(Debug, Clone, PartialEq)]

@@ -106,7 +106,10 @@ pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -
             (200, b"{\"status\":\"ready\"}".to_vec())
         } else {
             let why = json_escape(&shared.not_ready_reason());
-            (503, format!("{{\"status\":\"not ready\",\"reason\":\"{why}\"}}").into_bytes())
+            (
+                503,
+                format!("{{\"status\":\"not ready\",\"reason\":\"{why}\"}}").into_bytes(),
+            )
         }
     } else if cfg.startupz_path.as_deref() == Some(path) {
         match shared.is_started() {

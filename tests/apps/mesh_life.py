@@ -1,0 +1,51 @@
+"""An app for the mesh lifecycle tests: a readiness check driven by a file, a slow handler,
+and a handler that reports what the server resolved about the request."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from covetpy import App, Request
+
+app = App(title="mesh-life")
+
+# The check fails while this file exists (the tests create and remove it).
+FLAG = Path(os.environ.get("MESH_LIFE_FLAG", "/nonexistent/covetpy-flag"))
+
+
+@app.readiness_check
+def database() -> bool:
+    if FLAG.exists():
+        raise ConnectionError("database unreachable")
+    return True
+
+
+@app.get("/")
+def index() -> str:
+    return "ok"
+
+
+@app.get("/slow")
+async def slow(ms: int = 1000) -> str:
+    await asyncio.sleep(ms / 1000)
+    return "done"
+
+
+@app.get("/whoami")
+def whoami(request: Request) -> dict[str, Any]:
+    return {
+        "client": request.client,
+        "peer": request.peer,
+        "scheme": request.scheme,
+        "host": request.host,
+        "trace_id": request.trace_id,
+        "span_id": request.span_id,
+        "parent_span_id": request.parent_span_id,
+        "traceparent": request.traceparent,
+        "tracestate": request.tracestate,
+        "remaining": request.remaining(),
+        "request_id": request.request_id,
+    }

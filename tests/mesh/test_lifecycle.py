@@ -1,0 +1,231 @@
+"""The worker's life with a sidecar: start-up and readiness probes, waiting for the sidecar,
+the SIGTERM sequence (readiness first, pre-stop delay, drain, exit deadline), and what the
+server resolves per request (trusted proxies, trace context, deadlines)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, RunningServer, StartServer, _pump, free_port
+
+APP = "tests.apps.mesh_life:app"
+
+
+def get(server: RunningServer, path: str, **kw: Any) -> httpx.Response:
+    return httpx.get(server.url + path, timeout=5, **kw)
+
+
+@pytest.fixture
+def flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "flag"
+    monkeypatch.setenv("MESH_LIFE_FLAG", str(path))
+    return path
+
+
+def test_probes_follow_readiness_checks(start_server: StartServer, flag: Path) -> None:
+    server = start_server(APP, "--readiness-interval", "0.1")
+    assert get(server, "/startupz").status_code == 200
+    assert get(server, "/readyz").json() == {"status": "ready"}
+    flag.touch()  # the check now raises
+    deadline = time.monotonic() + 5
+    while (r := get(server, "/readyz")).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert r.status_code == 503
+    assert r.json() == {
+        "status": "not ready",
+        "reason": "database: ConnectionError: database unreachable",
+    }
+    # Liveness never looks at dependencies; requests are still served, and tell the proxy.
+    assert get(server, "/livez").status_code == 200
+    r = get(server, "/")
+    assert r.status_code == 200
+    assert r.headers["x-envoy-immediate-health-check-fail"] == "true"
+    flag.unlink()
+    deadline = time.monotonic() + 5
+    while (r := get(server, "/readyz")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert r.status_code == 200
+    assert "x-envoy-immediate-health-check-fail" not in get(server, "/").headers
+
+
+class _Sidecar(BaseHTTPRequestHandler):
+    ready = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.ready.is_set() else 503)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def sidecar() -> Iterator[tuple[str, threading.Event]]:
+    ready = threading.Event()
+    handler = type("Sidecar", (_Sidecar,), {"ready": ready})
+    httpd = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/ready", ready
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _spawn(*args: str) -> RunningServer:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "covetpy", "run", APP, "--port", str(port), *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", COVETPY_STANDBY="0"),
+    )
+    server = RunningServer(proc, port)
+    threading.Thread(target=_pump, args=(server,), daemon=True).start()
+    return server
+
+
+def test_waits_for_the_sidecar_before_reporting_ready(
+    sidecar: tuple[str, threading.Event],
+) -> None:
+    url, ready = sidecar
+    server = _spawn("--wait-for-sidecar", url, "--sidecar-timeout", "20")
+    try:
+        server.wait_for_log("waiting for the sidecar")
+        # Up and alive, but neither started nor ready while the sidecar is not.
+        for path, status in (("/livez", 200), ("/startupz", 503), ("/readyz", 503)):
+            assert get(server, path).status_code == status, path
+        ready.set()
+        server.wait_for_log("covetpy serving")
+        assert get(server, "/startupz").status_code == 200
+        assert get(server, "/readyz").status_code == 200
+    finally:
+        assert server.stop() == 0, server.log
+
+
+def test_a_sidecar_that_never_comes_fails_start_up(
+    sidecar: tuple[str, threading.Event],
+) -> None:
+    url, _ = sidecar
+    server = _spawn("--wait-for-sidecar", url, "--sidecar-timeout", "0.5")
+    try:
+        server.wait_for_log("was not ready within 0.5 s", timeout=15)
+    finally:
+        server.stop(signal.SIGTERM)
+
+
+def test_sigterm_fails_readiness_first_then_drains(start_server: StartServer) -> None:
+    server = start_server(APP, "--pre-stop-delay", "1.0")
+    assert get(server, "/readyz").status_code == 200
+    slow: list[httpx.Response] = []
+    # In flight across the whole sequence: it finishes during the drain.
+    t = threading.Thread(target=lambda: slow.append(httpx.get(server.url + "/slow?ms=1500")))
+    t.start()
+    time.sleep(0.2)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_for_log("shutting down: not ready now")
+    # During the pre-stop delay: not ready, still serving (new connections too).
+    r = httpx.get(server.url + "/readyz", timeout=5)
+    assert r.status_code == 503
+    assert r.json()["reason"] == "shutting down"
+    r = httpx.get(server.url + "/", timeout=5)
+    assert r.status_code == 200
+    assert r.headers["x-envoy-immediate-health-check-fail"] == "true"
+    server.wait_for_log("draining (deadline")
+    # After it: the listener is closed (the IO thread drops it on its next turn).
+    deadline = time.monotonic() + 5
+    refused = False
+    while not refused and time.monotonic() < deadline:
+        try:
+            httpx.get(server.url + "/", timeout=2)
+            time.sleep(0.02)
+        except httpx.ConnectError:
+            refused = True
+    assert refused
+    t.join(10)
+    assert slow and slow[0].status_code == 200 and slow[0].text == "done"
+    assert slow[0].headers.get("connection") == "close"
+    assert server.proc.wait(15) == 0, server.log
+
+
+def test_the_shutdown_deadline_ends_a_stuck_drain(start_server: StartServer) -> None:
+    server = start_server(APP, "--shutdown-deadline", "1.0", "--drain-timeout", "30")
+    outcome: list[BaseException] = []
+
+    def stuck() -> None:
+        try:
+            httpx.get(server.url + "/slow?ms=20000", timeout=30)
+        except httpx.HTTPError as exc:  # abandoned at the deadline: the worker exits
+            outcome.append(exc)
+
+    t = threading.Thread(target=stuck, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    start = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(15)
+    took = time.monotonic() - start
+    assert took < 5, server.log
+    assert "shutdown deadline (1.0 s) passed" in server.log
+    t.join(5)
+    assert outcome and isinstance(outcome[0], httpx.RemoteProtocolError)
+
+
+def test_forwarding_headers_are_believed_only_from_trusted_proxies(
+    start_server: StartServer,
+) -> None:
+    headers = {"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"}
+    plain = start_server(APP)
+    me = get(plain, "/whoami", headers=headers).json()
+    assert me["client"][0] == "127.0.0.1" and me["scheme"] == "http"
+    trusting = start_server(APP, "--trusted-proxies", "127.0.0.1/32")
+    me = get(trusting, "/whoami", headers=headers).json()
+    assert me["client"] == ["203.0.113.9", 0]
+    assert me["peer"][0] == "127.0.0.1"
+    assert me["scheme"] == "https"
+    me = get(
+        trusting, "/whoami", headers={"forwarded": 'for="[2001:db8::7]:4711";host=shop.example'}
+    ).json()
+    assert me["client"] == ["2001:db8::7", 4711] and me["host"] == "shop.example"
+
+
+def test_trace_context_is_continued_or_started(start_server: StartServer) -> None:
+    server = start_server(APP)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    me = get(server, "/whoami", headers={"traceparent": parent, "tracestate": "v=1"}).json()
+    assert me["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert me["parent_span_id"] == "00f067aa0ba902b7"
+    assert me["span_id"] not in ("00f067aa0ba902b7", "0" * 16)
+    assert me["traceparent"] == f"00-{me['trace_id']}-{me['span_id']}-01"
+    assert me["tracestate"] == "v=1"
+    fresh = get(server, "/whoami", headers={"traceparent": "00-zz-bad-01"}).json()
+    assert fresh["parent_span_id"] is None and len(fresh["trace_id"]) == 32
+    assert fresh["trace_id"] != me["trace_id"]
+
+
+def test_the_smallest_deadline_wins(start_server: StartServer) -> None:
+    server = start_server(APP, "--request-timeout", "10")
+    me = get(server, "/whoami", headers={"x-envoy-expected-rq-timeout-ms": "1500"}).json()
+    assert 1.0 < me["remaining"] <= 1.5
+    me = get(server, "/whoami", headers={"grpc-timeout": "300m"}).json()
+    assert 0.0 < me["remaining"] <= 0.3
+    assert get(server, "/whoami").json()["remaining"] > 9
+    start = time.monotonic()
+    r = get(server, "/slow?ms=3000", headers={"x-envoy-expected-rq-timeout-ms": "200"})
+    assert r.status_code == 504
+    assert time.monotonic() - start < 2
