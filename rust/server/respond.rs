@@ -89,8 +89,9 @@ pub fn problem(status: u16, detail: &str) -> Response {
 /// The answer to a health probe, if `path` is one. Liveness is 200 while the IO thread
 /// answers at all (it never looks at dependencies: a failing database must not get the pod
 /// restarted). Start-up is 200 once the application's start-up hooks finished. Readiness is
-/// 200 while started, the readiness checks pass and no shutdown has begun, so a load balancer
-/// or a sidecar stops sending new requests before the worker goes.
+/// 200 while started and ready (the checks pass, no shutdown begun), so a load balancer or a
+/// sidecar stops sending new requests before the worker goes; Python clears it first thing on
+/// shutdown. A drain alone (a worker replaced in a reload) leaves it as it is.
 pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -> Option<Response> {
     if !matches!(method, Method::Get | Method::Head) {
         return None;
@@ -98,9 +99,7 @@ pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -
     let (status, body): (u16, Vec<u8>) = if cfg.livez_path.as_deref() == Some(path) {
         (200, b"{\"status\":\"alive\"}".to_vec())
     } else if cfg.readyz_path.as_deref() == Some(path) {
-        if shared.is_draining() {
-            (503, b"{\"status\":\"draining\"}".to_vec())
-        } else if !shared.is_started() {
+        if !shared.is_started() {
             (503, b"{\"status\":\"starting\"}".to_vec())
         } else if shared.is_ready() {
             (200, b"{\"status\":\"ready\"}".to_vec())

@@ -78,16 +78,17 @@ impl Shared {
         self.started.store(true, Ordering::Release);
     }
 
-    /// Whether readiness holds: started, checks passing, not shutting down.
+    /// Whether readiness holds: checks passing and no shutdown begun. A drain alone does not
+    /// end it: a worker drained because its replacement already serves (a reload) leaves a
+    /// proxy's view of the service unchanged; a shutdown clears readiness first.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && !self.is_draining()
+        self.ready.load(Ordering::Acquire)
     }
 
-    /// Whether a proxy should take this worker out of rotation now (not ready, or draining):
+    /// Whether a proxy should take this worker out of rotation now (started, not ready):
     /// responses then carry `x-envoy-immediate-health-check-fail`.
     pub fn failing_health(&self) -> bool {
         !self.ready.load(Ordering::Relaxed) && self.started.load(Ordering::Relaxed)
-            || self.is_draining()
     }
 
     /// Sets readiness; `why` says what fails when `ready` is false.

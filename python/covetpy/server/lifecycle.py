@@ -1,6 +1,6 @@
 """What a worker does between serving and exiting, in the order sidecars expect.
 
-On SIGTERM (designs/mesh.md):
+On SIGTERM, the service shutting down (designs/mesh.md):
 
 1. readiness fails at once (`/readyz` 503, gRPC health NOT_SERVING, responses carry
    `x-envoy-immediate-health-check-fail`), while requests are still served;
@@ -10,6 +10,10 @@ On SIGTERM (designs/mesh.md):
    event consumers drain;
 4. telemetry is flushed at shutdown;
 5. whatever is left when `shutdown_deadline` passes is abandoned: the worker exits.
+
+On SIGUSR1, sent by the supervisor to a worker whose replacement already serves (a reload, a
+recycle), the worker drains at once and readiness stays as it is: to a proxy, which sees the
+service and not its workers, nothing changed.
 
 Readiness while serving comes from the app's readiness checks, run every
 `readiness_interval` seconds off the request path; Rust answers the probes from the flag they
@@ -79,39 +83,44 @@ class Lifecycle:
                 log("worker %d %s", os.getpid(), "ready" if ok else f"not ready: {why}")
                 was = ok
 
-    def begin_shutdown(self) -> None:
-        """Step 1 of the sequence; the rest follows on timers. Idempotent."""
+    def begin_shutdown(self, replaced: bool = False) -> None:
+        """Step 1 of the sequence; the rest follows on timers. Idempotent.
+
+        `replaced`: another worker already serves this one's socket (a reload, a recycle), so
+        the service as a proxy sees it stays ready: no readiness change, no pre-stop delay."""
         if self.shutting_down:
             return
         self.shutting_down = True
         loop = asyncio.get_running_loop()
         cfg = self.config
-        self.core.set_ready(False, "shutting down")
-        self.app.set_serving(False)
-        deadline = cfg.shutdown_deadline or cfg.pre_stop_delay + cfg.drain_timeout + 5.0
-        logger.info(
-            "shutting down: not ready now, closing the listener in %.1f s, exiting within %.1f s",
-            cfg.pre_stop_delay,
-            deadline,
-        )
+        delay = 0.0 if replaced else cfg.pre_stop_delay
+        deadline = cfg.shutdown_deadline or delay + cfg.drain_timeout + 5.0
+        if replaced:
+            logger.info("replaced: draining, exiting within %.1f s", deadline)
+        else:
+            self.core.set_ready(False, "shutting down")
+            self.app.set_serving(False)
+            logger.info(
+                "shutting down: not ready now, closing the listener in %.1f s, "
+                "exiting within %.1f s",
+                delay,
+                deadline,
+            )
         if self._hard_exit is not None:
             loop.call_later(deadline, self._expired, deadline)
-        if cfg.pre_stop_delay > 0:
-            loop.call_later(cfg.pre_stop_delay, self._drain)
+        if delay > 0:
+            loop.call_later(delay, self._drain, delay)
         else:
-            self._drain()
+            self._drain(delay)
 
-    def _drain(self) -> None:
-        remaining = self._remaining()
-        logger.info("draining (deadline %.0fs)", min(self.config.drain_timeout, remaining))
+    def _drain(self, delay: float) -> None:
+        cfg = self.config
+        left = cfg.shutdown_deadline - delay if cfg.shutdown_deadline else cfg.drain_timeout
+        grace = max(0.0, min(cfg.drain_timeout, left))
+        logger.info("draining (deadline %.0fs)", grace)
         self.core.begin_drain()
         # gRPC's grace, plugins' on_drain and the event bus run while HTTP drains.
-        self._spawn(self.app.drain(grace=min(self.config.drain_timeout, remaining)))
-
-    def _remaining(self) -> float:
-        cfg = self.config
-        total = cfg.shutdown_deadline or cfg.pre_stop_delay + cfg.drain_timeout + 5.0
-        return max(0.0, total - cfg.pre_stop_delay)
+        self._spawn(self.app.drain(grace=grace))
 
     def _expired(self, deadline: float) -> None:
         logger.error("shutdown deadline (%.1f s) passed: exiting with work left", deadline)

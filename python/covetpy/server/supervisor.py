@@ -247,15 +247,18 @@ class Supervisor:
             took,
         )
         if old is not None and old.pid in self._procs and not old.retiring:
-            self._retire(old)
+            self._retire(old, replaced=True)
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: _Worker, replaced: bool = False) -> None:
+        """Tells `worker` to drain: SIGTERM when the service shuts down (readiness fails
+        first, then the pre-stop delay), SIGUSR1 when a replacement already serves its slot
+        (no readiness change: to a proxy the service stays healthy throughout a reload)."""
         if worker.slot < 0:
             self._let_go(worker)
             return
         worker.retiring = True
         try:
-            worker.proc.send_signal(signal.SIGTERM)
+            worker.proc.send_signal(signal.SIGUSR1 if replaced else signal.SIGTERM)
         except ProcessLookupError:  # pragma: no cover - reaped below
             pass
 

@@ -90,15 +90,23 @@ async def serve(
     def drain() -> None:
         lifecycle.begin_shutdown()
 
+    def replaced() -> None:
+        lifecycle.begin_shutdown(replaced=True)
+
     async def drain_when_stopped(event: asyncio.Event) -> None:
         await event.wait()
         drain()
 
     fd = core.fileno()
     loop.add_reader(fd, wake)
-    signals = (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ()
+    signals: tuple[signal.Signals, ...] = (
+        (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ()
+    )
     for sig in signals:
         loop.add_signal_handler(sig, drain)
+    if install_signal_handlers:
+        loop.add_signal_handler(signal.SIGUSR1, replaced)
+        signals += (signal.SIGUSR1,)
     tasks = [loop.create_task(drain_when_stopped(stop))] if stop is not None else []
     if on_recycle is not None and (config.max_requests or config.max_worker_memory):
         tasks.append(loop.create_task(_watch_limits(core, config, on_recycle)))
