@@ -1,6 +1,78 @@
-"""Running behind a service mesh: trusted proxies, identity, context and deadlines, outbound
-calls."""
+"""Running behind a service mesh: call context and deadlines, outbound calls with discovery,
+circuit breaking and retries, status helpers, waiting for the sidecar.
+
+`Client` and discovery need httpx (`pip install covetpy[mesh]`): they are imported on first
+use, so `import covetpy.mesh` works without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from covetpy.mesh.context import CallContext, current, outbound_headers, remaining
+from covetpy.mesh.errors import CircuitOpen, DeadlineExceeded, MeshError, NoEndpoints
+from covetpy.mesh.sidecar import SidecarNotReady, wait_for_sidecar
 
-__all__ = ["CallContext", "current", "outbound_headers", "remaining"]
+if TYPE_CHECKING:
+    from covetpy.mesh.breaker import BreakerPolicy, State
+    from covetpy.mesh.client import Client
+    from covetpy.mesh.discovery import Consul, Discovery, Dns, DnsSrv, Endpoint, Static
+    from covetpy.mesh.retry import RetryPolicy
+    from covetpy.mesh.status import (
+        HEALTH_CHECK_FAIL_HEADER,
+        fail_health_checks,
+        overloaded,
+        rate_limited,
+    )
+
+__all__ = [
+    "HEALTH_CHECK_FAIL_HEADER",
+    "BreakerPolicy",
+    "CallContext",
+    "CircuitOpen",
+    "Client",
+    "Consul",
+    "DeadlineExceeded",
+    "Discovery",
+    "Dns",
+    "DnsSrv",
+    "Endpoint",
+    "MeshError",
+    "NoEndpoints",
+    "RetryPolicy",
+    "SidecarNotReady",
+    "State",
+    "Static",
+    "current",
+    "fail_health_checks",
+    "outbound_headers",
+    "overloaded",
+    "rate_limited",
+    "remaining",
+    "wait_for_sidecar",
+]
+
+_LAZY = {
+    "BreakerPolicy": "breaker",
+    "State": "breaker",
+    "Client": "client",
+    "Consul": "discovery",
+    "Discovery": "discovery",
+    "Dns": "discovery",
+    "DnsSrv": "discovery",
+    "Endpoint": "discovery",
+    "Static": "discovery",
+    "RetryPolicy": "retry",
+    "HEALTH_CHECK_FAIL_HEADER": "status",
+    "fail_health_checks": "status",
+    "overloaded": "status",
+    "rate_limited": "status",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'covetpy.mesh' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"covetpy.mesh.{module}"), name)
