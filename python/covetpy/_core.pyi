@@ -180,6 +180,9 @@ class Server:
     @property
     def native_middleware(self) -> list[str]: ...
 
+def metrics_scrape(directory: str) -> str:
+    """Prometheus text of the request metrics every worker wrote into `directory` (summed)."""
+
 def panic_for_test() -> None:
     """Panics inside the extension (tests check that panics are contained)."""
 

@@ -69,6 +69,8 @@ pub struct Handlers {
     pub rt: Arc<Runtime>,
     /// The hand-off queue (streamed bodies wake their producers through it).
     pub queue: Arc<JobQueue>,
+    /// Request metrics (`--metrics`): the wait for the GIL is recorded here.
+    pub metrics: Option<Arc<crate::metrics::Registry>>,
 }
 
 impl Handlers {
@@ -92,7 +94,11 @@ impl Handlers {
             id,
             request_id,
             call,
+            queued,
         } = job;
+        if let (Some(m), Some(q)) = (&self.metrics, queued) {
+            m.gil_wait(q.elapsed());
+        }
         let ep = &self.endpoints[route];
         let ctx = Ctx {
             rt: self.rt.clone(),

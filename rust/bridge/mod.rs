@@ -40,5 +40,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
+    m.add_function(wrap_pyfunction!(server::metrics_scrape, m)?)?;
     Ok(())
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
+use crate::metrics::Registry;
+
 use crate::log::Level;
 use crate::router::{RouteSpec, Router};
 use crate::server::{self as core, Dispatch};
@@ -31,6 +33,7 @@ pub struct Server {
     batch: Mutex<Vec<Event>>,
     pipeline: Arc<crate::middleware::Pipeline>,
     shared: std::sync::OnceLock<Arc<core::Shared>>,
+    metrics: Option<Arc<Registry>>,
 }
 
 #[pymethods]
@@ -53,6 +56,7 @@ impl Server {
             }
         };
         let trust = config::trust(config)?;
+        let metrics_dir: Option<String> = config.getattr("metrics_dir")?.extract()?;
         let config = config::extract(config)?;
         let rt = Arc::new(Runtime {
             trust,
@@ -96,6 +100,16 @@ impl Server {
             ));
         }
         let router = Router::new(&specs).map_err(|e| RouteError::new_err(e.to_string()))?;
+        // Created here, in the worker process: a registry must never cross a fork.
+        let metrics = match &metrics_dir {
+            Some(dir) => {
+                let templates: Vec<String> = specs.iter().map(|s| route_label(&s.path)).collect();
+                let registry = Registry::create(std::path::Path::new(dir), &templates)
+                    .map_err(|e| ConfigError::new_err(format!("metrics directory {dir}: {e}")))?;
+                Some(Arc::new(registry))
+            }
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(defs.len());
         for (id, (path, handler, plan)) in defs.into_iter().enumerate() {
             let names: Arc<[String]> = router.param_names(id).to_vec().into();
@@ -138,7 +152,9 @@ impl Server {
                 endpoints,
                 rt,
                 queue,
+                metrics: metrics.clone(),
             }),
+            metrics,
             inline,
             running: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(64)),
@@ -158,6 +174,7 @@ impl Server {
             self.router.clone(),
             self.dispatcher(),
             self.pipeline.clone(),
+            self.metrics.clone(),
         )
         .map_err(|e| {
             ConfigError::new_err(format!("cannot listen on {:?}: {e}", self.config.bind))
@@ -317,4 +334,37 @@ impl Server {
 #[pyfunction]
 pub fn panic_for_test() {
     panic!("deliberate panic for a test");
+}
+
+/// The `http.route` label of a route: its template without converters
+/// (`/users/{id:int}` → `/users/{id}`), as OpenTelemetry's semantic conventions write it.
+fn route_label(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    let mut skipping = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push(c);
+            }
+            '}' => {
+                in_param = false;
+                skipping = false;
+                out.push(c);
+            }
+            ':' if in_param => skipping = true,
+            _ if skipping => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Prometheus text of the request metrics of every worker writing to `directory`.
+#[pyfunction]
+pub fn metrics_scrape(py: Python<'_>, directory: &str) -> PyResult<String> {
+    let dir = std::path::PathBuf::from(directory);
+    py.allow_threads(|| crate::metrics::scrape(&dir))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{directory}: {e}")))
 }

@@ -242,7 +242,8 @@ fn rev_entries<'a>(lines: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a
 
 /// The `X-Forwarded-Proto`/`-Host` entry for the client at `pos` from the right: the entry at
 /// the same position if the list is that long, else its last entry (a proxy that sets only one
-/// value, for the request it received).
+/// value, for the request it received). For `pos` 0 (the peer is the client) that is the last
+/// entry too: the trusted peer's word about the request it received.
 fn entry_at<'a>(lines: &'a [&'a [u8]], pos: usize) -> Option<&'a [u8]> {
     let mut last = None;
     for (i, e) in rev_entries(lines).take(pos.max(1)).enumerate() {
@@ -335,10 +336,7 @@ fn parse_element(e: &[u8]) -> Option<Element<'_>> {
                 if std::mem::replace(&mut seen_for, true) {
                     return None;
                 }
-                el.node = parse_node(value);
-                if el.node.is_none() {
-                    return None;
-                }
+                el.node = Some(parse_node(value)?);
                 continue;
             }
             b"proto" => &mut el.proto,
@@ -443,8 +441,7 @@ fn split_quoted(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> + '_ {
             return None;
         }
         let (mut quoted, mut escaped) = (false, false);
-        for i in start..s.len() {
-            let b = s[i];
+        for (i, &b) in s.iter().enumerate().skip(start) {
             if escaped {
                 escaped = false;
             } else if quoted && b == b'\\' {

@@ -263,7 +263,8 @@ pub struct ServerTrace {
 
 impl ServerTrace {
     /// Continues the incoming trace (a valid `traceparent` first, then B3) with a new span id,
-    /// or starts a sampled trace. A `traceparent` that fails to parse restarts the trace
+    /// or starts a sampled trace (TC §3.2.2.5.1 suggests 0 for a trace a component starts;
+    /// CovetPy records what it starts, so it says so). A `traceparent` that fails to parse restarts the trace
     /// (TC §3.2.2.3) unless B3 names one. The bare B3 deny `b3: 0` starts an unsampled trace,
     /// so the caller's decision holds.
     pub fn from_incoming(traceparent: Option<&[u8]>, b3: Option<B3Input<'_>>) -> ServerTrace {
@@ -369,7 +370,8 @@ pub fn new_span_id() -> [u8; 8] {
 
 // Ids come from SplitMix64 over a per-thread state seeded once from the OS: a few ns per id
 // and no lock, where a getrandom syscall per request would cost far more. Ids need to be
-// unique, not secret (TC §8 asks that they not leak data; random ones do not).
+// unique, not secret (TC "Privacy Considerations": ids must not carry data; random ones do
+// not).
 
 thread_local! {
     /// (SplitMix64 state, fork generation it was seeded in); generation 0 means unseeded.

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +18,7 @@ use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::mesh::trace::ServerTrace;
+use crate::metrics::{Registry, ShedReason};
 use crate::middleware::{self, StreamEncoder};
 use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
 use crate::protocol::h1::{
@@ -65,6 +67,49 @@ struct Meta {
     mw: Option<middleware::Ctx>,
     /// This server's span of the request (requests answered in Rust have none).
     trace: Option<ServerTrace>,
+    /// What the metrics record of it (None: no metrics, or a probe).
+    sample: Option<Sample>,
+}
+
+/// A request being measured: counted in flight until its answer is written (or the
+/// connection ends), then recorded.
+struct Sample {
+    registry: Arc<Registry>,
+    route: Option<usize>,
+    method: Method,
+    started: Instant,
+    request_body: u64,
+}
+
+impl Sample {
+    fn new(registry: &Arc<Registry>, method: &Method, started: Instant) -> Sample {
+        registry.active_inc();
+        Sample {
+            registry: registry.clone(),
+            route: None,
+            method: method.clone(),
+            started,
+            request_body: 0,
+        }
+    }
+
+    fn record(self, status: u16, response_body: u64) {
+        self.registry.record(
+            self.route,
+            self.method.as_str().as_bytes(),
+            status,
+            self.started.elapsed(),
+            self.request_body,
+            response_body,
+        );
+    }
+}
+
+impl Drop for Sample {
+    fn drop(&mut self) {
+        // Recorded or not (the client left), it is no longer in flight.
+        self.registry.active_dec();
+    }
 }
 
 enum Answer {
@@ -278,6 +323,12 @@ impl<C: Conn> Connection<C> {
                 }
                 _ => None,
             };
+            let probed_path = probed.is_some();
+            if let (Some(m), Some(429)) =
+                (&self.ctx.shared.metrics, early.as_ref().map(|r| r.status))
+            {
+                m.shed(ShedReason::RateLimited);
+            }
             let routed = match probed.or(early) {
                 // Health probes are answered here, before routing: they work while Python is
                 // saturated or blocked, and a route cannot shadow them.
@@ -323,6 +374,11 @@ impl<C: Conn> Connection<C> {
                 }),
                 mw,
                 trace: None,
+                // Probes are not requests of the service: a scrape would be mostly probes.
+                sample: match (&self.ctx.shared.metrics, probed_path) {
+                    (Some(m), false) => Some(Sample::new(m, head.method(), started)),
+                    _ => None,
+                },
             };
             if early_close {
                 // Refused before its body was read (413): answer and close, unread.
@@ -388,6 +444,10 @@ impl<C: Conn> Connection<C> {
                             );
                             let limit = call.limit;
                             meta.trace = Some(call.trace);
+                            if let Some(s) = &mut meta.sample {
+                                s.route = Some(route);
+                                s.request_body = body.len() as u64;
+                            }
                             let request_id =
                                 meta.mw.as_ref().and_then(|c| c.request_id()).map(Box::from);
                             let job = Job {
@@ -403,6 +463,7 @@ impl<C: Conn> Connection<C> {
                                 },
                                 id,
                                 call,
+                                queued: meta.sample.as_ref().map(|_| Instant::now()),
                             };
                             self.ctx.dispatch.dispatch(job);
                             Answer::Wait(Waiting {
@@ -413,6 +474,12 @@ impl<C: Conn> Connection<C> {
                             })
                         }
                         Err(refusal) => {
+                            if let Some(m) = &self.ctx.shared.metrics {
+                                m.shed(match refusal {
+                                    Refusal::QueueFull => ShedReason::QueueFull,
+                                    Refusal::TimedOut => ShedReason::QueueTimeout,
+                                });
+                            }
                             log::write(
                                 Level::Warning,
                                 format_args!(
@@ -578,7 +645,11 @@ impl<C: Conn> Connection<C> {
 
     /// Writes the answers of all pending requests in order.
     async fn flush(&mut self) -> Result<(), Stop> {
-        while let Some(Pending { answer, meta: p }) = self.pending.pop_front() {
+        while let Some(Pending {
+            answer,
+            meta: mut p,
+        }) = self.pending.pop_front()
+        {
             let response = match answer {
                 Answer::Ready(r) => r,
                 Answer::Wait(w) => match self.wait(w, p.version_10).await {
@@ -614,6 +685,13 @@ impl<C: Conn> Connection<C> {
                     .extend_from_slice(b"x-envoy-immediate-health-check-fail: true\r\n");
             }
             let status = response.status;
+            if let Some(sample) = p.sample.take() {
+                let body = match &response.body {
+                    Body::Full(b) => b.len() as u64,
+                    Body::Stream(_) => 0, // not known up front; recorded as 0
+                };
+                sample.record(status, body);
+            }
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
             if let Some((method, target, started)) = &p.access {
@@ -668,6 +746,9 @@ impl<C: Conn> Connection<C> {
                     if let Some(limit) = w.limit.filter(|l| ticker.passed(w.since, *l)) {
                         let secs = limit.as_secs_f64();
                         self.ctx.dispatch.cancel(w.id, Cancel::TimedOut);
+                        if let Some(m) = &self.ctx.shared.metrics {
+                            m.timeout();
+                        }
                         log::write(
                             Level::Warning,
                             format_args!("{}: 504: the handler did not answer within {secs} s", self.peer),

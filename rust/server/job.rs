@@ -60,6 +60,9 @@ pub struct Job {
     pub id: u64,
     /// Its trace and deadline.
     pub call: CallMeta,
+    /// When it was queued for the handler thread (kept only while metrics are recorded: the
+    /// wait for the GIL is measured from here).
+    pub queued: Option<std::time::Instant>,
 }
 
 /// The one-shot return path of a job to its connection. It holds the request's admission

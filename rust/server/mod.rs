@@ -27,6 +27,7 @@ use crate::config::{Bind, ServerConfig};
 use crate::io::socket::{self, RawListener};
 use crate::io::Driver;
 use crate::log::Level;
+use crate::metrics::Registry;
 use crate::middleware::Pipeline;
 use crate::router::Router;
 
@@ -56,6 +57,7 @@ impl Server {
         router: Arc<Router>,
         dispatch: Arc<dyn Dispatch>,
         pipeline: Arc<Pipeline>,
+        metrics: Option<Arc<Registry>>,
     ) -> io::Result<Server> {
         let driver = Driver::resolve(config.io)?;
         let n = config.io_threads.max(1);
@@ -71,7 +73,7 @@ impl Server {
             raws.push(raw);
         }
         let addresses: Vec<String> = raws.iter().map(socket::describe).collect();
-        let shared = Shared::new(&config.admission);
+        let shared = Shared::new(&config.admission, metrics);
         let config = Arc::new(config);
         let running = Arc::new(AtomicUsize::new(n));
         let mut threads = Vec::with_capacity(n);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use crate::config::Admission;
+use crate::metrics::Registry;
 use crate::server::admission::Gate;
 
 /// Shared by all IO threads and connections of a worker.
@@ -23,12 +24,14 @@ pub struct Shared {
     drain_tx: watch::Sender<bool>,
     /// In-flight requests of the worker (admission control).
     pub gate: Gate,
+    /// Request metrics shared with the other workers (`--metrics`), if recorded.
+    pub metrics: Option<Arc<Registry>>,
     next_id: AtomicU64,
 }
 
 impl Shared {
     /// A fresh state: no connections, not draining.
-    pub fn new(admission: &Admission) -> Arc<Self> {
+    pub fn new(admission: &Admission, metrics: Option<Arc<Registry>>) -> Arc<Self> {
         let (drain_tx, _) = watch::channel(false);
         Arc::new(Shared {
             connections: AtomicUsize::new(0),
@@ -38,6 +41,7 @@ impl Shared {
             not_ready: Mutex::new(Arc::from("starting")),
             drain_tx,
             gate: Gate::new(admission),
+            metrics,
             next_id: AtomicU64::new(1),
         })
     }

@@ -18,6 +18,7 @@ use crate::io::socket::RawListener;
 use crate::io::uring::{self, UringListener};
 use crate::io::{Conn, Driver, Listener};
 use crate::log::Level;
+use crate::metrics::ShedReason;
 use crate::protocol::h1::date;
 use crate::server::conn::serve;
 use crate::server::respond::{problem, write_head, Framing};
@@ -109,6 +110,9 @@ async fn accept_loop<L: Listener>(listener: L, ctx: Rc<Ctx>) -> std::io::Result<
             accepted = listener.accept() => match accepted {
                 Ok((conn, peer)) => {
                     let Some(slot) = ctx.shared.try_enter(ctx.config.max_connections) else {
+                        if let Some(m) = &ctx.shared.metrics {
+                            m.shed(ShedReason::MaxConnections);
+                        }
                         tokio::task::spawn_local(refuse(conn));
                         continue;
                     };

@@ -28,6 +28,11 @@ def index() -> str:
     return "ok"
 
 
+@app.get("/pid/{n:int}")
+def pid(n: int) -> dict[str, int]:
+    return {"pid": os.getpid(), "n": n}
+
+
 @app.get("/slow")
 async def slow(ms: int = 1000) -> str:
     await asyncio.sleep(ms / 1000)

@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from covetpy.config import ServerConfig
@@ -310,10 +311,13 @@ class Supervisor:
         prometheus_client's under `py/`); workers inherit it. Removed at exit (ours only)."""
         if not self.config.metrics or self.config.metrics_dir:
             return None
-        path = tempfile.mkdtemp(prefix="covetpy-metrics-")
-        os.mkdir(os.path.join(path, "py"))
-        # prometheus_client reads it when a metric is created: set before any worker starts.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(path, "py")
+        from covetpy.observability.metrics import configure_multiprocess
+
+        # On tmpfs when there is one: the kernel never writes shared pages of it back to disk.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        path = tempfile.mkdtemp(prefix="covetpy-metrics-", dir=shm)
+        # Before any worker starts (they inherit it); see covetpy.observability.metrics.
+        configure_multiprocess(Path(path), fresh=True)
         self.config = self.config.replace(metrics_dir=path)
         return path
 

@@ -154,7 +154,8 @@ def _with_metrics(app: App, config: ServerConfig) -> tuple[ServerConfig, str | N
         return config, None
     own = None
     if config.metrics_dir is None:
-        own = tempfile.mkdtemp(prefix="covetpy-metrics-")
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        own = tempfile.mkdtemp(prefix="covetpy-metrics-", dir=shm)
         config = config.replace(metrics_dir=own)
     if config.metrics_path and not config.admin_port:
         app.serve_metrics(config.metrics_path, config.metrics_dir or own or "")

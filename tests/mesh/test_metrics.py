@@ -1,0 +1,69 @@
+"""`/metrics` of a server with several workers: every worker's requests are in one scrape,
+by route template, and the counts add up to the requests sent."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.conftest import StartServer, free_port
+
+APP = "tests.apps.mesh_life:app"
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """`{labels: value}` of the samples of metric `name` in Prometheus text."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{.*\}})? (\S+)$", line)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+def send(url: str, n: int) -> set[int]:
+    """`n` requests over fresh connections (so both workers' sockets get some); their pids."""
+
+    def one(i: int) -> int:
+        with httpx.Client(timeout=5) as c:
+            r = c.get(f"{url}/pid/{i}")
+            assert r.status_code == 200
+            return int(r.json()["pid"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(one, range(n)))
+
+
+def test_counts_add_up_across_two_workers(start_server: StartServer) -> None:
+    admin = free_port()
+    server = start_server(APP, "--metrics", "--admin-port", str(admin), workers=2)
+    pids = send(server.url, 300)
+    assert len(pids) == 2, "both workers should have served some of the requests"
+    for _ in range(3):
+        assert httpx.get(server.url + "/nowhere", timeout=5).status_code == 404
+    text = httpx.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
+    counts = samples(text, "http_server_request_duration_seconds_count")
+    route = '{http_request_method="GET",http_response_status_code="200",http_route="/pid/{n}"}'
+    assert counts[route] == 300
+    assert counts['{http_request_method="GET",http_response_status_code="404"}'] == 3
+    # Histograms are consistent: +Inf bucket == count, buckets cumulative.
+    buckets = samples(text, "http_server_request_duration_seconds_bucket")
+    inf = route.replace('"}', '",le="+Inf"}')
+    assert buckets[inf] == 300
+    # Raw paths never become labels; probes are not counted.
+    assert "/pid/1" not in text and "readyz" not in text
+    assert samples(text, "http_server_active_requests") == {"": 0}
+    # With an admin port, /metrics lives only there.
+    assert httpx.get(server.url + "/metrics", timeout=5).status_code == 404
+
+
+def test_metrics_on_the_service_port_without_admin_port(start_server: StartServer) -> None:
+    server = start_server(APP, "--metrics", workers=2)
+    send(server.url, 50)
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    counts = samples(text, "http_server_request_duration_seconds_count")
+    route = '{http_request_method="GET",http_response_status_code="200",http_route="/pid/{n}"}'
+    assert counts[route] == 50
+    assert httpx.get(server.url + "/openapi.json").json()["paths"].get("/metrics") is None
