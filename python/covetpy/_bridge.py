@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterable, Coroutine, Generator, Iterable
 from typing import Any
@@ -117,8 +118,55 @@ async def _finish(
 
 
 def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int) -> None:
-    """Finishes a suspended handler as a Task and sends its result."""
+    """Finishes a suspended handler as a Task and sends its result (the inline bridge's
+    path; the batched bridge runs handlers as Tasks from the start, `start`)."""
     _running[job] = _spawn(_finish(coro, yielded, responder, job))
+
+
+async def _run(coro: Coroutine[Any, Any, Any], responder: Responder, job: int) -> None:
+    try:
+        value = await coro
+    except Exception as exc:
+        responder.fail(exc)
+    except asyncio.CancelledError:
+        logger.debug("handler of request %d cancelled", job)
+        raise
+    except BaseException as exc:
+        responder.fail(exc)
+        raise
+    else:
+        responder.send(value)
+    finally:
+        _running.pop(job, None)
+        _gone.discard(job)
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        # Eager: the first step runs now, inside the Task; a handler that never suspends
+        # finishes without a trip through the loop's queue.
+        loop = asyncio.get_running_loop()
+        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        if not task.done():
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+        return task
+
+else:
+    _start_task = _spawn
+
+
+def start(coro: Coroutine[Any, Any, Any], responder: Responder, job: int) -> None:
+    """Runs an async handler as a Task from its first step and sends its result.
+
+    Every step, the first included, runs inside the Task, so `asyncio.current_task()` is
+    the handler's own: `asyncio.timeout()`, anyio cancel scopes (httpx) and task-local state
+    work anywhere in a handler (adrs/0008). On Python 3.11 this costs a Task and one pass of
+    the event loop per request (measured +1.8 us against stepping the coroutine directly)."""
+    task = _start_task(_run(coro, responder, job))
+    if not task.done():
+        _running[job] = task
 
 
 def cancel(job: int, why: str) -> None:

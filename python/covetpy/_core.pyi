@@ -9,6 +9,7 @@ __all__ = [
     "ConfigError",
     "CovetError",
     "Headers",
+    "PeerIdentity",
     "QueryParams",
     "RateLimiter",
     "Ready",
@@ -18,6 +19,7 @@ __all__ = [
     "Server",
     "StreamSender",
     "__version__",
+    "metrics_scrape",
     "panic_for_test",
     "run_bench",
 ]
@@ -105,7 +107,8 @@ class Request:
     @property
     def path_params(self) -> dict[str, Any]: ...
     @property
-    def client(self) -> tuple[str, int] | None: ...
+    def client(self) -> tuple[str, int] | None:
+        """The client: the peer, or the one a trusted proxy names (--trusted-proxies)."""
     @property
     def body_bytes(self) -> bytes: ...
     def form_params(self) -> QueryParams: ...
@@ -115,6 +118,18 @@ class Request:
     def is_disconnected(self) -> Ready: ...
     @property
     def request_id(self) -> str | None: ...
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """The TCP peer itself (the proxy, behind one); None on a Unix socket."""
+    @property
+    def scheme(self) -> str:
+        """The scheme the client used (a trusted proxy's word), else "http"."""
+    @property
+    def host(self) -> str | None:
+        """The host the client asked for (a trusted proxy's word), else the Host header."""
+    @property
+    def peer_identity(self) -> PeerIdentity | None:
+        """The client certificate a trusted proxy checked (x-forwarded-client-cert)."""
     @property
     def trace_id(self) -> str:
         """The trace (32 hex digits): the caller's (traceparent, or B3 when enabled) or new."""
@@ -137,6 +152,22 @@ class Request:
         """When the caller stops waiting, in time.monotonic() seconds (None: no deadline)."""
     def remaining(self) -> float | None:
         """Seconds left before the deadline (0.0 once passed); None without one."""
+
+@final
+class PeerIdentity:
+    """The client certificate a trusted proxy saw (its x-forwarded-client-cert element)."""
+    @property
+    def spiffe_id(self) -> str | None: ...
+    @property
+    def uri(self) -> str | None: ...
+    @property
+    def dns(self) -> tuple[str, ...]: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def hash(self) -> str | None: ...
+    @property
+    def by(self) -> str | None: ...
 
 @final
 class Responder:

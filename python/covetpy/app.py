@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
 from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
-from covetpy.middleware.builtin import NativeMiddleware, PythonKeyRateLimit, RateLimit
+from covetpy.middleware.builtin import (
+    NativeMiddleware,
+    PythonKeyRateLimit,
+    RateLimit,
+    RequestId,
+)
 from covetpy.middleware.pipeline import compile_chain, name_of
+from covetpy.observability.middleware import bind_route
 from covetpy.params.resolve import Resolver
 from covetpy.plugins import Plugins
 from covetpy.requests import Request
@@ -73,6 +79,7 @@ class App(Router):
         discover_plugins: bool = False,
         events: str | EventBus | None = None,
         service: str | None = None,
+        mesh: bool = False,
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies)
@@ -98,6 +105,8 @@ class App(Router):
         self._events: EventBus | None = None
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
         self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
+        self.mesh = mesh
+        self._instrumented = False
         self._grpc: GrpcHost | None = None
 
     @property
@@ -153,6 +162,37 @@ class App(Router):
             from covetpy.mesh.sidecar import wait_for_sidecar
 
             await wait_for_sidecar(config.wait_for_sidecar, config.sidecar_timeout)
+
+    def instrument(self, config: ServerConfig) -> None:
+        """Called by the worker before it builds the route table: turns tracing on when the
+        `OTEL_*` variables ask for it and puts the tracing middleware (which also sets the
+        call context) around every route; with `App(mesh=True)` and tracing off, the context
+        middleware alone, so outbound calls, gRPC calls and events carry the request's id,
+        trace and deadline. Either adds the built-in RequestId unless the app has it. None of
+        this is there otherwise: routes keep the fast path."""
+        from covetpy.observability import tracing
+        from covetpy.observability.middleware import MeshContextMiddleware, TracingMiddleware
+
+        if self._instrumented:
+            return
+        placed = (MeshContextMiddleware, TracingMiddleware)
+        if any(isinstance(m, placed) for r in self.routes for m in self.route_middleware(r)):
+            self._instrumented = True  # the app placed its own: theirs decide
+            return
+        first: Any = None
+        if tracing.enabled() or tracing.setup(self._events_config[1]):
+            first = TracingMiddleware(b3=config.b3)
+        elif self.mesh:
+            first = MeshContextMiddleware(b3=config.b3)
+        if first is not None:
+            if not any(isinstance(m, RequestId) for m in self._native):
+                # x-request-id accepted or made (in Rust) for every request, so logs,
+                # outbound calls and events always have one.
+                self._native.append(RequestId())
+            # Outermost of the Python middleware (the built-in Rust ones run before it).
+            self._middleware.insert(0, first)
+            self._instrumented = True
+            self._changed()
 
     def serve_metrics(self, path: str, directory: str) -> None:
         """Adds the Prometheus endpoint at `path`: every worker's request metrics (summed from
@@ -362,6 +402,9 @@ class App(Router):
                 )
             if chain:
                 label = f"{'|'.join(route.methods)} {route.path}"
+                if self._instrumented:
+                    # Tracing and context middleware learn their route's template here.
+                    chain = bind_route(chain, route.path, endpoint_async)
                 endpoint, _ = compile_chain(
                     chain, endpoint, endpoint_async, self.render_exception, label
                 )
@@ -418,6 +461,7 @@ class App(Router):
             "json_decode",
             "Response",
             "resume",
+            "start",
             "pump_stream",
             "cancel",
             "is_disconnected",
@@ -460,6 +504,8 @@ class App(Router):
         if self._events is not None:
             await self._events.start()
         if self._grpc is not None and self._grpc.services:
+            # NOT_SERVING until the worker is ready (the lifecycle sets it, with /readyz).
+            self._grpc.set_serving(False)
             port = await self._grpc.start()
             logger.info("gRPC serving %s on port %d", ", ".join(self._grpc.services), port)
 
@@ -492,6 +538,11 @@ class App(Router):
         """Drains and closes `app.events`, then runs the shutdown hooks in reverse order; a
         failing hook does not stop the others."""
         errors: list[Exception] = []
+        try:  # stopped by the drain already, unless that was cut short (then: now, at once)
+            if self._grpc is not None and self._grpc.running:
+                await self._grpc.stop(0)
+        except Exception as exc:
+            errors.append(exc)
         try:  # before the hooks: handlers may use what they close
             if self._events is not None:
                 await self._events.close()

@@ -4,6 +4,6 @@ It is implemented in Rust as a lazy view over the bytes the server received: `he
 `query_params`, `path_params` and the body become Python objects only when first used.
 """
 
-from covetpy._core import Headers, QueryParams, Request
+from covetpy._core import Headers, PeerIdentity, QueryParams, Request
 
-__all__ = ["Headers", "QueryParams", "Request"]
+__all__ = ["Headers", "PeerIdentity", "QueryParams", "Request"]

@@ -141,6 +141,16 @@ impl Handlers {
             handler.call1(PyTuple::new(py, args)?)
         })();
         let value = match result {
+            Ok(v) if can_suspend && is_coroutine(&v) => {
+                // A Task from the first step: code that asks for the current task (asyncio
+                // timeouts, anyio cancel scopes, so httpx) works before the first await too
+                // (adrs/0008).
+                let responder = Responder::new(reply, self.ctx());
+                if let Err(e) = self.rt.start.bind(py).call1((v, responder, id)) {
+                    crate::log!(Level::Error, "cannot schedule handler: {e}");
+                }
+                return None;
+            }
             Ok(v) if is_coroutine(&v) => match step(py, &v) {
                 Ok(Step::Return(value)) => Ok(value),
                 Ok(Step::Yield(_)) if !can_suspend => Err(PyRuntimeError::new_err(

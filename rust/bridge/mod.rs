@@ -12,6 +12,7 @@ mod call;
 mod config;
 mod convert;
 mod errors;
+mod identity;
 mod middleware;
 mod multidict;
 mod queue;
@@ -28,6 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<server::Server>()?;
     m.add_class::<request::Request>()?;
+    m.add_class::<identity::PeerIdentity>()?;
     m.add_class::<request::BodyStream>()?;
     m.add_class::<multidict::Headers>()?;
     m.add_class::<multidict::QueryParams>()?;

@@ -18,6 +18,7 @@ use crate::router::convert::percent_decode;
 use crate::server::{CallMeta, Param};
 
 use super::awaitable::Ready;
+use super::identity::PeerIdentity;
 use super::multidict::{Headers, QueryParams};
 use super::runtime::Runtime;
 
@@ -237,6 +238,30 @@ impl Request {
         match &self.data.peer {
             Peer::Tcp(a) => Some((a.ip().to_string(), a.port())),
             Peer::Unix => None,
+        }
+    }
+
+    /// The client's certificate as a trusted proxy checked it: the `x-forwarded-client-cert`
+    /// element the nearest proxy added (Envoy with `forward_client_cert_details`). None when
+    /// the peer is not a trusted proxy (the header is then anyone's to forge), or without a
+    /// valid header.
+    #[getter]
+    fn peer_identity(&self, py: Python<'_>) -> PyResult<Option<Py<PeerIdentity>>> {
+        let Peer::Tcp(addr) = &self.data.peer else {
+            return Ok(None);
+        };
+        let trust = &self.rt.trust;
+        if trust.hops() == 0 || !trust.is_trusted(addr.ip()) {
+            return Ok(None);
+        }
+        match self
+            .data
+            .head
+            .header("x-forwarded-client-cert")
+            .and_then(crate::mesh::xfcc::nearest)
+        {
+            Some(id) => Ok(Some(Py::new(py, PeerIdentity::new(id))?)),
+            None => Ok(None),
         }
     }
 

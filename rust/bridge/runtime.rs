@@ -14,6 +14,8 @@ pub struct Runtime {
     pub response_type: PyObject,
     /// `resume(coro, yielded, responder)`: finishes a handler that suspended, as a Task.
     pub resume: PyObject,
+    /// `start(coro, responder, job)`: runs an async handler as a Task from its first step.
+    pub start: PyObject,
     /// `render_exception(exc) -> Response`: HTTPException and friends to responses; logs others.
     pub render_exception: PyObject,
     /// `pump_stream(iterator, sender)`: schedules a Task that feeds a streamed body.
@@ -40,6 +42,7 @@ impl Runtime {
             json_decode: get("json_decode")?,
             response_type: get("Response")?,
             resume: get("resume")?,
+            start: get("start")?,
             render_exception: get("render_exception")?,
             pump_stream: get("pump_stream")?,
             bad_request: get("bad_request")?,

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"covetpy: {exc}")
         return 2
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     if args.workers < 1:
         print("covetpy: --workers must be at least 1")
         return 2

@@ -13,12 +13,20 @@ await bus.publish("orders.created", OrderCreated(id=42), key="42")
 Delivery is at least once on the distributed backends: a handler may see an event twice
 (after a consumer died, a server restarted, or an ack was lost), so handlers are idempotent
 or use `covetpy.events.idempotent`.
+
+Each event carries the request id and trace context of the call that published it
+(`covetpy.events.context`), and its handler runs under them. While tracing is on, publishing
+is a producer span (`publish {topic}`) and handling a consumer span (`process {topic}`), its
+child. The bus counts what it publishes, handles and dead-letters
+(`covetpy.observability.metrics.EventMetrics`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time as _time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,9 +43,11 @@ from covetpy.events.envelope import (
     new_id,
     now,
 )
-from covetpy.events.retry import Backoff, RetryPolicy
+from covetpy.events.retry import Backoff, NonRetryable, RetryPolicy
 from covetpy.events.subscription import Handler, Subscription
 from covetpy.events.topics import validate_pattern, validate_topic
+from covetpy.mesh import context as mesh
+from covetpy.observability import metrics, tracing
 
 __all__ = ["EventBus", "StoredEvent"]
 
@@ -136,7 +146,7 @@ class EventBus:
             self._subscriptions[sub_name] = Subscription(
                 self,
                 pattern,
-                handler,
+                self._observed(handler, f"{self.service}:{sub_name}", max_deliveries),
                 name=sub_name,
                 concurrency=concurrency,
                 policy=policy,
@@ -163,7 +173,8 @@ class EventBus:
         publish order. `id` (default a new UUID) is what duplicates are recognised by: a
         publish that fails on a transient error (a lost connection) is tried again for about
         2 s with the same id, and a caller retrying after an error passes the same `id`. The
-        current request id and traceparent (`covetpy.events.context`) go into the envelope."""
+        current request id and trace context (`covetpy.events.context.carried`) go into the
+        envelope."""
         if topic not in self._topics:
             validate_topic(topic)
             self._topics.add(topic)
@@ -174,16 +185,28 @@ class EventBus:
             return await asyncio.ensure_future(
                 self.publish(topic, event, key=key, id=id, time=time)
             )
-        envelope = Envelope(
-            id=id or new_id(),
-            source=self.source,
-            type=topic,
-            time=time or now(),
-            data=encode_data(event),
-            partitionkey=None if key is None else str(key),
-            requestid=context.request_id.get(),
-            traceparent=context.traceparent.get(),
-        )
+        event_id = id or new_id()
+        request_id, traceparent, tracestate = context.carried()
+        attributes = self._span_attributes(topic, event_id, "send") if tracing.enabled() else None
+        with tracing.outbound_span(
+            f"publish {topic}", kind="producer", attributes=attributes
+        ) as span:
+            envelope = Envelope(
+                id=event_id,
+                source=self.source,
+                type=topic,
+                time=time or now(),
+                data=encode_data(event),
+                partitionkey=None if key is None else str(key),
+                requestid=request_id,
+                traceparent=span or traceparent,
+                tracestate=tracestate,
+            )
+            published = await self._publish(topic, envelope)
+        metrics.event_published(topic)
+        return published
+
+    async def _publish(self, topic: str, envelope: Envelope) -> Published:
         if not self._connected:
             await self._connect()
         body = encode_envelope(envelope)
@@ -198,6 +221,62 @@ class EventBus:
         return await self.backend.publish(
             topic, body, dedup_id=envelope.id, key=envelope.partitionkey
         )
+
+    def _span_attributes(self, topic: str, event_id: str, operation: str) -> dict[str, str]:
+        # Semantic conventions for messaging spans.
+        return {
+            "messaging.system": self.url.split(":", 1)[0],
+            "messaging.destination.name": topic,
+            "messaging.operation.type": operation,
+            "messaging.message.id": event_id,
+        }
+
+    def _observed(self, handler: H, group: str, max_deliveries: int) -> H:
+        """`handler` run under the event's call context (`covetpy.mesh.context.current`) and
+        a consumer span, its outcome and duration counted. The subscription still sees the
+        handler's signature (`functools.wraps`)."""
+
+        @functools.wraps(handler)
+        async def observed(*args: Any) -> Any:
+            envelope = context.envelope.get()
+            if envelope is None:  # called by hand, not by the subscription
+                return await handler(*args)
+            topic = envelope.type
+            attributes = None
+            if tracing.enabled():
+                attributes = self._span_attributes(topic, envelope.id, "process")
+                attributes["messaging.consumer.group.name"] = group
+            call = mesh.CallContext(
+                request_id=envelope.requestid,
+                traceparent=envelope.traceparent,
+                tracestate=envelope.tracestate,
+            )
+            token = mesh.current.set(call)
+            outcome = "ok"
+            started = _time.perf_counter()
+            try:
+                with tracing.server_span(
+                    f"process {topic}",
+                    kind="consumer",
+                    traceparent=envelope.traceparent,
+                    tracestate=envelope.tracestate,
+                    attributes=attributes,
+                ):
+                    return await handler(*args)
+            except NonRetryable:
+                outcome = "rejected"
+                raise
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except Exception:
+                outcome = "failed" if context.attempt.get() >= max_deliveries else "retry"
+                raise
+            finally:
+                mesh.current.reset(token)
+                metrics.event_consumed(topic, outcome, _time.perf_counter() - started)
+
+        return observed  # type: ignore[return-value]
 
     async def publish_dead_letter(
         self,
@@ -228,6 +307,7 @@ class EventBus:
         await self.backend.publish(
             topic, encode_envelope(dead), dedup_id=f"{envelope.id}:{group}:dlq", key=None
         )
+        metrics.event_dead_lettered(delivery.topic)
         logger.warning("%s: %s %s dead-lettered to %s", group, delivery.topic, envelope.id, topic)
 
     # -- reading back -----------------------------------------------------------------------

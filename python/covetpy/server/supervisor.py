@@ -491,6 +491,10 @@ class Supervisor:
             if worker is None:
                 continue
             self._close_channel(worker)
+            if self.config.metrics_dir:
+                from covetpy.observability.metrics import mark_dead
+
+                mark_dead(pid)  # its Python gauges stop counting; counters stay in the sums
             code = os.waitstatus_to_exitcode(status)
             if self._stopping or worker.retiring:
                 log = logger.info if code == 0 else logger.warning

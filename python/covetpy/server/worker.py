@@ -64,6 +64,7 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     config, own_metrics_dir = _with_metrics(app, config)
+    app.instrument(config)
     core = Server(config, app.route_table(), app.runtime())
     await app.startup()
     # Everything alive now (modules, the app, start-up state) lives as long as the worker:
@@ -286,7 +287,7 @@ def main() -> None:
 
     spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
     config = ServerConfig(**spec["config"])
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     # The supervisor handles Ctrl-C and SIGHUP (reload) for the process group, which a
     # terminal hang-up or `kill -HUP -PGID` also reaches; a worker drains on SIGTERM only.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
