@@ -22,7 +22,7 @@ from covetpy.exceptions import (
     RouteError,
 )
 from covetpy.params import Body, Cookie, Depends, File, Form, Header, Query
-from covetpy.requests import Headers, QueryParams, Request
+from covetpy.requests import Headers, PeerIdentity, QueryParams, Request
 from covetpy.responses import Response
 from covetpy.routing.router import Router
 
@@ -38,6 +38,7 @@ __all__ = [
     "HTTPException",
     "Header",
     "Headers",
+    "PeerIdentity",
     "Query",
     "QueryParams",
     "Request",

@@ -12,9 +12,9 @@ import asyncio
 import os
 from typing import Any
 
-from covetpy import App, Request
+from covetpy import App, Depends, PeerIdentity, Request
 from covetpy.events import Envelope
-from covetpy.mesh import Client, Static
+from covetpy.mesh import Client, Static, require_identity
 
 app = App(title="front", mesh=True, events="memory://")
 backend = Client(upstreams={"backend": Static([os.environ.get("MESH_BACKEND", "127.0.0.1:1")])})
@@ -36,6 +36,14 @@ def identity(request: Request) -> dict[str, Any]:
         "dns": peer and list(peer.dns),
         "subject": peer and peer.subject,
     }
+
+
+in_cluster = require_identity(trust_domain="cluster.local")
+
+
+@app.get("/admin")
+def admin(peer: PeerIdentity = Depends(in_cluster)) -> dict[str, Any]:
+    return {"spiffe_id": peer.spiffe_id}
 
 
 @app.get("/budget")

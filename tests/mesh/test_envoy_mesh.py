@@ -43,15 +43,24 @@ def test_the_client_certificate_identity_reaches_the_handler(
         context.load_cert_chain(str(pki.client_cert), str(pki.client_key))
         with httpx.Client(verify=context, trust_env=False, timeout=5) as client:
             me = client.get(f"{envoy.url}/identity").json()
+            admin = client.get(f"{envoy.url}/admin")
     assert me["spiffe_id"] == CLIENT_SPIFFE_ID
     assert CLIENT_DNS in me["dns"]
     assert "CN=frontend" in me["subject"]
     assert me["scheme"] == "https"  # Envoy's x-forwarded-proto, believed from a trusted hop
+    # An authorization dependency on the identity.
+    assert admin.status_code == 200 and admin.json() == {"spiffe_id": CLIENT_SPIFFE_ID}
     # Without trust in the proxy, the same header means nothing.
     untrusting = start_server(FRONT)
     forged = {"x-forwarded-client-cert": f"URI={CLIENT_SPIFFE_ID}"}
     me = httpx.get(f"{untrusting.url}/identity", headers=forged, timeout=5).json()
     assert me["spiffe_id"] is None
+    r = httpx.get(f"{untrusting.url}/admin", headers=forged, timeout=5)
+    assert r.status_code == 403
+    # From a trusted hop, an identity outside the trust domain is refused too.
+    outsider = {"x-forwarded-client-cert": "URI=spiffe://evil.example/ns/x/sa/y"}
+    r = httpx.get(f"{front.url}/admin", headers=outsider, timeout=5)
+    assert r.status_code == 403 and "not allowed" in r.json()["detail"]
 
 
 def test_envoy_timeout_becomes_the_service_deadline(start_server: StartServer) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from covetpy.mesh.context import CallContext, current, outbound_headers, remaining
 from covetpy.mesh.errors import CircuitOpen, DeadlineExceeded, MeshError, NoEndpoints
+from covetpy.mesh.identity import require_identity
 from covetpy.mesh.sidecar import SidecarNotReady, wait_for_sidecar
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "overloaded",
     "rate_limited",
     "remaining",
+    "require_identity",
     "wait_for_sidecar",
 ]
 
