@@ -55,6 +55,9 @@ def test_counts_add_up_across_two_workers(start_server: StartServer) -> None:
     # Raw paths never become labels; probes are not counted.
     assert "/pid/1" not in text and "readyz" not in text
     assert samples(text, "http_server_active_requests") == {"": 0}
+    # The admin port also answers the probes (readiness asked of a worker).
+    for probe in ("/livez", "/readyz", "/startupz"):
+        assert httpx.get(f"http://127.0.0.1:{admin}{probe}", timeout=5).status_code == 200
     # With an admin port, /metrics lives only there.
     assert httpx.get(server.url + "/metrics", timeout=5).status_code == 404
 
