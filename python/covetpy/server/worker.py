@@ -227,6 +227,10 @@ def _stand_by(config: ServerConfig, channel: int) -> ServerConfig | None:
     sock = socket.socket(fileno=channel)
     try:
         message, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+    except ConnectionResetError:
+        # The supervisor closed the channel with data unread (it shut down meanwhile):
+        # let go, like an empty message.
+        message, fds = b"", []
     finally:
         sock.detach()  # the descriptor stays open: run() reports on it
     if not message:
