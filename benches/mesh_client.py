@@ -1,5 +1,6 @@
-"""Cost of an outbound call: `covetpy.mesh.Client` against bare httpx and the Rust client of
-`covetpy bench`, one keep-alive connection, sequential calls to a CovetPy server on loopback.
+"""Cost of an outbound call: `covetpy.mesh.Client` (on httpx's transport and on the Rust one)
+against bare httpx and the Rust client of `covetpy bench`, one keep-alive connection,
+sequential calls to a CovetPy server on loopback.
 
     .venv/bin/python -m benches.mesh_client [--calls 3000]
 
@@ -45,9 +46,14 @@ async def python_clients(url: str, n: int) -> dict[str, tuple[float, float]]:
         await bare.get(url)
         out["httpx.AsyncClient"] = await _calls(lambda: bare.get(url), n)
     host = url.split("/")[2]
-    async with Client(upstreams={"svc": Static([host])}) as mesh:
-        await mesh.get("http://svc/")
-        out["covetpy.mesh.Client"] = await _calls(lambda: mesh.get("http://svc/"), n)
+    transports = {
+        "covetpy.mesh.Client (httpx transport)": httpx.AsyncHTTPTransport(),
+        "covetpy.mesh.Client (Rust transport)": None,  # the default: RustTransport
+    }
+    for name, transport in transports.items():
+        async with Client(upstreams={"svc": Static([host])}, transport=transport) as mesh:
+            await mesh.get("http://svc/")
+            out[name] = await _calls(lambda: mesh.get("http://svc/"), n)
     return out
 
 
@@ -88,9 +94,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print(f"{'client':40} {'CPU us/call':>12} {'wall us/call':>13}")
+    print(f"{'client':42} {'CPU us/call':>12} {'wall us/call':>13}")
     for name, (cpu, wall) in results.items():
-        print(f"{name:40} {cpu:12.1f} {wall:13.1f}")
+        print(f"{name:42} {cpu:12.1f} {wall:13.1f}")
     out = ROOT / "benches" / "results" / f"mesh-client-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"calls": args.calls, "results": results}, indent=2))
 

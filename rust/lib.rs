@@ -5,6 +5,7 @@
 //! This file only wires modules together and registers the extension module.
 
 pub mod bench;
+pub mod client;
 pub mod config;
 pub mod io;
 pub mod log;

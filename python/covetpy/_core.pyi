@@ -1,6 +1,7 @@
 """Stub of the Rust extension `covetpy._core` (rust/bridge/). Keep in step with the Rust code;
 `mypy.stubtest covetpy._core` checks it in CI."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator, Mapping
 from typing import Any, final, overload
 
@@ -9,6 +10,8 @@ __all__ = [
     "ConfigError",
     "CovetError",
     "Headers",
+    "HttpClient",
+    "HttpClientError",
     "PeerIdentity",
     "QueryParams",
     "RateLimiter",
@@ -34,6 +37,44 @@ class RouteError(CovetError):
 
 class ConfigError(CovetError):
     """A server configuration that cannot be used (bad value, address in use, ...)."""
+
+class HttpClientError(CovetError):
+    """An `HttpClient` request that got no response. `args` are `(kind, message)`; `kind` is
+    one of connect, connect_timeout, write_timeout, read_timeout, write_error, read_error,
+    protocol, body_too_large, closed (peer closed before any response byte),
+    invalid_request, shutdown (client closed), forked (client created before `fork`)."""
+
+@final
+class HttpClient:
+    """An HTTP/1.1 client for plain http:// with a keep-alive pool per `host:port`, running
+    on its own thread ("covetpy-client"). Idle connections are reused last-in first-out,
+    at most `max_idle_per_host` per authority, for at most `idle_timeout` seconds; response
+    bodies over `max_body` bytes are refused. Clients still open at exit are closed by an
+    `atexit` hook."""
+
+    def __new__(
+        cls, max_idle_per_host: int = 32, idle_timeout: float = 4.0, max_body: int = 67108864
+    ) -> HttpClient: ...
+    def request(
+        self,
+        method: str,
+        authority: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        connect_timeout: float | None,
+        timeout: float | None,
+        future: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes]],
+    ) -> None:
+        """Submits a request without blocking. `authority` is `host:port`, `target` the path
+        and query. `Host` and `Content-Length` are added when absent. `connect_timeout`
+        bounds opening a connection, `timeout` the whole request. `future` is resolved on
+        its loop with `(status, headers, body)` or an `HttpClientError` (left alone if it
+        was cancelled meanwhile)."""
+    def close(self) -> None:
+        """Stops the client: requests in flight fail with kind `shutdown`. Idempotent."""
+    def idle_connections(self, authority: str) -> int:
+        """Idle pooled connections to `authority` (`host:port`)."""
 
 @final
 class Ready:

@@ -21,3 +21,11 @@ create_exception!(
     CovetError,
     "A server configuration that cannot be used (bad value, address in use, ...)."
 );
+create_exception!(
+    _core,
+    HttpClientError,
+    CovetError,
+    "An outbound request of `HttpClient` that got no response: `args` are `(kind, message)`, \
+     `kind` one of connect, connect_timeout, write_timeout, read_timeout, write_error, \
+     read_error, protocol, body_too_large, closed, invalid_request, shutdown, forked."
+);

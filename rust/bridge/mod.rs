@@ -9,6 +9,7 @@
 mod awaitable;
 mod bench;
 mod call;
+mod client;
 mod config;
 mod convert;
 mod errors;
@@ -40,6 +41,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CovetError", py.get_type::<errors::CovetError>())?;
     m.add("RouteError", py.get_type::<errors::RouteError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+    client::register(m)?;
+    m.add("HttpClientError", py.get_type::<errors::HttpClientError>())?;
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
     m.add_function(wrap_pyfunction!(server::metrics_scrape, m)?)?;

@@ -38,6 +38,7 @@ from covetpy.mesh.retry import (
     retry_after_of,
     retry_reason,
 )
+from covetpy.mesh.transport import RustTransport
 from covetpy.observability.tracing import outbound_span
 
 __all__ = ["Client", "HeaderInput", "UpstreamSpec"]
@@ -153,7 +154,8 @@ class Client:
     `mesh_retries=True` turns retries off; `breaker=None` turns circuit breaking off. `b3`
     adds a B3 `b3` header next to `traceparent`. `sidecar`, when given, is awaited once
     before the first call (e.g. until the local Envoy is ready). `transport` replaces the
-    network (tests, or a custom `httpx.AsyncHTTPTransport`).
+    network (tests, or a custom `httpx.AsyncHTTPTransport`); by default http:// goes through
+    the Rust HTTP/1.1 client (`RustTransport`) and https:// through httpx's own.
     """
 
     def __init__(
@@ -172,6 +174,8 @@ class Client:
         self.retry = None if mesh_retries else retry
         self.breaker = breaker
         self.b3 = b3
+        if transport is None:
+            transport = RustTransport()
         # A mesh client reaches upstreams directly or through its sidecar, never through a
         # proxy named in the environment (HTTP_PROXY and friends).
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
