@@ -37,9 +37,10 @@ def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple
     env = dict(os.environ, COVETPY_STANDBY="0", COVETPY_IO=os.environ.get("COVETPY_IO", "epoll"))
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
+    app, *extra = app.split()  # "module:app --metrics": options for `covetpy run`
     server = subprocess.Popen(
         ["taskset", "-c", "0", str(BIN / "python"), "-m", "covetpy", "run", app,
-         "--port", str(port), "--workers", "1", "--log-level", "warning"],
+         "--port", str(port), "--workers", "1", "--log-level", "warning", *extra],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}{path}"
@@ -67,7 +68,12 @@ def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("apps", nargs="+", help="module:app to serve (each is one variant)")
+    p.add_argument(
+        "apps",
+        nargs="+",
+        help="module:app to serve, each one variant; options for `covetpy run` may follow in "
+        "the same argument ('examples.hello:app --metrics')",
+    )
     p.add_argument("--path", default="/", help="the path requested (default /)")
     p.add_argument("--alt-pythonpath", help="also run each app with this PYTHONPATH (A/B)")
     p.add_argument("--runs", type=int, default=5)
