@@ -140,8 +140,9 @@ pub fn access(
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// `s` inside a JSON string (RFC 8259 §7).
-fn escape(s: &str) -> String {
+/// `s` inside a JSON string (RFC 8259 §7): quotes, backslashes and control characters
+/// escaped.
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

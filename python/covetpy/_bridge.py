@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterable, Coroutine, Generator, Iterable
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable
 from typing import Any
 
 import msgspec
@@ -57,78 +57,15 @@ def bad_request(detail: str) -> HTTPException:
     return HTTPException(400, detail)
 
 
-class _Resume:
-    """Continues a coroutine that Rust already advanced to its first suspension.
-
-    Rust runs `send(None)` once so a handler that never suspends needs no Task; when it does
-    suspend, the Task made here yields what the coroutine yielded (the Future it waits on) and
-    then delegates the rest of the coroutine to the Task.
-    """
-
-    __slots__ = ("coro", "yielded")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
-        self.coro = coro
-        self.yielded = yielded
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        try:
-            yield self.yielded
-        except BaseException as exc:
-            # Cancellation (or anything thrown in) belongs to the handler's coroutine.
-            return (yield from _Throw(self.coro, exc).__await__())
-        return (yield from self.coro.__await__())
-
-
-class _Throw:
-    __slots__ = ("coro", "exc")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
-        self.coro = coro
-        self.exc = exc
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        try:
-            yielded = self.coro.throw(self.exc)
-        except StopIteration as stop:
-            return stop.value
-        return (yield from _Resume(self.coro, yielded).__await__())
-
-
-async def _finish(
-    coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int
-) -> None:
+async def _run(handler: Awaitable[Any], responder: Responder, job: int) -> None:
+    """Awaits a handler and sends its result (or its exception, rendered) to its client."""
     try:
-        value = await _Resume(coro, yielded)
+        value = await handler
     except Exception as exc:
         responder.fail(exc)
     except asyncio.CancelledError:
         # Cancelled by the server (client gone, 504 sent) or at shutdown: nobody waits for an
         # answer, and it is not an error of the handler. The dropped responder frees the slot.
-        logger.debug("handler of request %d cancelled", job)
-        raise
-    except BaseException as exc:
-        responder.fail(exc)
-        raise
-    else:
-        responder.send(value)
-    finally:
-        _running.pop(job, None)
-        _gone.discard(job)
-
-
-def resume(coro: Coroutine[Any, Any, Any], yielded: Any, responder: Responder, job: int) -> None:
-    """Finishes a suspended handler as a Task and sends its result (the inline bridge's
-    path; the batched bridge runs handlers as Tasks from the start, `start`)."""
-    _running[job] = _spawn(_finish(coro, yielded, responder, job))
-
-
-async def _run(coro: Coroutine[Any, Any, Any], responder: Responder, job: int) -> None:
-    try:
-        value = await coro
-    except Exception as exc:
-        responder.fail(exc)
-    except asyncio.CancelledError:
         logger.debug("handler of request %d cancelled", job)
         raise
     except BaseException as exc:

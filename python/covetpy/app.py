@@ -460,7 +460,6 @@ class App(Router):
             "json_encode",
             "json_decode",
             "Response",
-            "resume",
             "start",
             "pump_stream",
             "cancel",

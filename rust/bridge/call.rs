@@ -35,7 +35,9 @@ pub struct Endpoint {
 
 enum Step<'py> {
     Return(Bound<'py, PyAny>),
-    Yield(Bound<'py, PyAny>),
+    /// It suspended (what it yielded is dropped: only the inline bridge steps coroutines,
+    /// and it refuses those that suspend).
+    Yield,
 }
 
 /// Advances a coroutine by one step with `send(None)`, without raising StopIteration for
@@ -51,7 +53,10 @@ fn step<'py>(py: Python<'py>, coro: &Bound<'py, PyAny>) -> PyResult<Step<'py>> {
             Ok(Step::Return(unsafe { Bound::from_owned_ptr(py, out) }))
         }
         // SAFETY: as above.
-        ffi::PySendResult::PYGEN_NEXT => Ok(Step::Yield(unsafe { Bound::from_owned_ptr(py, out) })),
+        ffi::PySendResult::PYGEN_NEXT => {
+            drop(unsafe { Bound::from_owned_ptr(py, out) });
+            Ok(Step::Yield)
+        }
         ffi::PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
     }
 }
@@ -153,17 +158,9 @@ impl Handlers {
             }
             Ok(v) if is_coroutine(&v) => match step(py, &v) {
                 Ok(Step::Return(value)) => Ok(value),
-                Ok(Step::Yield(_)) if !can_suspend => Err(PyRuntimeError::new_err(
+                Ok(Step::Yield) => Err(PyRuntimeError::new_err(
                     "the inline bridge runs no event loop; this handler awaited something",
                 )),
-                Ok(Step::Yield(yielded)) => {
-                    // The handler awaits something real: finish it as a Task.
-                    let responder = Responder::new(reply, self.ctx());
-                    if let Err(e) = self.rt.resume.bind(py).call1((v, yielded, responder, id)) {
-                        crate::log!(Level::Error, "cannot schedule handler: {e}");
-                    }
-                    return None;
-                }
                 Err(e) => Err(e),
             },
             other => other,

@@ -181,7 +181,7 @@ pub fn respond(py: Python<'_>, ctx: &Ctx, reply: Reply, value: PyResult<Bound<'_
     let _ = reply.send(finish(py, ctx, value));
 }
 
-/// The reply of a handler that suspended; `covetpy._bridge.resume` calls it when done.
+/// The reply of an async handler; `covetpy._bridge.start` calls it when its Task is done.
 #[pyclass(module = "covetpy._core", frozen)]
 pub struct Responder {
     reply: Mutex<Option<Reply>>,

@@ -12,8 +12,6 @@ pub struct Runtime {
     pub json_decode: PyObject,
     /// `covetpy.responses.Response`.
     pub response_type: PyObject,
-    /// `resume(coro, yielded, responder)`: finishes a handler that suspended, as a Task.
-    pub resume: PyObject,
     /// `start(coro, responder, job)`: runs an async handler as a Task from its first step.
     pub start: PyObject,
     /// `render_exception(exc) -> Response`: HTTPException and friends to responses; logs others.
@@ -41,7 +39,6 @@ impl Runtime {
             json_encode: get("json_encode")?,
             json_decode: get("json_decode")?,
             response_type: get("Response")?,
-            resume: get("resume")?,
             start: get("start")?,
             render_exception: get("render_exception")?,
             pump_stream: get("pump_stream")?,

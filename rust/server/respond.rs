@@ -60,28 +60,13 @@ pub fn write_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// `s` as the inside of a JSON string (RFC 8259 §7): quotes, backslashes and control
-/// characters escaped.
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// An RFC 9457 problem document the server answers by itself (no route, wrong method, ...).
 pub fn problem(status: u16, detail: &str) -> Response {
     let body = format!(
         "{{\"type\":\"about:blank\",\"title\":\"{}\",\"status\":{},\"detail\":\"{}\"}}",
         reason_phrase(status),
         status,
-        json_escape(detail)
+        crate::log::escape(detail)
     );
     Response::full(status, "application/problem+json", body)
 }
@@ -104,7 +89,7 @@ pub fn probe(cfg: &ServerConfig, method: &Method, path: &str, shared: &Shared) -
         } else if shared.is_ready() {
             (200, b"{\"status\":\"ready\"}".to_vec())
         } else {
-            let why = json_escape(&shared.not_ready_reason());
+            let why = crate::log::escape(&shared.not_ready_reason());
             (
                 503,
                 format!("{{\"status\":\"not ready\",\"reason\":\"{why}\"}}").into_bytes(),
