@@ -123,8 +123,10 @@ struct Waiting {
     id: u64,
     /// The ticker's time at dispatch (see `ticker.rs`).
     since: u64,
-    /// How long the handler may take (504 after), if it has a limit.
+    /// How long the handler may take from dispatch (504 after), if it has a limit.
     limit: Option<Duration>,
+    /// The request's whole time limit (counted from its head's arrival), for the 504's text.
+    stated: Option<Duration>,
 }
 
 /// Frames streamed data (chunked, or raw for HTTP/1.0), through a compressor when there is one.
@@ -442,7 +444,10 @@ impl<C: Conn> Connection<C> {
                                     .timeout(route, self.ctx.config.request_timeout),
                                 self.ctx.config.b3,
                             );
-                            let limit = call.limit;
+                            // The deadline counts from the head's arrival: what the body and
+                            // the admission queue took is already spent (the ticker counts from
+                            // dispatch).
+                            let limit = call.limit.map(|l| l.saturating_sub(started.elapsed()));
                             meta.trace = Some(call.trace);
                             if let Some(s) = &mut meta.sample {
                                 s.route = Some(route);
@@ -471,6 +476,7 @@ impl<C: Conn> Connection<C> {
                                 id,
                                 since: self.ticker.now(),
                                 limit,
+                                stated: call.limit,
                             })
                         }
                         Err(refusal) => {
@@ -744,7 +750,7 @@ impl<C: Conn> Connection<C> {
                 r = &mut w.rx => return Ok(r.unwrap_or_else(|_| unanswered())),
                 _ = tick => {
                     if let Some(limit) = w.limit.filter(|l| ticker.passed(w.since, *l)) {
-                        let secs = limit.as_secs_f64();
+                        let secs = w.stated.unwrap_or(limit).as_secs_f64();
                         self.ctx.dispatch.cancel(w.id, Cancel::TimedOut);
                         if let Some(m) = &self.ctx.shared.metrics {
                             m.timeout();

@@ -39,6 +39,13 @@ async def slow(ms: int = 1000) -> str:
     return "done"
 
 
+@app.post("/slow")
+async def slow_post(request: Request, ms: int = 1000) -> str:
+    await request.body()
+    await asyncio.sleep(ms / 1000)
+    return "done"
+
+
 @app.get("/whoami")
 def whoami(request: Request) -> dict[str, Any]:
     return {

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RunningServer, StartServer, _pump, free_port
+from tests.conftest import ROOT, RunningServer, StartServer, _pump, free_port, read_response
 
 APP = "tests.apps.mesh_life:app"
 
@@ -229,3 +229,22 @@ def test_the_smallest_deadline_wins(start_server: StartServer) -> None:
     r = get(server, "/slow?ms=3000", headers={"x-envoy-expected-rq-timeout-ms": "200"})
     assert r.status_code == 504
     assert time.monotonic() - start < 2
+
+
+def test_the_deadline_counts_from_the_request_head(start_server: StartServer) -> None:
+    """Time spent receiving the body is part of the caller's budget: the 504 comes at the
+    deadline from the head's arrival, not that long after the handler started."""
+    server = start_server(APP)
+    with server.connect() as s:
+        start = time.monotonic()
+        s.sendall(
+            b"POST /slow?ms=2000 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+            b"x-envoy-expected-rq-timeout-ms: 600\r\n\r\n"
+        )
+        time.sleep(0.4)  # the body arrives 0.4 s later
+        s.sendall(b"body")
+        status, _, body = read_response(s, timeout=5)
+        took = time.monotonic() - start
+    assert status == 504, body
+    assert b"0.6 s" in body
+    assert took < 0.9, f"504 after {took:.2f} s: counted from dispatch, not from the head"
