@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::mesh::forwarded::TrustPolicy;
 use crate::middleware::compress::{Compress, CompressConfig, Encoding};
 use crate::middleware::cors::{Cors, CorsConfig};
 use crate::middleware::hosts::TrustedHosts;
@@ -29,7 +30,7 @@ fn get<'py, T: FromPyObject<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyRes
     }
 }
 
-fn layer(spec: &Bound<'_, PyDict>) -> PyResult<Option<Layer>> {
+fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer>> {
     let kind: String = get(spec, "kind")?;
     Ok(Some(match kind.as_str() {
         "cors" => Layer::Cors(
@@ -125,7 +126,8 @@ fn layer(spec: &Bound<'_, PyDict>) -> PyResult<Option<Layer>> {
                     key,
                     max_keys: get(spec, "max_keys")?,
                 })
-                .map_err(bad)?,
+                .map_err(bad)?
+                .trusting(trust.clone()),
             )
         }
         "server_timing" => Layer::Timing,
@@ -143,12 +145,12 @@ fn some(v: String) -> Option<String> {
 }
 
 /// The pipeline described by `runtime.native_middleware` (empty when absent).
-pub fn pipeline(runtime: &Bound<'_, PyAny>) -> PyResult<Pipeline> {
+pub fn pipeline(runtime: &Bound<'_, PyAny>, trust: &TrustPolicy) -> PyResult<Pipeline> {
     let mut layers = Vec::new();
     if let Ok(specs) = runtime.getattr("native_middleware") {
         for spec in specs.try_iter()? {
             let spec = spec?;
-            if let Some(l) = layer(spec.downcast::<PyDict>()?)? {
+            if let Some(l) = layer(spec.downcast::<PyDict>()?, trust)? {
                 layers.push(l);
             }
         }

@@ -11,7 +11,7 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::io::Peer;
-use crate::mesh::forwarded::{resolve, Origin};
+use crate::mesh::forwarded::{resolve_head, Origin};
 use crate::mesh::trace::hex;
 use crate::protocol::h1::{RequestHead, Version};
 use crate::router::convert::percent_decode;
@@ -373,37 +373,10 @@ impl Request {
         let Peer::Tcp(addr) = &self.data.peer else {
             return None;
         };
-        let trust = &self.rt.trust;
-        if trust.hops() == 0 || !trust.is_trusted(addr.ip()) {
-            // The common case costs no header scan.
-            return Some(Origin {
-                client: (addr.ip().to_string(), addr.port()),
-                scheme: None,
-                host: None,
-            });
-        }
-        let (mut fwd, mut xff, mut xfp, mut xfh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (name, value) in self.data.head.headers() {
-            let list = if name.eq_ignore_ascii_case(b"forwarded") {
-                &mut fwd
-            } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                &mut xff
-            } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
-                &mut xfp
-            } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
-                &mut xfh
-            } else {
-                continue;
-            };
-            list.push(value);
-        }
-        Some(resolve(
-            trust,
+        Some(resolve_head(
+            &self.rt.trust,
             (addr.ip(), addr.port()),
-            &fwd,
-            &xff,
-            &xfp,
-            &xfh,
+            &self.data.head,
         ))
     }
 }

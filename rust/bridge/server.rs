@@ -58,11 +58,11 @@ impl Server {
         let trust = config::trust(config)?;
         let metrics_dir: Option<String> = config.getattr("metrics_dir")?.extract()?;
         let config = config::extract(config)?;
+        let pipeline = Arc::new(super::middleware::pipeline(runtime, &trust)?);
         let rt = Arc::new(Runtime {
             trust,
             ..Runtime::load(runtime)?
         });
-        let pipeline = Arc::new(super::middleware::pipeline(runtime)?);
         let mut specs = Vec::new();
         let mut defs = Vec::new();
         let mut fixed = Vec::new();

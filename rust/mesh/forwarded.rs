@@ -482,3 +482,35 @@ fn host(v: &[u8]) -> Option<String> {
 #[cfg(test)]
 #[path = "forwarded_tests.rs"]
 mod tests;
+
+/// [`resolve`] for a parsed request: collects the forwarding header lines of `head` (the
+/// header scan is skipped when the peer is not trusted).
+pub fn resolve_head(
+    policy: &TrustPolicy,
+    peer: (IpAddr, u16),
+    head: &crate::protocol::h1::RequestHead,
+) -> Origin {
+    if policy.hops == 0 || !policy.is_trusted(peer.0) {
+        return Origin {
+            client: (peer.0.to_string(), peer.1),
+            scheme: None,
+            host: None,
+        };
+    }
+    let (mut fwd, mut xff, mut xfp, mut xfh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (name, value) in head.headers() {
+        let list = if name.eq_ignore_ascii_case(b"forwarded") {
+            &mut fwd
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            &mut xff
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+            &mut xfp
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
+            &mut xfh
+        } else {
+            continue;
+        };
+        list.push(value);
+    }
+    resolve(policy, peer, &fwd, &xff, &xfp, &xfh)
+}

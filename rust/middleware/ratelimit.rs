@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::ConfigError;
 use crate::io::Peer;
+use crate::mesh::forwarded::{resolve_head, TrustPolicy};
 use crate::protocol::h1::RequestHead;
 use crate::server::job::Response;
 use crate::server::respond::problem;
@@ -229,6 +230,9 @@ fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
 pub struct RateLimit {
     limiter: Arc<Limiter>,
     key: RateKey,
+    /// Whose forwarding headers name the client (`--trusted-proxies`): behind a sidecar every
+    /// peer is the sidecar, and one bucket for all clients would throttle everyone together.
+    trust: TrustPolicy,
 }
 
 impl RateLimit {
@@ -244,7 +248,15 @@ impl RateLimit {
         Ok(RateLimit {
             limiter: Arc::new(Limiter::new(cfg.rate, cfg.burst, cfg.max_keys)?),
             key: cfg.key,
+            trust: TrustPolicy::none(),
         })
+    }
+
+    /// Keys requests from trusted proxies by the client they name (`Forwarded`,
+    /// `X-Forwarded-For`), not by the proxy.
+    pub fn trusting(mut self, trust: TrustPolicy) -> RateLimit {
+        self.trust = trust;
+        self
     }
 
     /// The shared limiter.
@@ -259,12 +271,21 @@ impl RateLimit {
                 return self.limiter.hash(b'h', v);
             }
         }
-        match peer {
-            Peer::Tcp(addr) => match addr.ip().to_canonical() {
-                IpAddr::V4(v4) => self.limiter.hash(b'4', &v4.octets()),
-                IpAddr::V6(v6) => self.limiter.hash(b'6', &v6.octets()[..8]),
-            },
-            Peer::Unix => self.limiter.hash(b'u', b""),
+        let ip = match peer {
+            Peer::Tcp(addr) if self.trust.is_trusted(addr.ip()) => {
+                let origin = resolve_head(&self.trust, (addr.ip(), addr.port()), head);
+                match origin.client.0.parse::<IpAddr>() {
+                    Ok(ip) => ip,
+                    // `unknown` or an obfuscated identifier: keyed by what the proxy wrote.
+                    Err(_) => return self.limiter.hash(b'o', origin.client.0.as_bytes()),
+                }
+            }
+            Peer::Tcp(addr) => addr.ip(),
+            Peer::Unix => return self.limiter.hash(b'u', b""),
+        };
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => self.limiter.hash(b'4', &v4.octets()),
+            IpAddr::V6(v6) => self.limiter.hash(b'6', &v6.octets()[..8]),
         }
     }
 

@@ -138,6 +138,33 @@ fn layer_keys_by_peer_or_header() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_clients_are_keyed_by_the_address_it_names() {
+    let rl = RateLimit::new(RateLimitConfig {
+        rate: 1.0,
+        burst: 1,
+        key: RateKey::Peer,
+        max_keys: 100,
+    })
+    .unwrap()
+    .trusting(TrustPolicy::new(&["127.0.0.1/32"], 1).unwrap());
+    let t = Instant::now();
+    let sidecar = Peer::Tcp("127.0.0.1:5000".parse().unwrap());
+    let from = |client: &str| {
+        head(&format!(
+            "GET / HTTP/1.1\r\nhost: a\r\nx-forwarded-for: {client}\r\n\r\n"
+        ))
+    };
+    // Two clients through one sidecar: a bucket each, not one for the sidecar.
+    assert!(rl.on_request(&from("203.0.113.1"), &sidecar, t).is_ok());
+    assert!(rl.on_request(&from("203.0.113.2"), &sidecar, t).is_ok());
+    assert!(rl.on_request(&from("203.0.113.1"), &sidecar, t).is_err());
+    // The same header from a peer that is not trusted names nobody: keyed by that peer.
+    let stranger = Peer::Tcp("10.9.9.9:1".parse().unwrap());
+    assert!(rl.on_request(&from("203.0.113.3"), &stranger, t).is_ok());
+    assert!(rl.on_request(&from("203.0.113.4"), &stranger, t).is_err());
+}
+
+#[test]
 fn shared_between_threads() {
     let l = Arc::new(Limiter::new(0.001, 1000, 1000).unwrap());
     let t = Instant::now();
