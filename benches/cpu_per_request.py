@@ -22,10 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from benches.suite.measure import cpu_seconds, free_port, process_tree
+from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -45,12 +44,7 @@ def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}{path}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_answers(url)
         wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c64"]
         subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)
         pids = process_tree(server.pid)

@@ -18,12 +18,11 @@ import resource
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
 
-from benches.suite.measure import free_port
+from benches.suite.measure import free_port, wait_until_answers
 from covetpy.mesh import Client, Static
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,12 +81,7 @@ def main() -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_answers(url)
         os.sched_setaffinity(0, {1})
         results = asyncio.run(python_clients(url, args.calls))
         results["covetpy bench (Rust, incl. start-up)"] = rust_client(url, args.calls)

@@ -21,10 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benches.suite.measure import cpu_seconds, free_port, process_tree
+from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -41,12 +40,7 @@ def measure(count: int, kind: str, seconds: float) -> tuple[float, float]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/plaintext"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_answers(url)
         bench = [
             "taskset", "-c", "1", str(BIN / "covetpy"), "bench", url, "-c", "64", "-q",
         ]  # fmt: skip

@@ -71,20 +71,6 @@ pub struct Registry {
     max_probe: usize,
 }
 
-/// Holds one in-flight request in the `http_server_active_requests` gauge until dropped.
-///
-/// For a request whose lifetime does not fit one borrow (handed from an IO thread to the
-/// Python thread and back), use [`Registry::active_inc`] and [`Registry::active_dec`] instead,
-/// exactly once each.
-#[must_use = "the request stops counting as active when the guard is dropped"]
-pub struct ActiveGuard<'a>(&'a Registry);
-
-impl Drop for ActiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.active_dec();
-    }
-}
-
 impl Registry {
     /// Creates `dir/covetpy-{pid}.metrics` for this process, naming `routes` (route ids are
     /// indexes into it). An existing file of the same name (a former process with this pid) is
@@ -248,12 +234,6 @@ impl Registry {
             slot = (slot + 1) & mask;
         }
         None
-    }
-
-    /// Counts a request in flight until the guard is dropped.
-    pub fn active(&self) -> ActiveGuard<'_> {
-        self.active_inc();
-        ActiveGuard(self)
     }
 
     /// Counts one more request in flight; pair with exactly one [`Registry::active_dec`].

@@ -334,7 +334,7 @@ fn dead_workers_keep_counters_and_lose_gauges() {
     for r in [&live, &dead, &dead, &closing] {
         r.record(Some(0), b"GET", 200, ms, 0, 10);
     }
-    let guard = live.active();
+    live.active_inc();
     dead.active_inc();
     dead.active_inc();
     closing.active_inc();
@@ -375,7 +375,7 @@ fn dead_workers_keep_counters_and_lose_gauges() {
         4.0
     );
 
-    drop(guard);
+    live.active_dec();
     assert_eq!(
         value(&scrape_parsed(&dir.0), "http_server_active_requests", &[]),
         0.0
