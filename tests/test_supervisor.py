@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from covetpy.config import ServerConfig
+from covetpy.server.supervisor import Supervisor, _Worker
 from tests.conftest import RunningServer, StartServer
 
 APP = "tests.apps.supervised:app"
@@ -331,3 +335,23 @@ def test_reload_to_an_app_that_cannot_start_keeps_the_workers(
     server.proc.send_signal(signal.SIGHUP)
     server.wait_for_log("reload complete", timeout=15)
     assert _stop(server) == 0
+
+
+def test_a_worker_that_exits_as_sigterm_arrives_is_still_reaped() -> None:
+    # The race CI met: the only worker fails to start and exits just as the supervisor gets
+    # SIGTERM. Popen.send_signal polls first, so it reaps the worker; the supervisor must
+    # still see it gone (before the fix it waited for it forever).
+    sup = Supervisor("tests.apps.basic:app", ServerConfig())
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    # Exited but not yet reaped: WNOWAIT leaves it a zombie for send_signal to collect.
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    worker = _Worker(proc, ours, time.monotonic(), 0, 0)
+    sup._procs[proc.pid] = worker
+    sup._selector.register(ours, selectors.EVENT_READ, worker)
+    sup._stop()
+    assert proc.returncode == 3  # send_signal reaped it
+    assert sup._reap() is None
+    assert sup._procs == {}
+    sup._selector.close()

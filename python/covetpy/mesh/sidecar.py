@@ -70,7 +70,7 @@ async def wait_for_sidecar(target: str, timeout: float = 60.0, interval: float =
     raises `SidecarNotReady` after `timeout` seconds."""
     url = _url(target)
     start = time.monotonic()
-    logger.info("waiting for the sidecar at %s (up to %.0f s)", url, timeout)
+    logger.info("waiting for the sidecar at %s (up to %g s)", url, timeout)
     while True:
         if await sidecar_ready(url, min(1.0, timeout)):
             logger.info("sidecar ready after %.2f s", time.monotonic() - start)

@@ -480,22 +480,21 @@ class Supervisor:
     def _reap(self) -> int | None:
         """Collects exited workers and arranges their restarts. Returns an exit code when the
         supervisor must give up (a worker cannot start before the first announcement)."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return None
-            if pid == 0:
-                return None
-            worker = self._procs.pop(pid, None)
-            if worker is None:
+        # Through each worker's Popen, never waitpid(-1): Popen.send_signal and kill() poll
+        # first and so may reap a worker that just exited (a SIGTERM racing a failed start);
+        # its status then lives only in the Popen, and a waitpid(-1) loop never saw the worker
+        # leave (the supervisor waited for it forever).
+        for worker in list(self._procs.values()):
+            code = worker.proc.poll()
+            if code is None:
                 continue
+            pid = worker.pid
+            del self._procs[pid]
             self._close_channel(worker)
             if self.config.metrics_dir:
                 from covetpy.observability.metrics import mark_dead
 
                 mark_dead(pid)  # its Python gauges stop counting; counters stay in the sums
-            code = os.waitstatus_to_exitcode(status)
             if self._stopping or worker.retiring:
                 log = logger.info if code == 0 else logger.warning
                 log("worker %d exited (%s)", pid, _describe(code))
@@ -509,6 +508,7 @@ class Supervisor:
                     w.proc.wait()
                 return 1
             self._on_death(worker, code)
+        return None
 
     def _on_death(self, worker: _Worker, code: int) -> None:
         now = time.monotonic()
