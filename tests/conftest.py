@@ -41,6 +41,8 @@ class RunningServer:
     lines: list[str] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
     uds: str | None = None
+    # Set once stderr is read to its end: the last lines are in `lines`.
+    pumped: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -59,7 +61,14 @@ class RunningServer:
         """Sends `sig` and waits for the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Waits for the exit code and for the last lines of the log: the exit can be seen
+        before the reading thread has them (CI once missed the drain's log line this way)."""
+        code = self.proc.wait(timeout)
+        self.pumped.wait(5)
+        return code
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
         """Waits until `text` appears in the log."""
@@ -84,6 +93,7 @@ def _pump(server: RunningServer) -> None:
             if "covetpy serving" in line:
                 server.ready.set()
     server.ready.set()  # process ended: stop waiting
+    server.pumped.set()
 
 
 @contextlib.contextmanager
@@ -105,8 +115,7 @@ def running_server(app: str, *args: str) -> Iterator[RunningServer]:
     try:
         yield server
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(15)
+        code = server.stop(timeout=15)
     assert code == 0, server.log
 
 

@@ -64,7 +64,7 @@ def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
     assert results and results[0].status_code == 200
     assert results[0].text == "finished"
     assert results[0].headers["connection"] == "close"
-    assert server.proc.wait(10) == 0
+    assert server.wait(10) == 0
     assert time.monotonic() - started < 5
     assert idle.recv(65536) == b""
     idle.close()
@@ -85,7 +85,7 @@ def test_drain_deadline_cuts_stragglers(start_server: StartServer) -> None:
     t.start()
     time.sleep(0.3)
     server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(10) == 0
+    assert server.wait(10) == 0
     t.join(10)
     assert results, "the request outlived the drain deadline"
 
@@ -101,7 +101,7 @@ def test_new_connections_refused_after_drain_starts(start_server: StartServer) -
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).recv(1)
     t.join(10)
-    assert server.proc.wait(10) == 0
+    assert server.wait(10) == 0
 
 
 def test_route_conflict_fails_startup_naming_both_routes() -> None:

@@ -94,7 +94,7 @@ def test_drain_finishes_a_streaming_response(start_server: StartServer) -> None:
     assert data.startswith(b"HTTP/1.1 200"), data[:100]
     assert data.endswith(b"0\r\n\r\n"), data[-60:]
     assert all(f"chunk {i}".encode() in data for i in range(5))
-    assert server.proc.wait(10) == 0
+    assert server.wait(10) == 0
 
 
 def test_drain_answers_pipelined_requests_already_read(start_server: StartServer) -> None:
@@ -109,7 +109,7 @@ def test_drain_answers_pipelined_requests_already_read(start_server: StartServer
         data = _read_to_close(s)
     assert data.count(b"HTTP/1.1 200") == 4, data
     assert data.count(b"connection: close") == 1
-    assert server.proc.wait(10) == 0
+    assert server.wait(10) == 0
 
 
 def _read_to_close(s: socket.socket, timeout: float = 10.0) -> bytes:

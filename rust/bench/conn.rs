@@ -15,6 +15,7 @@ use super::budget::Budget;
 use super::rate::Pacing;
 use super::response::{Parser, Step};
 use super::stats::{ErrorKind, Recorder};
+use super::timer::Pacer;
 
 /// Read buffer size. Large enough that a batch of pipelined answers is one read.
 const READ_SIZE: usize = 32 * 1024;
@@ -71,9 +72,18 @@ enum End {
     Reconnect,
 }
 
+/// How a connection waits for its scheduled sends: its thread's pacer and its index there.
+pub type Clock = Option<(Rc<Pacer>, usize)>;
+
 /// Runs one connection until its thread's budget is spent (or the thread drops it at the
-/// deadline).
-pub async fn drive(plan: Rc<Plan>, mut pacing: Pacing, budget: Rc<Budget>, rec: Rc<Recorder>) {
+/// deadline). `clock` is set for constant-rate runs.
+pub async fn drive(
+    plan: Rc<Plan>,
+    mut pacing: Pacing,
+    clock: Clock,
+    budget: Rc<Budget>,
+    rec: Rc<Recorder>,
+) {
     let mut first = true;
     while !budget.exhausted() {
         if !first {
@@ -87,7 +97,7 @@ pub async fn drive(plan: Rc<Plan>, mut pacing: Pacing, budget: Rc<Budget>, rec: 
             tokio::time::sleep(CONNECT_BACKOFF).await;
             continue;
         };
-        if session(stream, &plan, &mut pacing, &budget, &rec).await == End::Finished {
+        if session(stream, &plan, &mut pacing, &clock, &budget, &rec).await == End::Finished {
             return;
         }
     }
@@ -108,6 +118,7 @@ async fn session(
     mut stream: TcpStream,
     plan: &Plan,
     pacing: &mut Pacing,
+    clock: &Clock,
     budget: &Budget,
     rec: &Recorder,
 ) -> End {
@@ -121,8 +132,6 @@ async fn session(
     // than everything else on the hot path.
     let silence = tokio::time::sleep(plan.timeout);
     tokio::pin!(silence);
-    let send_at = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(send_at);
     loop {
         let now = Instant::now();
         let n = budget.claim(pacing.ready(now, starts.len(), plan.depth));
@@ -139,13 +148,11 @@ async fn session(
         if starts.is_empty() && budget.exhausted() {
             return End::Finished;
         }
-        let due = match budget.exhausted() {
-            true => None,
-            false => pacing.next_due(starts.len(), plan.depth),
+        // The next scheduled send (never in a closed-loop run: answers drive those).
+        let due = match (budget.exhausted(), clock) {
+            (false, Some(clock)) => pacing.next_due(starts.len(), plan.depth).zip(Some(clock)),
+            _ => None,
         };
-        if let Some(due) = due {
-            send_at.as_mut().reset(due.into());
-        }
         if buf.capacity() - buf.len() < READ_SIZE / 4 {
             buf.reserve(READ_SIZE);
         }
@@ -170,7 +177,8 @@ async fn session(
                     }
                 }
             }
-            _ = &mut send_at, if due.is_some() => {}
+            _ = async { if let Some((at, (pacer, i))) = due { pacer.sleep_until(*i, at).await } },
+                if due.is_some() => {}
             _ = &mut silence => {
                 let now = Instant::now();
                 if !starts.is_empty() && now.duration_since(last_io) >= plan.timeout {
@@ -317,7 +325,7 @@ mod tests {
             ));
             let rec = Rc::new(Recorder::new(Arc::new(Live::default())));
             let budget = Rc::new(Budget::new(Some(requests)));
-            drive(plan, Pacing::Closed, budget, rec.clone()).await;
+            drive(plan, Pacing::Closed, None, budget, rec.clone()).await;
             rec.take()
         })
     }
@@ -375,6 +383,7 @@ mod tests {
             drive(
                 plan,
                 Pacing::Closed,
+                None,
                 Rc::new(Budget::new(Some(3))),
                 rec.clone(),
             )

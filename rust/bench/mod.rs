@@ -14,6 +14,7 @@ mod report;
 mod response;
 mod stats;
 mod target;
+mod timer;
 mod worker;
 
 use std::sync::{mpsc, Arc};

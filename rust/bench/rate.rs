@@ -11,15 +11,14 @@
 
 use std::time::{Duration, Instant};
 
-/// tokio's timer wheel fires on 1 ms ticks and rounds a deadline up to the next one, and the
-/// park that waits for it (epoll_wait) takes a whole-millisecond timeout, also rounded up: a
-/// timer can fire up to 2 ms after the deadline it was given. A request timed to its slot would
-/// then leave 0–2 ms late and every latency would carry that (measured: p50 1.1 ms at 5,000
-/// req/s against a server answering in ~0.1 ms with no slack; p50 216 us, p99 1.17 ms with
-/// 1 ms of slack; p50 89 us, p99 205 us with 2 ms, the same as a Python ping-pong client).
-/// Requests may instead leave up to this much early, and then count from when they actually
-/// left (`Pacing::start`), so the early send never flatters a latency.
-pub const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// How early a request may leave. Sends wait for the pacer's next tick (`super::timer`:
+/// every 100 µs, plus up to 50 µs of kernel timer slack); a request timed exactly to its slot
+/// would carry that wake-up lateness into its latency, so requests may leave up to this much
+/// early and then count from when they actually left (`Pacing::start`): an early send never
+/// flatters a latency. Until 2026-11-22 sends waited on tokio's timer (1 ms ticks, deadlines
+/// rounded up, up to 2 ms late) and needed 2 ms of slack, so at 73k req/s every connection's
+/// requests of the next 2 ms left together in bursts the server then served back to back.
+pub const TIMER_SLACK: Duration = Duration::from_micros(200);
 
 /// The send times of one connection at a constant rate.
 #[derive(Debug, Clone)]
@@ -155,28 +154,25 @@ mod tests {
     #[test]
     fn constant_ready_counts_due_slots_within_depth() {
         let start = Instant::now();
+        let ms = Duration::from_millis;
         let mut p = Pacing::Constant(Schedule::new(start, 1000.0, 0, 1));
-        // Slots 0..=3 are due, and slots 4 and 5 are within the 2 ms timer slack.
+        // Slots 0..=3 are due; slot 4 (at 4 ms) only once it is within the timer slack.
         let now = start + Duration::from_micros(3_500);
         assert_eq!(p.ready(now, 0, 1), 1);
-        assert_eq!(p.ready(now, 0, 16), 6);
+        assert_eq!(p.ready(now, 0, 16), 4);
+        assert_eq!(p.ready(start + ms(4) - TIMER_SLACK, 0, 16), 5);
         assert_eq!(p.ready(now, 14, 16), 2);
         assert_eq!(p.ready(now, 16, 16), 0);
         // Late: counts from the intended time (coordinated omission).
         assert_eq!(p.start(now), start);
-        // The timer is set a slack early (slot 1 at 1 ms, so at -1 ms), so it cannot fire late.
-        assert_eq!(
-            p.next_due(0, 1),
-            Some(start + Duration::from_millis(1) - TIMER_SLACK)
-        );
+        // The timer is set a slack early (slot 1 at 1 ms), so it cannot fire late.
+        assert_eq!(p.next_due(0, 1), Some(start + ms(1) - TIMER_SLACK));
         assert_eq!(p.next_due(1, 1), None);
-        assert_eq!(
-            p.ready(start, 0, 16),
-            2,
-            "slots 1 and 2 are within the slack at the start"
-        );
+        assert_eq!(p.ready(start, 0, 16), 0, "slot 1 is not due at the start");
+        let early = start + ms(1) - TIMER_SLACK;
+        assert_eq!(p.ready(early, 0, 16), 1, "slot 1 is within the slack");
         // Early: counts from the actual send, never from the later intended time.
-        assert_eq!(p.start(start), start);
+        assert_eq!(p.start(early), early);
     }
 
     #[test]

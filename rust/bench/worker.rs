@@ -14,6 +14,7 @@ use super::budget::Budget;
 use super::conn::{drive, Plan};
 use super::rate::{Pacing, Schedule};
 use super::stats::{Live, Recorder, Stats};
+use super::timer::Pacer;
 
 /// The part of the run one thread does.
 #[derive(Debug)]
@@ -56,6 +57,11 @@ pub fn run(
     let budget = Rc::new(Budget::new(share.requests));
     let plan = Rc::new(plan);
     let ended = local.block_on(&rt, async {
+        // Constant rate: one timer for the thread's connections (rust/bench/timer.rs).
+        let pacer = match common.rate {
+            Some(_) => Some(Rc::new(Pacer::new(share.conns)?)),
+            None => None,
+        };
         let mut conns = JoinSet::new();
         for i in 0..share.conns {
             let pacing = match common.rate {
@@ -67,9 +73,22 @@ pub fn run(
                     common.total_conns,
                 )),
             };
-            conns.spawn_local(drive(plan.clone(), pacing, budget.clone(), rec.clone()));
+            let clock = pacer.clone().map(|p| (p, i));
+            conns.spawn_local(drive(
+                plan.clone(),
+                pacing,
+                clock,
+                budget.clone(),
+                rec.clone(),
+            ));
         }
         let all_done = async { while conns.join_next().await.is_some() {} };
+        let timer = async {
+            match &pacer {
+                Some(p) => p.run().await,
+                None => pending().await,
+            }
+        };
         let deadline = async {
             match common.deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -82,9 +101,10 @@ pub fn run(
             _ = all_done => {}
             _ = deadline => {}
             _ = stop.wait_for(|s| *s) => {}
+            r = timer => r?,
         }
-        Instant::now()
-    });
+        Ok::<_, std::io::Error>(Instant::now())
+    })?;
     drop(local);
     Ok((rec.take(), ended))
 }

@@ -94,7 +94,7 @@ def test_draining_upstream_leaves_rotation_without_failing_a_request(
             a.proc.send_signal(signal.SIGTERM)
             took = envoy.wait_healthy(a.port, want=False, timeout=5)
             a.wait_for_log("draining")  # the listener closes after the pre-stop delay
-            a.proc.wait(15)
+            a.wait(15)
             gone = time.monotonic()
             _wait("b answering alone", lambda: load.servers(gone)[b.proc.pid] >= 50)
         rq_5xx = envoy.counter("cluster.service.upstream_rq_5xx")

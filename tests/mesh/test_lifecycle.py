@@ -160,7 +160,7 @@ def test_sigterm_fails_readiness_first_then_drains(start_server: StartServer) ->
     t.join(10)
     assert slow and slow[0].status_code == 200 and slow[0].text == "done"
     assert slow[0].headers.get("connection") == "close"
-    assert server.proc.wait(15) == 0, server.log
+    assert server.wait(15) == 0, server.log
 
 
 def test_the_shutdown_deadline_ends_a_stuck_drain(start_server: StartServer) -> None:
@@ -178,7 +178,7 @@ def test_the_shutdown_deadline_ends_a_stuck_drain(start_server: StartServer) -> 
     time.sleep(0.3)
     start = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
-    server.proc.wait(15)
+    server.wait(15)
     took = time.monotonic() - start
     assert took < 5, server.log
     assert "shutdown deadline (1.0 s) passed" in server.log
