@@ -78,31 +78,38 @@ async def _run(handler: Awaitable[Any], responder: Responder, job: int) -> None:
         _gone.discard(job)
 
 
-if sys.version_info >= (3, 12):
-
-    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        # Eager: the first step runs now, inside the Task; a handler that never suspends
-        # finishes without a trip through the loop's queue.
-        loop = asyncio.get_running_loop()
-        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-
-else:
-
-    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        # `_running` holds the task until it ends (`_run`'s finally), so no `_tasks` entry.
-        return asyncio.get_running_loop().create_task(coro)
+# Every handler Task gets this name: an unnamed Task formats "Task-<n>" (3.11), per request.
+TASK_NAME = "covetpy-handler"
+# Python 3.12+: eager Tasks, whose first step runs at once, inside the Task.
+_EAGER = sys.version_info >= (3, 12)
 
 
-def start(coro: Coroutine[Any, Any, Any], responder: Responder, job: int) -> None:
+def start(
+    coro: Coroutine[Any, Any, Any],
+    responder: Responder,
+    job: int,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     """Runs an async handler as a Task from its first step and sends its result.
 
     Every step, the first included, runs inside the Task, so `asyncio.current_task()` is
     the handler's own: `asyncio.timeout()`, anyio cancel scopes (httpx) and task-local state
     work anywhere in a handler (adrs/0008). On Python 3.11 this costs a Task and one pass of
-    the event loop per request (adrs/0008 has the measured cost)."""
-    task = _start_task(_run(coro, responder, job))
-    if not task.done():  # (an eager task may have finished already)
-        _running[job] = task
+    the event loop per request (adrs/0008 has the measured cost). `loop` is the running loop
+    (Rust looks it up once per server). The Task is made directly, not by
+    `loop.create_task`, which would format a name first and set ours after (so a task
+    factory set on the loop is not used for handlers)."""
+    if _EAGER:
+        # A handler that never suspends finishes here, without a trip through the loop.
+        task = asyncio.Task(  # type: ignore[call-arg,unused-ignore]
+            _run(coro, responder, job), loop=loop, name=TASK_NAME, eager_start=True
+        )
+        if task.done():
+            return
+    else:
+        task = asyncio.Task(_run(coro, responder, job), loop=loop, name=TASK_NAME)
+    # Held here until it ends (`_run`'s finally), so asyncio's weak reference is enough.
+    _running[job] = task
 
 
 def cancel(job: int, why: str) -> None:

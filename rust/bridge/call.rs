@@ -76,9 +76,26 @@ pub struct Handlers {
     pub queue: Arc<JobQueue>,
     /// Request metrics (`--metrics`): the wait for the GIL is recorded here.
     pub metrics: Option<Arc<crate::metrics::Registry>>,
+    /// The event loop the handlers run in, looked up at the first async handler: a server
+    /// is dispatched from one loop's thread. (`asyncio.get_running_loop()` makes a getpid
+    /// system call each time, to notice a fork: 2.5% of the Python thread's time per request
+    /// before this, `perf record` on benches/apps/async_covetpy.py.)
+    pub event_loop: std::sync::OnceLock<PyObject>,
 }
 
 impl Handlers {
+    fn event_loop<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyAny>> {
+        if let Some(lp) = self.event_loop.get() {
+            return Ok(lp.bind(py));
+        }
+        let lp = py
+            .import("asyncio")?
+            .getattr("get_running_loop")?
+            .call0()?
+            .unbind();
+        Ok(self.event_loop.get_or_init(|| lp).bind(py))
+    }
+
     fn ctx(&self) -> convert::Ctx {
         Ctx {
             rt: self.rt.clone(),
@@ -151,7 +168,10 @@ impl Handlers {
                 // timeouts, anyio cancel scopes, so httpx) works before the first await too
                 // (adrs/0008).
                 let responder = Responder::new(reply, self.ctx());
-                if let Err(e) = self.rt.start.bind(py).call1((v, responder, id)) {
+                let started = self
+                    .event_loop(py)
+                    .and_then(|lp| self.rt.start.bind(py).call1((v, responder, id, lp)));
+                if let Err(e) = started {
                     crate::log!(Level::Error, "cannot schedule handler: {e}");
                 }
                 return None;

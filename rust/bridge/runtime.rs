@@ -12,7 +12,7 @@ pub struct Runtime {
     pub json_decode: PyObject,
     /// `covetpy.responses.Response`.
     pub response_type: PyObject,
-    /// `start(coro, responder, job)`: runs an async handler as a Task from its first step.
+    /// `start(coro, responder, job, loop)`: runs an async handler as a Task from its first step.
     pub start: PyObject,
     /// `render_exception(exc) -> Response`: HTTPException and friends to responses; logs others.
     pub render_exception: PyObject,

@@ -153,6 +153,7 @@ impl Server {
                 rt,
                 queue,
                 metrics: metrics.clone(),
+                event_loop: Default::default(),
             }),
             metrics,
             inline,
