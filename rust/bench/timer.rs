@@ -184,53 +184,59 @@ impl Drop for Sleep<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
     use std::rc::Rc;
 
-    fn block_on<F: Future>(f: F) -> F::Output {
+    /// Runs `body` with a pacer for `conns` connections whose `run` goes on beside it.
+    fn with_pacer<F, Fut>(conns: usize, body: F)
+    where
+        F: FnOnce(Rc<Pacer>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, f)
-    }
-
-    #[test]
-    fn each_connection_wakes_at_or_after_its_own_time() {
-        block_on(async {
-            let pacer = Rc::new(Pacer::new(3).unwrap());
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let pacer = Rc::new(Pacer::new(conns).unwrap());
             let runner = tokio::task::spawn_local({
                 let p = pacer.clone();
                 async move { p.run().await }
             });
-            let start = Instant::now();
-            let mut sleepers = Vec::new();
-            for (conn, ms) in [(0, 9u64), (1, 5), (2, 1)] {
-                let p = pacer.clone();
-                let at = start + Duration::from_millis(ms);
-                sleepers.push(tokio::task::spawn_local(async move {
-                    p.sleep_until(conn, at).await;
-                    (conn, Instant::now() >= at)
-                }));
-            }
-            let mut order = Vec::new();
-            for s in sleepers.into_iter().rev() {
-                let (conn, on_time) = s.await.unwrap();
-                assert!(on_time, "connection {conn} woke early");
-                order.push(conn);
-            }
-            assert_eq!(order, [2, 1, 0]);
+            body(pacer).await;
             runner.abort();
         });
     }
 
     #[test]
+    fn each_connection_wakes_at_or_after_its_own_time_in_order() {
+        with_pacer(3, |pacer| async move {
+            let start = Instant::now();
+            let woke = Rc::new(RefCell::new(Vec::new()));
+            let mut sleepers = Vec::new();
+            for (conn, ms) in [(0, 9u64), (1, 5), (2, 1)] {
+                let (p, woke) = (pacer.clone(), woke.clone());
+                let at = start + Duration::from_millis(ms);
+                sleepers.push(tokio::task::spawn_local(async move {
+                    p.sleep_until(conn, at).await;
+                    assert!(Instant::now() >= at, "connection {conn} woke early");
+                    woke.borrow_mut().push(conn);
+                }));
+            }
+            for s in sleepers {
+                s.await.unwrap();
+            }
+            assert_eq!(*woke.borrow(), [2, 1, 0]);
+            assert!(
+                !pacer.state.borrow().ticking,
+                "nobody waits: the timer stopped"
+            );
+        });
+    }
+
+    #[test]
     fn a_dropped_wait_is_forgotten_and_a_past_time_is_ready_at_once() {
-        block_on(async {
-            let pacer = Rc::new(Pacer::new(1).unwrap());
-            let runner = tokio::task::spawn_local({
-                let p = pacer.clone();
-                async move { p.run().await }
-            });
+        with_pacer(1, |pacer| async move {
             let start = Instant::now();
             let at = start + Duration::from_millis(2);
             // Cancelled before its time, as when an answer wins the `select!`.
@@ -241,7 +247,6 @@ mod tests {
             let later = Instant::now() + Duration::from_millis(3);
             pacer.sleep_until(0, later).await;
             assert!(Instant::now() >= later);
-            runner.abort();
         });
     }
 }
