@@ -81,7 +81,12 @@ class RunningServer:
 
 class StartServer(Protocol):
     def __call__(
-        self, app: str = ..., *args: str, workers: int = ..., uds: str | None = ...
+        self,
+        app: str = ...,
+        *args: str,
+        workers: int = ...,
+        uds: str | None = ...,
+        wait: bool = ...,
     ) -> RunningServer: ...
 
 
@@ -96,21 +101,31 @@ def _pump(server: RunningServer) -> None:
     server.pumped.set()
 
 
-@contextlib.contextmanager
-def running_server(app: str, *args: str) -> Iterator[RunningServer]:
-    """A server for a whole test module: started once, drained at the end (exit 0 checked)."""
+def spawn(
+    app: str, *args: str, uds: str | None = None, env: dict[str, str] | None = None
+) -> RunningServer:
+    """Starts `covetpy run APP ARGS...` on a free port (or `uds`) without waiting for it."""
     port = free_port()
+    where = ["--uds", uds] if uds else ["--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "covetpy", "run", app, "--port", str(port), *args],
+        [sys.executable, "-m", "covetpy", "run", app, *where, *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
     )
-    server = RunningServer(proc, port)
+    server = RunningServer(proc, port, uds=uds)
     threading.Thread(target=_pump, args=(server,), daemon=True).start()
+    return server
+
+
+@contextlib.contextmanager
+def running_server(app: str, *args: str) -> Iterator[RunningServer]:
+    """A server for a whole test module: started once, drained at the end (exit 0 checked)."""
+    server = spawn(app, *args)
+    proc = server.proc
     assert server.ready.wait(30) and proc.poll() is None, server.log
     try:
         yield server
@@ -121,7 +136,8 @@ def running_server(app: str, *args: str) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def start_server() -> Iterator[StartServer]:
-    """Starts `covetpy run APP ARGS...` and waits until every worker is ready."""
+    """Starts `covetpy run APP ARGS...` and waits until every worker is ready (`wait=False`:
+    returns at once, for servers that are not to become ready). Stopped after the test."""
     started: list[RunningServer] = []
 
     def start(
@@ -129,22 +145,11 @@ def start_server() -> Iterator[StartServer]:
         *args: str,
         workers: int = 1,
         uds: str | None = None,
+        wait: bool = True,
     ) -> RunningServer:
-        port = free_port()
-        where = ["--uds", uds] if uds else ["--port", str(port)]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "covetpy", "run", app, *where, "--workers", str(workers), *args],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        server = RunningServer(proc, port, uds=uds)
-        threading.Thread(target=_pump, args=(server,), daemon=True).start()
+        server = spawn(app, "--workers", str(workers), *args, uds=uds)
         started.append(server)
-        if not server.ready.wait(30) or proc.poll() is not None:
+        if wait and (not server.ready.wait(30) or server.proc.poll() is not None):
             raise AssertionError(f"server did not start; log:\n{server.log}")
         return server
 

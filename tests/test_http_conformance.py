@@ -14,14 +14,10 @@ and at most 20 header fields.
 from __future__ import annotations
 
 import json
-import os
 import re
 import select
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +25,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import ROOT, RunningServer, _pump, free_port
+from tests.conftest import RunningServer, spawn
 
 # ---------------------------------------------------------------------------------------------
 # The server under test
@@ -50,46 +46,23 @@ MAX_REQUEST_LINE = 256
 MAX_HEADER_BYTES = 2048
 MAX_HEADERS = 20
 
-# The threads copying each launched server's stderr into `RunningServer.lines`.
-server_pumps: dict[int, threading.Thread] = {}
-
 
 def launch(app: str = "tests.apps.basic:app", *args: str) -> RunningServer:
     """Starts `covetpy run APP ARGS...` with one worker and waits until it serves."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "covetpy", "run", app, "--port", str(port), "--workers", "1", *args],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    server = RunningServer(proc, port)
-    pump = threading.Thread(target=_pump, args=(server,), daemon=True)
-    pump.start()
-    server_pumps[id(server)] = pump
-    if not server.ready.wait(30) or proc.poll() is not None:
+    server = spawn(app, "--workers", "1", *args)
+    if not server.ready.wait(30) or server.proc.poll() is not None:
         stop(server)
         raise AssertionError(f"server did not start; log:\n{server.log}")
     return server
 
 
 def stop(server: RunningServer) -> None:
-    """SIGTERM, then SIGKILL if it does not exit; closes the log pipe."""
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
-    pump = server_pumps.pop(id(server), None)
-    if pump is not None:
-        pump.join(5)
-    if server.proc.stderr is not None:
-        server.proc.stderr.close()
+    """SIGTERM, then SIGKILL if it does not exit; waits for the log to be read."""
+    try:
+        server.stop(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.wait()
 
 
 @pytest.fixture(scope="module")

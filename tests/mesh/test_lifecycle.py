@@ -4,10 +4,7 @@ server resolves per request (trusted proxies, trace context, deadlines)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RunningServer, StartServer, _pump, free_port, read_response
+from tests.conftest import RunningServer, StartServer, read_response
 
 APP = "tests.apps.mesh_life:app"
 
@@ -84,27 +81,11 @@ def sidecar() -> Iterator[tuple[str, threading.Event]]:
     httpd.server_close()
 
 
-def _spawn(*args: str) -> RunningServer:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "covetpy", "run", APP, "--port", str(port), *args],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1", COVETPY_STANDBY="0"),
-    )
-    server = RunningServer(proc, port)
-    threading.Thread(target=_pump, args=(server,), daemon=True).start()
-    return server
-
-
 def test_waits_for_the_sidecar_before_reporting_ready(
-    sidecar: tuple[str, threading.Event],
+    sidecar: tuple[str, threading.Event], start_server: StartServer
 ) -> None:
     url, ready = sidecar
-    server = _spawn("--wait-for-sidecar", url, "--sidecar-timeout", "20")
+    server = start_server(APP, "--wait-for-sidecar", url, "--sidecar-timeout", "20", wait=False)
     try:
         server.wait_for_log("waiting for the sidecar")
         # Up and alive, but neither started nor ready while the sidecar is not.
@@ -119,10 +100,10 @@ def test_waits_for_the_sidecar_before_reporting_ready(
 
 
 def test_a_sidecar_that_never_comes_fails_start_up(
-    sidecar: tuple[str, threading.Event],
+    sidecar: tuple[str, threading.Event], start_server: StartServer
 ) -> None:
     url, _ = sidecar
-    server = _spawn("--wait-for-sidecar", url, "--sidecar-timeout", "0.5")
+    server = start_server(APP, "--wait-for-sidecar", url, "--sidecar-timeout", "0.5", wait=False)
     try:
         server.wait_for_log("was not ready within 0.5 s", timeout=15)
     finally:
