@@ -4,7 +4,9 @@ server resolves per request (trusted proxies, trace context, deadlines)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -142,6 +144,25 @@ def test_sigterm_fails_readiness_first_then_drains(start_server: StartServer) ->
     assert slow and slow[0].status_code == 200 and slow[0].text == "done"
     assert slow[0].headers.get("connection") == "close"
     assert server.wait(15) == 0, server.log
+
+
+def test_a_unix_socket_accepts_during_the_pre_stop_delay(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "svc.sock")
+    server = start_server(APP, "--pre-stop-delay", "1.5", uds=path)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_for_log("shutting down: not ready now")
+    # A sidecar connecting by path during the delay is still served (the path used to be
+    # removed at SIGTERM, so it got "no such file").
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status, _, _ = read_response(s)
+    assert status == 200
+    assert server.wait(15) == 0, server.log
+    assert not os.path.exists(path)
 
 
 def test_the_shutdown_deadline_ends_a_stuck_drain(start_server: StartServer) -> None:

@@ -305,6 +305,7 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
             self._close_listeners()
+            self._remove_uds()
 
     def _metrics_dir(self) -> str | None:
         """With --metrics, a directory for the workers' metrics files (Rust's, and
@@ -351,11 +352,14 @@ class Supervisor:
         return socks
 
     def _close_listeners(self) -> None:
-        if not self._listeners:
-            return
+        """Closes our copies of the listening sockets (the workers' copies stay open)."""
         for sock in self._listeners:
             sock.close()
         self._listeners = []
+
+    def _remove_uds(self) -> None:
+        """Removes the Unix socket's path, at exit: during a shutdown's pre-stop delay the
+        workers still accept on it, and clients find it only by its path."""
         if self.config.uds is not None:
             try:
                 os.unlink(self.config.uds)
@@ -421,8 +425,9 @@ class Supervisor:
         if self._admin is not None:
             self._admin.stopping = True
         logger.info("shutting down: draining %d worker(s)", len(self._procs))
-        # Our copies of the sockets go first: once the workers drop theirs, new connections
-        # are refused instead of waiting in a queue nobody accepts from.
+        # Our copies of the sockets go first: once the workers drop theirs (after the pre-stop
+        # delay), new connections are refused instead of waiting in a queue nobody accepts
+        # from. A Unix socket's path stays until exit, so it can be reached until then.
         self._close_listeners()
         for w in list(self._procs.values()):
             self._retire(w)
