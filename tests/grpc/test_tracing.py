@@ -3,11 +3,14 @@ calls made through `client_interceptors()` get a client span."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
+import grpc  # type: ignore[import-untyped]
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from covetpy.observability import tracing
 from tests.grpc.conftest import ECHO, Served, echo_pb2
@@ -38,7 +41,9 @@ def test_server_span_continues_the_callers_trace(
         "rpc.system": "grpc",
         "rpc.service": ECHO,
         "rpc.method": "Say",
+        "rpc.grpc.status_code": 0,
     }
+    assert span.status.status_code == StatusCode.UNSET
     assert span.parent is not None and f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
     # The handler's context names the span itself.
     assert reply.traceparent == f"00-{TRACE}-{span.context.span_id:016x}-01"
@@ -64,3 +69,45 @@ def test_relayed_call_gets_a_client_span(served: Served, spans: InMemorySpanExpo
     assert server.parent is not None and server.parent.span_id == client.context.span_id
     assert {f"{s.context.trace_id:032x}" for s in (outer, client, server)} == {TRACE}
     assert inner.traceparent == f"00-{TRACE}-{server.context.span_id:016x}-01"
+
+
+def _one_span(spans: InMemorySpanExporter) -> Any:
+    """The call's span: an abort sends the status before the span ends, so the client can
+    have its answer a moment before the span is finished."""
+    deadline = time.monotonic() + 5
+    while not (finished := spans.get_finished_spans()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [span] = finished
+    return span
+
+
+@pytest.mark.parametrize(
+    ("code", "failed"),
+    [
+        (grpc.StatusCode.NOT_FOUND, False),  # an answer to the caller
+        (grpc.StatusCode.INVALID_ARGUMENT, False),
+        (grpc.StatusCode.UNAVAILABLE, True),  # the server's own failure
+        (grpc.StatusCode.INTERNAL, True),
+    ],
+)
+def test_an_abort_fails_the_span_only_for_server_errors(
+    served: Served, spans: InMemorySpanExporter, code: grpc.StatusCode, failed: bool
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        served.stub.Say(echo_pb2.SayRequest(abort=code.value[0]), timeout=5)
+    assert info.value.code() == code
+    span = _one_span(spans)
+    assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == code.value[0]
+    assert span.status.status_code == (StatusCode.ERROR if failed else StatusCode.UNSET)
+    assert not span.events, "an abort is not recorded as an exception"
+
+
+def test_a_handler_exception_fails_the_span_with_internal(
+    served: Served, spans: InMemorySpanExporter
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        served.stub.Say(echo_pb2.SayRequest(fail=True), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    span = _one_span(spans)
+    assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == 13
+    assert span.status.status_code == StatusCode.ERROR

@@ -4,7 +4,9 @@ gives a request.
 - `MetricsInterceptor`: `rpc_server_call_duration_seconds` and `rpc_server_active_calls`
   (`covetpy.grpc.metrics`), by service, method and status code.
 - `ContextInterceptor`: the request id (`x-request-id` metadata, or a new one) echoed in the
-  response metadata; a server span child of the caller's `traceparent`; and
+  response metadata; a server span child of the caller's `traceparent`, with the call's
+  `rpc.grpc.status_code` and failed only for the codes that are the server's own failure
+  (OpenTelemetry's RPC conventions: a NOT_FOUND is an answer, an UNAVAILABLE a failure); and
   `covetpy.mesh.context.current` for the handler (request id, trace context, the deadline from
   the call's own), so what the handler calls next carries them on. An exception from a handler
   ends the call with INTERNAL and a log line, as an unhandled one gives 500 over HTTP.
@@ -31,7 +33,7 @@ from covetpy.grpc import _tracecontext
 from covetpy.grpc._wrap import Around, AroundInterceptor
 from covetpy.grpc.metrics import RpcMetrics
 from covetpy.mesh.context import CallContext, current
-from covetpy.observability.tracing import server_span
+from covetpy.observability.tracing import annotate, server_span
 
 __all__ = ["ContextInterceptor", "MetricsInterceptor"]
 
@@ -116,6 +118,7 @@ class ContextInterceptor(AroundInterceptor):
             echoing = EchoingContext(context, (("x-request-id", request_id),))
             token = current.set(call)
             try:
+                aborted: grpc.aio.AbortError | None = None
                 with server_span(
                     name,
                     traceparent=traceparent,
@@ -123,7 +126,20 @@ class ContextInterceptor(AroundInterceptor):
                     kind="server",
                     attributes=attributes,
                 ):
-                    yield echoing
+                    try:
+                        yield echoing
+                    except grpc.aio.AbortError as exc:
+                        # An answer with a status, not by itself a failure of the span: caught
+                        # here so the span does not record it as one (_annotate decides).
+                        aborted = exc
+                        _annotate(echoing.code)
+                    except Exception:
+                        _annotate(grpc.StatusCode.INTERNAL)
+                        raise
+                    else:
+                        _annotate(echoing.code)
+                if aborted is not None:
+                    raise aborted
                 await echoing.flush()
             except grpc.aio.AbortError:
                 raise
@@ -134,6 +150,27 @@ class ContextInterceptor(AroundInterceptor):
                 current.reset(token)
 
         return in_context
+
+
+# OpenTelemetry's RPC conventions: for a server these codes are its own failure; the others
+# (NOT_FOUND, INVALID_ARGUMENT, PERMISSION_DENIED...) are answers to the caller's request and
+# leave the span's status unset.
+_SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
+def _annotate(code: grpc.StatusCode) -> None:
+    """The call's status on its server span (`rpc.grpc.status_code`), failed or not."""
+    error = code.name if code in _SERVER_ERRORS else None
+    annotate({"rpc.grpc.status_code": code.value[0]}, error=error)
 
 
 def _read(metadata: Iterable[Any] | None) -> tuple[str, str | None, str | None]:
@@ -161,13 +198,20 @@ class EchoingContext:
     (`send_initial_metadata`): `echo` is added to them.
     """
 
-    __slots__ = ("_context", "_echo", "_sent")
+    __slots__ = ("_context", "_echo", "_sent", "code")
 
     def __init__(self, context: Any, echo: tuple[tuple[str, str], ...]) -> None:
         self._context = context
         self._echo = echo
         self._sent = False
+        # The status the handler set or aborted with (for the server span).
+        self.code = grpc.StatusCode.OK
         context.set_trailing_metadata(echo)
+
+    def set_code(self, code: Any) -> None:
+        """Sets the call's status code."""
+        self.code = code
+        self._context.set_code(code)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
@@ -190,6 +234,7 @@ class EchoingContext:
         self, code: Any, details: str = "", trailing_metadata: Iterable[tuple[str, Any]] = ()
     ) -> None:
         """Ends the call with `code`; the trailing metadata keep the request id."""
+        self.code = code
         trailing = tuple(trailing_metadata)
         # Empty: grpc sends those set before, which have it.
         await self._context.abort(code, details, (*self._echo, *trailing) if trailing else ())

@@ -96,6 +96,20 @@ def outbound_span(
     return _impl.outbound_span(name, kind, attributes)
 
 
+def annotate(attributes: Mapping[str, Any], *, error: str | None = None) -> None:
+    """Adds `attributes` to the current span and, with `error`, marks it failed with that
+    description. Nothing while tracing is off."""
+    if _impl is None:
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+
+    span = trace.get_current_span()
+    span.set_attributes(attributes)
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+
+
 def current_ids() -> tuple[str, str] | None:
     """(trace id, span id) in hex of the current span while tracing is on; else None."""
     if _impl is None:
