@@ -133,6 +133,9 @@ struct Waiting {
 struct Body10OrChunked {
     version_10: bool,
     scratch: Vec<u8>,
+    /// Body bytes framed so far (after content-coding, without chunk framing): the response
+    /// body size the metrics record.
+    sent: u64,
 }
 
 /// Appends one piece of a streamed body; never an empty chunk, which would end a chunked body.
@@ -153,7 +156,10 @@ impl Body10OrChunked {
         data: &[u8],
     ) -> Result<(), Stop> {
         match encoder {
-            None => frame(self.version_10, wbuf, data),
+            None => {
+                frame(self.version_10, wbuf, data);
+                self.sent += data.len() as u64;
+            }
             // A failed encoder cannot complete the body: cut it like a failed producer.
             Some(e) => e.write(data).map_err(|_| Stop::Gone)?,
         }
@@ -176,6 +182,7 @@ impl Body10OrChunked {
             }
             .map_err(|_| Stop::Gone)?;
             frame(self.version_10, wbuf, &self.scratch);
+            self.sent += self.scratch.len() as u64;
         }
         Ok(())
     }
@@ -691,12 +698,13 @@ impl<C: Conn> Connection<C> {
                     .extend_from_slice(b"x-envoy-immediate-health-check-fail: true\r\n");
             }
             let status = response.status;
-            if let Some(sample) = p.sample.take() {
-                let body = match &response.body {
-                    Body::Full(b) => b.len() as u64,
-                    Body::Stream(_) => 0, // not known up front; recorded as 0
-                };
-                sample.record(status, body);
+            // A full body is recorded now; a streamed one once it has been sent (its size and
+            // its whole duration are known only then).
+            let mut sample = p.sample.take();
+            if let Body::Full(b) = &response.body {
+                if let Some(s) = sample.take() {
+                    s.record(status, b.len() as u64);
+                }
             }
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
@@ -713,9 +721,19 @@ impl<C: Conn> Connection<C> {
                 );
             }
             if let Some(rx) = stream {
-                self.write_out().await?;
-                self.streaming = true;
-                self.stream_body(rx, p.version_10, encoder).await?;
+                let mut sent = 0;
+                let streamed = match self.write_out().await {
+                    Ok(()) => {
+                        self.streaming = true;
+                        self.stream_body(rx, p.version_10, encoder, &mut sent).await
+                    }
+                    Err(stop) => Err(stop),
+                };
+                if let Some(s) = sample.take() {
+                    // Cut short (client gone, producer failed): what was sent of it.
+                    s.record(status, sent);
+                }
+                streamed?;
                 self.streaming = false;
             }
             if close {
@@ -861,11 +879,27 @@ impl<C: Conn> Connection<C> {
         mut stream: StreamBody,
         version_10: bool,
         mut encoder: Option<StreamEncoder>,
+        sent: &mut u64,
     ) -> Result<(), Stop> {
         let mut out = Body10OrChunked {
             version_10,
             scratch: Vec::new(),
+            sent: 0,
         };
+        let r = self
+            .stream_into(&mut stream, &mut out, version_10, &mut encoder)
+            .await;
+        *sent = out.sent;
+        r
+    }
+
+    async fn stream_into(
+        &mut self,
+        stream: &mut StreamBody,
+        out: &mut Body10OrChunked,
+        version_10: bool,
+        encoder: &mut Option<StreamEncoder>,
+    ) -> Result<(), Stop> {
         loop {
             let next = stream.rx.recv().await;
             if let Some(n) = &stream.on_space {
@@ -874,11 +908,11 @@ impl<C: Conn> Connection<C> {
             let mut ended = false;
             match next {
                 Some(Chunk::Data(data)) => {
-                    out.put(&mut self.wbuf, &mut encoder, &data)?;
+                    out.put(&mut self.wbuf, encoder, &data)?;
                     // Coalesce what is already queued into one write.
                     while let Ok(more) = stream.rx.try_recv() {
                         match more {
-                            Chunk::Data(more) => out.put(&mut self.wbuf, &mut encoder, &more)?,
+                            Chunk::Data(more) => out.put(&mut self.wbuf, encoder, &more)?,
                             Chunk::End => {
                                 ended = true;
                                 break;
@@ -890,7 +924,7 @@ impl<C: Conn> Connection<C> {
                     }
                     if !ended {
                         // A sync flush: what the producer gave so far decodes at the client now.
-                        out.drain(&mut self.wbuf, &mut encoder, false)?;
+                        out.drain(&mut self.wbuf, encoder, false)?;
                         self.write_out().await?;
                         continue;
                     }
@@ -901,7 +935,7 @@ impl<C: Conn> Connection<C> {
                 None => return Err(Stop::Gone),
             }
             debug_assert!(ended);
-            out.drain(&mut self.wbuf, &mut encoder, true)?;
+            out.drain(&mut self.wbuf, encoder, true)?;
             if version_10 {
                 self.write_out().await?;
                 return Err(Stop::Done);

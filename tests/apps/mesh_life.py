@@ -1,5 +1,5 @@
 """An app for the mesh lifecycle tests: a readiness check driven by a file, a slow handler,
-and a handler that reports what the server resolved about the request."""
+a streamed answer, and a handler that reports what the server resolved about the request."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from covetpy import App, Request
+from covetpy.responses import StreamingResponse
 
 app = App(title="mesh-life")
 
@@ -31,6 +32,12 @@ def index() -> str:
 @app.get("/pid/{n:int}")
 def pid(n: int) -> dict[str, int]:
     return {"pid": os.getpid(), "n": n}
+
+
+@app.get("/stream")
+def stream(n: int = 4) -> StreamingResponse:
+    """`n` pieces of 7 bytes each ("part 0\n"...), chunked."""
+    return StreamingResponse((f"part {i}\n" for i in range(n)), media_type="text/plain")
 
 
 @app.get("/slow")

@@ -70,3 +70,15 @@ def test_metrics_on_the_service_port_without_admin_port(start_server: StartServe
     route = '{http_request_method="GET",http_response_status_code="200",http_route="/pid/{n}"}'
     assert counts[route] == 50
     assert httpx.get(server.url + "/openapi.json").json()["paths"].get("/metrics") is None
+
+
+def test_a_streamed_answer_records_its_body_size_once_sent(start_server: StartServer) -> None:
+    server = start_server(APP, "--metrics")
+    for n in (4, 6):
+        r = httpx.get(f"{server.url}/stream?n={n}", timeout=5)
+        assert r.status_code == 200 and len(r.content) == 7 * n
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    route = '{http_request_method="GET",http_response_status_code="200",http_route="/stream"}'
+    assert samples(text, "http_server_response_body_size_bytes_count")[route] == 2
+    # Body bytes, without the chunked framing (it used to record 0 for a streamed body).
+    assert samples(text, "http_server_response_body_size_bytes_sum")[route] == 7 * (4 + 6)
