@@ -22,6 +22,7 @@ __all__ = [
     "Server",
     "StreamSender",
     "__version__",
+    "metrics_mark_closed",
     "metrics_scrape",
     "panic_for_test",
     "run_bench",
@@ -251,6 +252,10 @@ class Server:
     def connections(self) -> int: ...
     @property
     def native_middleware(self) -> list[str]: ...
+
+def metrics_mark_closed(directory: str, pid: int) -> bool:
+    """Marks dead worker `pid`'s metrics file in `directory` closed: its in-flight gauge stops
+    counting even if the pid is reused. False if there is no such file."""
 
 def metrics_scrape(directory: str) -> str:
     """Prometheus text of the request metrics every worker wrote into `directory` (summed)."""

@@ -46,5 +46,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
     m.add_function(wrap_pyfunction!(server::metrics_scrape, m)?)?;
+    m.add_function(wrap_pyfunction!(server::metrics_mark_closed, m)?)?;
     Ok(())
 }

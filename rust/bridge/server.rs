@@ -362,6 +362,14 @@ fn route_label(path: &str) -> String {
     out
 }
 
+/// Marks the metrics file of dead worker `pid` in `directory` closed (its in-flight gauge no
+/// longer counts, even if the pid is reused); False if it has none.
+#[pyfunction]
+pub fn metrics_mark_closed(directory: &str, pid: u32) -> PyResult<bool> {
+    crate::metrics::mark_closed(std::path::Path::new(directory), pid)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{directory}: {e}")))
+}
+
 /// Prometheus text of the request metrics of every worker writing to `directory`.
 #[pyfunction]
 pub fn metrics_scrape(py: Python<'_>, directory: &str) -> PyResult<String> {

@@ -27,7 +27,7 @@ mod scrape;
 #[cfg(test)]
 mod tests;
 
-pub use registry::{Registry, ShedReason};
+pub use registry::{mark_closed, Registry, ShedReason};
 pub use scrape::scrape;
 
 /// The `Content-Type` of what [`scrape`] returns.

@@ -281,6 +281,36 @@ impl Registry {
     }
 }
 
+/// Marks the metrics file of dead worker `pid` in `dir` closed, as its own drop would have had
+/// it exited cleanly: its counts stay in later scrapes, its in-flight gauge no longer, even if
+/// the pid is reused (a scrape otherwise takes a live process with that pid for the worker).
+/// `Ok(false)` if there is no such metrics file.
+pub fn mark_closed(dir: &Path, pid: u32) -> io::Result<bool> {
+    let path = dir.join(format!(
+        "{}{pid}{}",
+        layout::FILE_PREFIX,
+        layout::FILE_SUFFIX
+    ));
+    let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // Only the header is touched: a file too short for it is not one of ours.
+    let header = (H_WORDS + 1) * 8;
+    if file.metadata()?.len() < header as u64 {
+        return Ok(false);
+    }
+    let map = Mapping::new(&file, header, true)?;
+    if map.word(H_MAGIC).load(Ordering::Acquire) != MAGIC
+        || map.word(H_PID).load(Ordering::Relaxed) != u64::from(pid)
+    {
+        return Ok(false);
+    }
+    map.word(H_CLOSED).store(1, Ordering::Release);
+    Ok(true)
+}
+
 impl Drop for Registry {
     /// Marks the file closed: its counters stay in every later scrape, its gauge no longer.
     fn drop(&mut self) {

@@ -201,7 +201,8 @@ fn read_file(path: &Path, totals: &mut Totals) -> io::Result<bool> {
 }
 
 /// Whether process `pid` exists: `kill(pid, 0)` succeeds, or fails only for lack of permission.
-/// A recycled pid reads as live; the closed flag covers workers that exited cleanly.
+/// A recycled pid reads as live; the closed flag covers workers that exited cleanly and, set
+/// by the supervisor when it reaps them ([`super::mark_closed`]), those that did not.
 fn pid_alive(pid: u64) -> bool {
     match libc::pid_t::try_from(pid) {
         // 0 and negative pids name process groups for kill(2), never one worker.

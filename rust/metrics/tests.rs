@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::layout::{self, H_CAPACITY, H_MAGIC, H_VERSION};
-use super::{scrape, Registry, ShedReason};
+use super::{mark_closed, scrape, Registry, ShedReason};
 
 /// A pid above the kernel's pid_max (at most 2^22): no such process.
 const DEAD_PID: u32 = 0x7fff_fff0;
@@ -379,6 +379,42 @@ fn dead_workers_keep_counters_and_lose_gauges() {
     assert_eq!(
         value(&scrape_parsed(&dir.0), "http_server_active_requests", &[]),
         0.0
+    );
+}
+
+#[test]
+fn a_dead_workers_file_marked_closed_loses_its_gauge_even_if_its_pid_is_reused() {
+    let dir = TempDir::new("mark-closed");
+    // A worker that died without closing its file, whose pid now belongs to a live process
+    // (this test's own): the scrape would count its in-flight request forever.
+    let pid = std::process::id();
+    let path = dir.file(&format!("covetpy-{pid}.metrics"));
+    let crashed = Registry::open(&path, &["/a".to_string()], 8, pid).unwrap();
+    crashed.active_inc();
+    crashed.record(Some(0), b"GET", 200, Duration::from_millis(1), 0, 2);
+    std::mem::forget(crashed); // no drop: as if the process had been killed
+    let active = |d: &Path| value(&scrape_parsed(d), "http_server_active_requests", &[]);
+    assert_eq!(active(&dir.0), 1.0);
+    assert!(mark_closed(&dir.0, pid).unwrap());
+    assert_eq!(active(&dir.0), 0.0);
+    let labels = [
+        ("http_request_method", "GET"),
+        ("http_response_status_code", "200"),
+        ("http_route", "/a"),
+    ];
+    let count = "http_server_request_duration_seconds_count";
+    assert_eq!(
+        value(&scrape_parsed(&dir.0), count, &labels),
+        1.0,
+        "counts stay"
+    );
+    // No file for that pid, or a file of another pid under its name: nothing is touched.
+    assert!(!mark_closed(&dir.0, DEAD_PID).unwrap());
+    let other = dir.file(&format!("covetpy-{DEAD_PID}.metrics"));
+    fs::copy(&path, &other).unwrap();
+    assert!(
+        !mark_closed(&dir.0, DEAD_PID).unwrap(),
+        "the header names another pid"
     );
 }
 

@@ -3,7 +3,14 @@ by route template, and the counts add up to the requests sent."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
 import re
+import signal
+import struct
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -82,3 +89,38 @@ def test_a_streamed_answer_records_its_body_size_once_sent(start_server: StartSe
     assert samples(text, "http_server_response_body_size_bytes_count")[route] == 2
     # Body bytes, without the chunked framing (it used to record 0 for a streamed body).
     assert samples(text, "http_server_response_body_size_bytes_sum")[route] == 7 * (4 + 6)
+
+
+def test_a_killed_workers_metrics_file_is_marked_closed(start_server: StartServer) -> None:
+    # Its in-flight gauge must stop counting even if another process gets its pid later;
+    # the supervisor marks the file closed when it reaps the worker (word 3 of the header).
+    admin = free_port()
+    server = start_server(APP, "--metrics", "--admin-port", str(admin))
+    pid = int(httpx.get(server.url + "/pid/1", timeout=5).json()["pid"])
+    [path] = glob.glob(f"/dev/shm/covetpy-metrics-*/covetpy-{pid}.metrics") or glob.glob(
+        f"/tmp/covetpy-metrics-*/covetpy-{pid}.metrics"
+    )
+
+    def closed() -> int:
+        with open(path, "rb") as f:
+            return int(struct.unpack("<8Q", f.read(64))[3])
+
+    assert closed() == 0
+
+    def in_flight() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # cut by the kill
+            httpx.get(server.url + "/slow?ms=5000", timeout=10)
+
+    threading.Thread(target=in_flight, daemon=True).start()
+    deadline = time.monotonic() + 5
+    active = "http_server_active_requests"
+    while samples(httpx.get(f"http://127.0.0.1:{admin}/metrics").text, active) != {"": 1}:
+        assert time.monotonic() < deadline, "the slow request never showed as in flight"
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    server.wait_for_log(f"worker {pid} died")
+    deadline = time.monotonic() + 5
+    while closed() != 1:
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.02)
+    assert samples(httpx.get(f"http://127.0.0.1:{admin}/metrics").text, active) == {"": 0}

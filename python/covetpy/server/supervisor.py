@@ -497,9 +497,15 @@ class Supervisor:
             del self._procs[pid]
             self._close_channel(worker)
             if self.config.metrics_dir:
+                from covetpy._core import metrics_mark_closed
                 from covetpy.observability.metrics import mark_dead
 
-                mark_dead(pid)  # its Python gauges stop counting; counters stay in the sums
+                # Its gauges stop counting (even if its pid is reused); counters stay in the sums.
+                mark_dead(pid)
+                try:
+                    metrics_mark_closed(self.config.metrics_dir, pid)
+                except OSError as exc:
+                    logger.warning("cannot mark worker %d's metrics closed: %s", pid, exc)
             if self._stopping or worker.retiring:
                 log = logger.info if code == 0 else logger.warning
                 log("worker %d exited (%s)", pid, _describe(code))
