@@ -721,17 +721,21 @@ impl<C: Conn> Connection<C> {
                 );
             }
             if let Some(rx) = stream {
-                let mut sent = 0;
+                let mut out = Body10OrChunked {
+                    version_10: p.version_10,
+                    scratch: Vec::new(),
+                    sent: 0,
+                };
                 let streamed = match self.write_out().await {
                     Ok(()) => {
                         self.streaming = true;
-                        self.stream_body(rx, p.version_10, encoder, &mut sent).await
+                        self.stream_body(rx, &mut out, encoder).await
                     }
                     Err(stop) => Err(stop),
                 };
                 if let Some(s) = sample.take() {
-                    // Cut short (client gone, producer failed): what was sent of it.
-                    s.record(status, sent);
+                    // Also when cut short (client gone, producer failed): what was sent of it.
+                    s.record(status, out.sent);
                 }
                 streamed?;
                 self.streaming = false;
@@ -877,29 +881,10 @@ impl<C: Conn> Connection<C> {
     async fn stream_body(
         &mut self,
         mut stream: StreamBody,
-        version_10: bool,
-        mut encoder: Option<StreamEncoder>,
-        sent: &mut u64,
-    ) -> Result<(), Stop> {
-        let mut out = Body10OrChunked {
-            version_10,
-            scratch: Vec::new(),
-            sent: 0,
-        };
-        let r = self
-            .stream_into(&mut stream, &mut out, version_10, &mut encoder)
-            .await;
-        *sent = out.sent;
-        r
-    }
-
-    async fn stream_into(
-        &mut self,
-        stream: &mut StreamBody,
         out: &mut Body10OrChunked,
-        version_10: bool,
-        encoder: &mut Option<StreamEncoder>,
+        mut encoder: Option<StreamEncoder>,
     ) -> Result<(), Stop> {
+        let version_10 = out.version_10;
         loop {
             let next = stream.rx.recv().await;
             if let Some(n) = &stream.on_space {
@@ -908,11 +893,11 @@ impl<C: Conn> Connection<C> {
             let mut ended = false;
             match next {
                 Some(Chunk::Data(data)) => {
-                    out.put(&mut self.wbuf, encoder, &data)?;
+                    out.put(&mut self.wbuf, &mut encoder, &data)?;
                     // Coalesce what is already queued into one write.
                     while let Ok(more) = stream.rx.try_recv() {
                         match more {
-                            Chunk::Data(more) => out.put(&mut self.wbuf, encoder, &more)?,
+                            Chunk::Data(more) => out.put(&mut self.wbuf, &mut encoder, &more)?,
                             Chunk::End => {
                                 ended = true;
                                 break;
@@ -924,7 +909,7 @@ impl<C: Conn> Connection<C> {
                     }
                     if !ended {
                         // A sync flush: what the producer gave so far decodes at the client now.
-                        out.drain(&mut self.wbuf, encoder, false)?;
+                        out.drain(&mut self.wbuf, &mut encoder, false)?;
                         self.write_out().await?;
                         continue;
                     }
@@ -935,7 +920,7 @@ impl<C: Conn> Connection<C> {
                 None => return Err(Stop::Gone),
             }
             debug_assert!(ended);
-            out.drain(&mut self.wbuf, encoder, true)?;
+            out.drain(&mut self.wbuf, &mut encoder, true)?;
             if version_10 {
                 self.write_out().await?;
                 return Err(Stop::Done);
