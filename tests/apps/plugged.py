@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -53,7 +54,9 @@ class Audit:
     async def on_ready(self) -> None:
         calls.append("audit.ready")
 
-    def on_drain(self) -> None:
+    async def on_drain(self) -> None:
+        # Takes longer than an idle worker's HTTP drain: the worker must wait for it.
+        await asyncio.sleep(0.2)
         logging.getLogger("covetpy").warning("plugin audit: draining")
 
     async def on_shutdown(self) -> None:

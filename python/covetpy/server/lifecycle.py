@@ -55,6 +55,7 @@ class Lifecycle:
         self.shutting_down = False
         self._hard_exit = hard_exit
         self._tasks: list[asyncio.Task[None]] = []
+        self._draining: asyncio.Task[None] | None = None
 
     async def become_ready(self) -> None:
         """Called once the worker serves: waits for the sidecar if configured, runs the
@@ -120,17 +121,26 @@ class Lifecycle:
         logger.info("draining (deadline %.0fs)", grace)
         self.core.begin_drain()
         # gRPC's grace, plugins' on_drain and the event bus run while HTTP drains.
-        self._spawn(self.app.drain(grace=grace))
+        self._draining = self._spawn(self.app.drain(grace=grace))
+
+    async def drained(self) -> None:
+        """Waits for step 3 (gRPC, `on_drain`, event consumers) once HTTP has drained: an
+        idle worker drains HTTP at once, before that work has even started, and cancelling
+        it then would skip the plugins' `on_drain` and drop events being handled. The
+        shutdown deadline still bounds the wait."""
+        if self._draining is not None:
+            await asyncio.wait([self._draining])
 
     def _expired(self, deadline: float) -> None:
         logger.error("shutdown deadline (%.1f s) passed: exiting with work left", deadline)
         assert self._hard_exit is not None
         self._hard_exit()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         task.add_done_callback(_log_failure)
         self._tasks.append(task)
+        return task
 
     def cancel(self) -> None:
         """Stops the background work (the worker is exiting)."""

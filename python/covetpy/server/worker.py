@@ -119,6 +119,7 @@ async def serve(
         if on_ready is not None:
             on_ready(addresses)
         await stopped
+        await lifecycle.drained()
     finally:
         lifecycle.cancel()
         for task in tasks:
