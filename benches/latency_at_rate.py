@@ -10,13 +10,16 @@ connections, closed loop) pinned to CPU 1, then for each rate runs `covetpy benc
 p99.9 and the server's CPU µs per request. Paced requests leave evenly spaced (the tool's
 100 µs pacer, rust/bench/timer.rs), so the server sees them one by one rather than in the
 batches a closed loop makes; its CPU per request is higher then, and reported, because the
-tail at a given rate follows from how busy that makes its CPU.
+tail at a given rate follows from how busy that makes its CPU. `--stalls` also records the
+scheduler during each paced run (`perf sched`, root) and names the other tasks that held a CPU
+for more than 0.5 ms at a time (benches/stalls.py): what the tail owes to the machine.
 Writes benches/results/latency-<timestamp>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,26 +30,38 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benches.stalls import Recorder, describe
 from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def bench(url: str, rate: str, seconds: int) -> dict[str, Any]:
-    """One `covetpy bench` run on CPU 1; its JSON report."""
+def bench(
+    url: str, rate: str, seconds: int, stalls: bool = False, own: frozenset[int] = frozenset()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One `covetpy bench` run on CPU 1: its JSON report and, with `stalls`, the other tasks
+    that held a CPU for long during it (benches/stalls.py)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         paced = [] if rate == "peak" else ["--rate", rate]
-        subprocess.run(
-            ["taskset", "-c", "1", str(BIN / "covetpy"), "bench", url, "-c", "64",
-             "-d", f"{seconds}s", *paced, "--json", out.name],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        recorder = Recorder(seconds) if stalls else None
+        with recorder or contextlib.nullcontext():
+            tool = subprocess.Popen(
+                ["taskset", "-c", "1", str(BIN / "covetpy"), "bench", url, "-c", "64",
+                 "-d", f"{seconds}s", *paced, "--json", out.name],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            _, err = tool.communicate(timeout=seconds + 60)
+        if tool.returncode != 0:
+            raise RuntimeError(f"covetpy bench failed: {err.decode(errors='replace')}")
         report: dict[str, Any] = json.loads(Path(out.name).read_text())
-        return report
+        found = recorder.stalls(set(own) | {tool.pid, os.getpid()}) if recorder else []
+        return report, found
 
 
-def measure(app: str, rates: list[str], runs: int, seconds: int) -> list[dict[str, Any]]:
+def measure(
+    app: str, rates: list[str], runs: int, seconds: int, stalls: bool = False
+) -> list[dict[str, Any]]:
     port = free_port()
     env = dict(os.environ, COVETPY_STANDBY="0")
     server = subprocess.Popen(
@@ -60,10 +75,11 @@ def measure(app: str, rates: list[str], runs: int, seconds: int) -> list[dict[st
         wait_until_answers(url)
         bench(url, "peak", 3)  # warm-up
         pids = process_tree(server.pid)
+        own = frozenset(pids)
         for rate in rates:
             for run in range(1, runs + 1):
                 before = cpu_seconds(pids)
-                report = bench(url, rate, seconds)
+                report, others = bench(url, rate, seconds, stalls and rate != "peak", own)
                 cpu = cpu_seconds(pids) - before
                 lat = report["latency_us"]["percentiles"]
                 row = {
@@ -75,6 +91,7 @@ def measure(app: str, rates: list[str], runs: int, seconds: int) -> list[dict[st
                     "p99_us": lat["99"],
                     "p99_9_us": lat["99.9"],
                     "server_cpu_us_per_request": cpu / max(report["requests"], 1) * 1e6,
+                    "stalls": others,
                 }
                 rows.append(row)
                 print(
@@ -84,6 +101,8 @@ def measure(app: str, rates: list[str], runs: int, seconds: int) -> list[dict[st
                     f"errors {row['errors']}",
                     flush=True,
                 )
+                if stalls and rate != "peak":
+                    print(f"    {describe(others)}", flush=True)
     finally:
         server.terminate()
         server.wait(30)
@@ -96,8 +115,13 @@ def main() -> None:
     p.add_argument("--rates", nargs="+", default=["peak", "40000", "66000"])
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--seconds", type=int, default=10)
+    p.add_argument(
+        "--stalls",
+        action="store_true",
+        help="record the scheduler (perf sched, root) and report other tasks' long runs",
+    )
     args = p.parse_args()
-    rows = measure(args.app, args.rates, args.runs, args.seconds)
+    rows = measure(args.app, args.rates, args.runs, args.seconds, args.stalls)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = ROOT / "benches" / "results" / f"latency-{stamp}.json"
     command = ["python", "-m", "benches.latency_at_rate", *sys.argv[1:]]
