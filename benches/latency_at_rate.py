@@ -60,13 +60,18 @@ def bench(
 
 
 def measure(
-    app: str, rates: list[str], runs: int, seconds: int, stalls: bool = False
+    app: str,
+    rates: list[str],
+    runs: int,
+    seconds: int,
+    stalls: bool = False,
+    server_args: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     port = free_port()
     env = dict(os.environ, COVETPY_STANDBY="0")
     server = subprocess.Popen(
         ["taskset", "-c", "0", str(BIN / "python"), "-m", "covetpy", "run", app,
-         "--port", str(port), "--workers", "1", "--log-level", "warning"],
+         "--port", str(port), "--workers", "1", "--log-level", "warning", *server_args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -120,8 +125,15 @@ def main() -> None:
         action="store_true",
         help="record the scheduler (perf sched, root) and report other tasks' long runs",
     )
+    p.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=0,
+        help="the server's --busy-poll-us (rust/server/spin.rs); 0, its default, is off",
+    )
     args = p.parse_args()
-    rows = measure(args.app, args.rates, args.runs, args.seconds, args.stalls)
+    extra = ("--busy-poll-us", str(args.busy_poll_us)) if args.busy_poll_us else ()
+    rows = measure(args.app, args.rates, args.runs, args.seconds, args.stalls, extra)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = ROOT / "benches" / "results" / f"latency-{stamp}.json"
     command = ["python", "-m", "benches.latency_at_rate", *sys.argv[1:]]

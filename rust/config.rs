@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub startupz_path: Option<String>,
     /// Accept B3 trace headers when `traceparent` is absent.
     pub b3: bool,
+    /// How long an IO thread keeps polling after an answer before it sleeps (zero: it
+    /// sleeps at once); epoll driver only (`server/spin.rs`).
+    pub busy_poll: Duration,
 }
 
 /// How many requests a worker lets into its handlers at once, and what waits.
@@ -120,6 +123,7 @@ impl Default for ServerConfig {
             startupz_path: Some("/startupz".into()),
             b3: false,
             access_log: false,
+            busy_poll: Duration::ZERO,
         }
     }
 }

@@ -117,6 +117,12 @@ class ServerConfig:
         "serve the probes and /metrics on this port too (from the supervisor); 0 for none",
     )
     log_format: str = _opt("text", "text or json (one JSON object per line, with trace ids)")
+    busy_poll_us: int = _opt(
+        0,
+        "microseconds an IO thread keeps polling its sockets after an answer before it "
+        "sleeps (at most 1000; 0: off): lone requests skip waking an idle CPU, which costs "
+        "~30 us on VMs whose idle CPUs halt, for idle CPU spent polling (epoll driver only)",
+    )
     max_requests: int = _opt(
         0, "requests a worker serves before it is replaced gracefully; 0 for no limit"
     )
@@ -157,6 +163,10 @@ class ServerConfig:
             raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
         if self.metrics_path and not self.metrics_path.startswith("/"):
             raise ValueError(f"metrics_path must start with /, got {self.metrics_path!r}")
+        if self.busy_poll_us > 1000:
+            raise ValueError(
+                f"busy_poll_us is in microseconds, at most 1000, got {self.busy_poll_us}"
+            )
         if self.proxy_hops < 1:
             raise ValueError(f"proxy_hops must be at least 1, got {self.proxy_hops}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

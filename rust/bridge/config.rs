@@ -111,5 +111,6 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         readyz_path: path(obj, "readyz_path")?,
         startupz_path: path(obj, "startupz_path")?,
         b3: obj.getattr("b3")?.extract()?,
+        busy_poll: Duration::from_micros(obj.getattr("busy_poll_us")?.extract()?),
     })
 }

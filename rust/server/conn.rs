@@ -29,6 +29,7 @@ use crate::server::admission::Refusal;
 use crate::server::call::CallMeta;
 use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
 use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
+use crate::server::spin;
 use crate::server::ticker::{ticker, Ticker};
 use crate::server::unwind::{self, CatchUnwind};
 use crate::server::Ctx;
@@ -127,6 +128,8 @@ struct Waiting {
     limit: Option<Duration>,
     /// The request's whole time limit (counted from its head's arrival), for the 504's text.
     stated: Option<Duration>,
+    /// Keeps this thread from busy polling while the handler works (`spin.rs`).
+    _in_flight: spin::InFlight,
 }
 
 /// Frames streamed data (chunked, or raw for HTTP/1.0), through a compressor when there is one.
@@ -477,6 +480,7 @@ impl<C: Conn> Connection<C> {
                                 call,
                                 queued: meta.sample.as_ref().map(|_| Instant::now()),
                             };
+                            let in_flight = spin::InFlight::new();
                             self.ctx.dispatch.dispatch(job);
                             Answer::Wait(Waiting {
                                 rx,
@@ -484,6 +488,7 @@ impl<C: Conn> Connection<C> {
                                 since: self.ticker.now(),
                                 limit,
                                 stated: call.limit,
+                                _in_flight: in_flight,
                             })
                         }
                         Err(refusal) => {
@@ -949,6 +954,7 @@ impl<C: Conn> Connection<C> {
         }
         buf.clear();
         self.wbuf = buf;
+        spin::activity();
         r.map_err(|_| Stop::Gone)
     }
 }

@@ -6,6 +6,7 @@ pub mod call;
 mod conn;
 pub mod job;
 pub mod respond;
+mod spin;
 pub mod state;
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,7 @@ use crate::metrics::ShedReason;
 use crate::protocol::h1::date;
 use crate::server::conn::serve;
 use crate::server::respond::{problem, write_head, Framing};
+use crate::server::spin;
 use crate::server::Ctx;
 
 thread_local! {
@@ -69,12 +70,25 @@ pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result
                 .on_thread_park(move || dispatch.flush())
                 .build()?;
             let local = LocalSet::new();
+            let window = ctx.config.busy_poll;
+            if !window.is_zero() {
+                let flush = ctx.dispatch.clone();
+                local.spawn_local(spin::poll(window, move || flush.flush()));
+            }
             local.block_on(&rt, async move {
                 accept_loop(EpollListener::new(raw)?, ctx).await
             })
             // Dropping the LocalSet here drops the tasks still running, closing their sockets.
         }
         Driver::Uring => {
+            if !ctx.config.busy_poll.is_zero() {
+                // tokio-uring submits the ring when its runtime parks; a thread that polls
+                // instead of parking would hold its operations back.
+                crate::log!(
+                    Level::Warning,
+                    "busy_poll_us is ignored by the io_uring driver"
+                );
+            }
             let rt = uring::runtime()?;
             // tokio-uring builds its tokio runtime itself and takes the park hook (to submit
             // the ring), so the deferred wake-up goes out when this LocalSet has run every

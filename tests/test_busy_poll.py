@@ -1,0 +1,70 @@
+"""`--busy-poll-us`: an IO thread keeps polling for a while after an answer instead of sleeping
+at once (rust/server/spin.rs). Everything is still answered, and an idle worker still sleeps."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from covetpy.config import ServerConfig
+from tests.conftest import RunningServer, StartServer
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def _tree(server: RunningServer) -> list[int]:
+    """The supervisor and its workers (a standby included)."""
+    pids = [server.proc.pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_busy_polling_worker_answers_everything_then_sleeps(start_server: StartServer) -> None:
+    # The longest window allowed, so that most requests arrive while it is open.
+    server = start_server("tests.apps.basic:app", "--busy-poll-us", "1000")
+    with httpx.Client(base_url=server.url, timeout=5) as c:
+        for _ in range(50):
+            assert c.get("/").text == "Hello, World!"  # sync handler
+            assert c.get("/json").json() == {"message": "hi", "n": [1, 2, 3]}
+            assert c.get("/sleep").text == "slept"  # a handler that suspends
+            assert c.get("/missing").status_code == 404  # answered in Rust
+    with server.connect() as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 16)  # pipelined
+        got = b""
+        deadline = time.monotonic() + 5
+        while got.count(b"Hello, World!") < 16 and time.monotonic() < deadline:
+            got += s.recv(65536)
+        assert got.count(b"HTTP/1.1 200 OK\r\n") == 16, got
+    pids = _tree(server)
+    time.sleep(0.2)  # the window (1 ms) has long closed
+    before = _cpu_seconds(pids)
+    time.sleep(1.0)
+    idle = _cpu_seconds(pids) - before
+    # A poller that never went back to sleep would burn a whole CPU second here.
+    assert idle < 0.2, f"{idle:.2f} s of CPU in 1 s of idleness"
+    assert server.stop() == 0
+
+
+def test_a_window_in_the_wrong_unit_is_refused() -> None:
+    with pytest.raises(ValueError, match="microseconds, at most 1000"):
+        ServerConfig(busy_poll_us=50_000)
+    assert ServerConfig().busy_poll_us == 0  # off by default
