@@ -64,6 +64,20 @@ def test_a_busy_polling_worker_answers_everything_then_sleeps(start_server: Star
     assert server.stop() == 0
 
 
+def test_no_polling_while_a_handler_streams_its_body(start_server: StartServer) -> None:
+    # Chunks every ~1 ms, closer together than the window: a thread that polled after each
+    # chunk it writes would poll for the whole stream, on the CPU the producer may need.
+    server = start_server("tests.apps.basic:app", "--busy-poll-us", "1000")
+    pids = _tree(server)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        before, started = _cpu_seconds(pids), time.monotonic()
+        r = c.get("/drip")
+        used, took = _cpu_seconds(pids) - before, time.monotonic() - started
+    assert r.text == "".join(f"{i}\n" for i in range(300))
+    assert used < 0.5 * took, f"{used:.2f} s of CPU over a {took:.2f} s stream"
+    assert server.stop() == 0
+
+
 def test_a_window_in_the_wrong_unit_is_refused() -> None:
     with pytest.raises(ValueError, match="microseconds, at most 1000"):
         ServerConfig(busy_poll_us=50_000)

@@ -890,6 +890,9 @@ impl<C: Conn> Connection<C> {
         mut encoder: Option<StreamEncoder>,
     ) -> Result<(), Stop> {
         let version_10 = out.version_10;
+        // A handler's producer feeds this stream: no busy polling until it ends, since the
+        // producer may need this CPU (`spin.rs`).
+        let _producing = spin::InFlight::new();
         loop {
             let next = stream.rx.recv().await;
             if let Some(n) = &stream.on_space {

@@ -57,7 +57,8 @@ pub fn activity() {
     });
 }
 
-/// Held while a handler works on one of this thread's requests: no polling meanwhile.
+/// Held while a handler works on one of this thread's requests (from dispatch to its answer,
+/// and while it produces a streamed body): no polling meanwhile.
 pub struct InFlight(());
 
 impl InFlight {

@@ -187,6 +187,16 @@ async def astream() -> StreamingResponse:
     return StreamingResponse(gen(), media_type="text/plain")
 
 
+@app.get("/drip")
+async def drip() -> StreamingResponse:
+    async def gen() -> AsyncIterator[str]:
+        for i in range(300):
+            await asyncio.sleep(0.001)
+            yield f"{i}\n"
+
+    return StreamingResponse(gen(), media_type="text/plain")
+
+
 @app.get("/stream-fails")
 def stream_fails() -> StreamingResponse:
     def gen() -> Iterator[bytes]:
