@@ -120,8 +120,12 @@ mod tests {
         STATE.with(|s| s.asleep.get())
     }
 
-    #[test]
-    fn polls_after_an_answer_for_the_window_then_sleeps() {
+    /// Runs `body` beside this thread's poller on a fresh runtime; `body` gets the count of
+    /// the poller's turns (its flushes).
+    fn with_poller<F: std::future::Future<Output = ()>>(
+        window: Duration,
+        body: impl FnOnce(Rc<Cell<u32>>) -> F,
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -129,10 +133,13 @@ mod tests {
         let local = tokio::task::LocalSet::new();
         let flushes = Rc::new(Cell::new(0u32));
         let counted = flushes.clone();
-        local.spawn_local(poll(Duration::from_millis(2), move || {
-            counted.set(counted.get() + 1)
-        }));
-        local.block_on(&rt, async {
+        local.spawn_local(poll(window, move || counted.set(counted.get() + 1)));
+        local.block_on(&rt, body(flushes));
+    }
+
+    #[test]
+    fn polls_after_an_answer_for_the_window_then_sleeps() {
+        with_poller(Duration::from_millis(2), |flushes| async move {
             turns(5).await;
             assert!(asleep(), "no answer yet: the poller sleeps");
             assert_eq!(flushes.get(), 0);
@@ -152,17 +159,7 @@ mod tests {
 
     #[test]
     fn never_polls_while_a_handler_works_and_resumes_on_its_answer() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        let flushes = Rc::new(Cell::new(0u32));
-        let counted = flushes.clone();
-        local.spawn_local(poll(Duration::from_millis(50), move || {
-            counted.set(counted.get() + 1)
-        }));
-        local.block_on(&rt, async {
+        with_poller(Duration::from_millis(50), |flushes| async move {
             turns(5).await;
             let handler = InFlight::new();
             activity(); // e.g. another connection's static answer
