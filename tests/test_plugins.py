@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,14 @@ def test_a_worker_runs_on_ready_and_on_drain(start_server: StartServer) -> None:
     assert status == 200 and "audit.ready" in body.decode()
     assert server.stop() == 0
     assert "plugin audit: draining" in server.log
+
+
+def test_an_on_drain_that_never_returns_is_cancelled_after_the_drain_grace(
+    start_server: StartServer,
+) -> None:
+    server = start_server("tests.apps.hung_drain:app", "--drain-timeout", "1")
+    started = time.monotonic()
+    assert server.stop() == 0
+    # The grace (1 s) plus 1 s to finish up, not the hook's hour nor the 35 s deadline.
+    assert time.monotonic() - started < 6
+    assert "outlived the drain's grace: cancelled" in server.log

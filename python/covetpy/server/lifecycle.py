@@ -56,6 +56,7 @@ class Lifecycle:
         self._hard_exit = hard_exit
         self._tasks: list[asyncio.Task[None]] = []
         self._draining: asyncio.Task[None] | None = None
+        self._drain_ends = 0.0
 
     async def become_ready(self) -> None:
         """Called once the worker serves: waits for the sidecar if configured, runs the
@@ -121,15 +122,25 @@ class Lifecycle:
         logger.info("draining (deadline %.0fs)", grace)
         self.core.begin_drain()
         # gRPC's grace, plugins' on_drain and the event bus run while HTTP drains.
+        # The drain work may run for its grace counted from now, plus 1 s to finish up.
+        self._drain_ends = asyncio.get_running_loop().time() + grace + 1.0
         self._draining = self._spawn(self.app.drain(grace=grace))
 
     async def drained(self) -> None:
         """Waits for step 3 (gRPC, `on_drain`, event consumers) once HTTP has drained: an
         idle worker drains HTTP at once, before that work has even started, and cancelling
         it then would skip the plugins' `on_drain` and drop events being handled. The
-        shutdown deadline still bounds the wait."""
-        if self._draining is not None:
-            await asyncio.wait([self._draining])
+        drain's grace bounds the wait (then it is cancelled with the rest), like the shutdown
+        deadline does."""
+        if self._draining is None:
+            return
+        left = max(0.0, self._drain_ends - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait([self._draining], timeout=left)
+        if not done:
+            logger.warning(
+                "drain work (plugins' on_drain, event consumers) outlived the drain's grace: "
+                "cancelled"
+            )
 
     def _expired(self, deadline: float) -> None:
         logger.error("shutdown deadline (%.1f s) passed: exiting with work left", deadline)
