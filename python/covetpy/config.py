@@ -119,9 +119,10 @@ class ServerConfig:
     log_format: str = _opt("text", "text or json (one JSON object per line, with trace ids)")
     busy_poll_us: int = _opt(
         0,
-        "microseconds an IO thread keeps polling its sockets after an answer before it "
-        "sleeps (at most 1000; 0: off): lone requests skip waking an idle CPU, which costs "
-        "~30 us on VMs whose idle CPUs halt, for idle CPU spent polling (epoll driver only)",
+        "microseconds an IO thread keeps polling its sockets after an answer, and the Python "
+        "thread its queue after a light batch of sync handlers, before they sleep (at most "
+        "1000; 0: off): lone requests skip waking an idle CPU, which costs ~30 us on VMs "
+        "whose idle CPUs halt, for idle CPU spent polling (IO threads: epoll driver only)",
     )
     max_requests: int = _opt(
         0, "requests a worker serves before it is replaced gracefully; 0 for no limit"

@@ -7,6 +7,7 @@ mod conn;
 pub mod job;
 pub mod respond;
 mod spin;
+pub use spin::yield_cpu;
 pub mod state;
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,12 @@ impl Drop for InFlight {
     }
 }
 
+/// Gives the CPU to any other runnable thread of this CPU (returns at once if none).
+pub fn yield_cpu() {
+    // SAFETY: sched_yield(2) takes no arguments and cannot fail on Linux.
+    unsafe { libc::sched_yield() };
+}
+
 /// The polling task of this thread; `flush` sends the wake-ups the thread defers until it
 /// would sleep (it does not sleep while polling).
 pub async fn poll(window: Duration, flush: impl Fn()) {
@@ -92,6 +98,9 @@ pub async fn poll(window: Duration, flush: impl Fn()) {
                 break; // a handler runs: let the thread sleep, the answer wakes it
             }
             flush();
+            // A thread that shares this CPU (the Python thread's event loop, another IO
+            // thread) runs now if it is ready, instead of after the window.
+            yield_cpu();
             tokio::task::yield_now().await;
             let now = state.activity.get();
             if now != seen {
