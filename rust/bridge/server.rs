@@ -212,10 +212,10 @@ impl Server {
     ///
     /// With `busy_poll` (and a worker free to run on more than one CPU), a light batch (at
     /// most `LIGHT_BATCH` events) of sync handlers only is followed by one poll for the next
-    /// request, without the GIL, before
-    /// the event loop gets control back: the Python thread then need not be woken on an
-    /// idle CPU for it (~30 µs on this VM). One poll per call, so the loop's own work waits
-    /// at most one window and one batch.
+    /// request, without the GIL, before the event loop gets control back: the Python thread
+    /// then need not be woken on an idle CPU for it (~30 µs on this VM). One poll per call,
+    /// so the loop's own work (a streamed body's pump among it) waits at most one window and
+    /// one batch.
     fn dispatch(&self, py: Python<'_>) -> bool {
         let (all_sync, jobs) = self.dispatch_batch(py);
         if all_sync && jobs <= LIGHT_BATCH && !self.python_poll.is_zero() {
@@ -314,9 +314,8 @@ impl Server {
 }
 
 impl Server {
-    /// Runs one batch (every queued event); whether it started no async work (no Task, no
-    /// stream or cancellation to serve), so the event loop has nothing of it to run next, and
-    /// how many events it had.
+    /// Runs one batch (every queued event); whether it was sync handlers only (no Task for an
+    /// async handler, no stream room or cancellation to serve), and how many events it had.
     fn dispatch_batch(&self, py: Python<'_>) -> (bool, usize) {
         let mut batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(|p| p.into_inner()));
         self.handlers.queue.take(&mut batch);

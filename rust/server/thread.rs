@@ -86,7 +86,7 @@ pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result
                 // instead of parking would hold its operations back.
                 crate::log!(
                     Level::Warning,
-                    "busy_poll_us is ignored by the io_uring driver"
+                    "busy_poll_us: io_uring IO threads do not poll (the Python thread still does)"
                 );
             }
             let rt = uring::runtime()?;
