@@ -24,7 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
+from benches.suite.measure import (
+    cpu_seconds,
+    free_port,
+    process_tree,
+    start_covetpy,
+    wait_until_answers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -33,15 +39,11 @@ BIN = Path(sys.executable).parent
 def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple[float, float]:
     """(requests/s, server CPU µs per request)."""
     port = free_port()
-    env = dict(os.environ, COVETPY_STANDBY="0", COVETPY_IO=os.environ.get("COVETPY_IO", "epoll"))
+    env = dict(os.environ, COVETPY_IO=os.environ.get("COVETPY_IO", "epoll"))
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     app, *extra = app.split()  # "module:app --metrics": options for `covetpy run`
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(BIN / "python"), "-m", "covetpy", "run", app,
-         "--port", str(port), "--workers", "1", "--log-level", "warning", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_covetpy(app, port, extra, env)
     url = f"http://127.0.0.1:{port}{path}"
     try:
         wait_until_answers(url)

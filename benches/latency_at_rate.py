@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from benches.stalls import Recorder, describe
-from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
+from benches.suite.measure import (
+    cpu_seconds,
+    free_port,
+    process_tree,
+    start_covetpy,
+    wait_until_answers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -68,12 +74,7 @@ def measure(
     server_args: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     port = free_port()
-    env = dict(os.environ, COVETPY_STANDBY="0")
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(BIN / "python"), "-m", "covetpy", "run", app,
-         "--port", str(port), "--workers", "1", "--log-level", "warning", *server_args],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_covetpy(app, port, server_args)
     url = f"http://127.0.0.1:{port}/"
     rows = []
     try:

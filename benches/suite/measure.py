@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -98,6 +99,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_covetpy(
+    app: str,
+    port: int,
+    extra: tuple[str, ...] | list[str] = (),
+    env: dict[str, str] | None = None,
+    pin: bool = True,
+) -> subprocess.Popen[bytes]:
+    """`covetpy run APP` on 127.0.0.1:`port` with one worker and no standby, quiet, from the
+    repository root, pinned to the server's CPU unless `pin` is False; `extra` are more
+    `covetpy run` options. The benches outside the suite start CovetPy this way."""
+    cmd = [sys.executable, "-m", "covetpy", "run", app, "--port", str(port),
+           "--workers", "1", "--log-level", "warning", *extra]  # fmt: skip
+    return subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *cmd] if pin else cmd,
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(env if env is not None else os.environ, COVETPY_STANDBY="0"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_until_answers(url: str, tries: int = 100, every: float = 0.1) -> None:
