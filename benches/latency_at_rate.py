@@ -3,6 +3,11 @@ CPU time per request at that rate.
 
     .venv/bin/python -m benches.latency_at_rate examples.hello:app --rates peak 40000 66000
     .venv/bin/python -m benches.latency_at_rate benches.apps.static_covetpy:app --rates 66000
+    .venv/bin/python -m benches.latency_at_rate peer:socketify --rates peak 40000 55000
+
+`peer:NAME` serves the plaintext route of a peer of the side-by-side suite instead
+(benches/suite/servers.py names them; started as the suite starts it, from benches/.venv), so
+a peer's tail at the same rates comes from the same command.
 
 Starts `covetpy run APP --workers 1` pinned to CPU 0, warms it up with `covetpy bench` (64
 connections, closed loop) pinned to CPU 1, then for each rate runs `covetpy bench --rate R`
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +41,12 @@ from benches.suite.measure import (
     cpu_seconds,
     free_port,
     process_tree,
+    serve,
     start_covetpy,
     wait_until_answers,
 )
+from benches.suite.scenarios import SCENARIOS
+from benches.suite.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -65,6 +74,28 @@ def bench(
         return report, found
 
 
+@contextlib.contextmanager
+def served(app: str, server_args: tuple[str, ...]) -> Iterator[tuple[str, int]]:
+    """Starts `app` (module:app, or peer:NAME) pinned to CPU 0; yields (URL, server PID)."""
+    if app.startswith("peer:"):
+        name = app.removeprefix("peer:")
+        if name not in SERVERS or SERVERS[name].is_covetpy:
+            raise SystemExit(f"no peer {name!r}; the suite's peers: {', '.join(SERVERS)}")
+        scenario = SCENARIOS["plaintext"]
+        with serve(SERVERS[name], scenario, pin=True) as peer:
+            yield f"http://127.0.0.1:{peer.port}{scenario.path}", peer.proc.pid
+        return
+    port = free_port()
+    server = start_covetpy(app, port, server_args)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_answers(url)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def measure(
     app: str,
     rates: list[str],
@@ -73,14 +104,10 @@ def measure(
     stalls: bool = False,
     server_args: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    port = free_port()
-    server = start_covetpy(app, port, server_args)
-    url = f"http://127.0.0.1:{port}/"
     rows = []
-    try:
-        wait_until_answers(url)
+    with served(app, server_args) as (url, server_pid):
         bench(url, "peak", 3)  # warm-up
-        pids = process_tree(server.pid)
+        pids = process_tree(server_pid)
         own = frozenset(pids)
         for rate in rates:
             for run in range(1, runs + 1):
@@ -109,15 +136,16 @@ def measure(
                 )
                 if stalls and rate != "peak":
                     print(f"    {describe(others)}", flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
     return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("app", help="module:app served by `covetpy run`, answering GET /")
+    p.add_argument(
+        "app",
+        help="module:app served by `covetpy run`, answering GET /; or peer:NAME, a peer of the "
+        "suite (benches/suite/servers.py) serving its plaintext route",
+    )
     p.add_argument("--rates", nargs="+", default=["peak", "40000", "66000"])
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--seconds", type=int, default=10)
@@ -133,6 +161,8 @@ def main() -> None:
         help="the server's --busy-poll-us (rust/server/spin.rs); 0, its default, is off",
     )
     args = p.parse_args()
+    if args.busy_poll_us and args.app.startswith("peer:"):
+        p.error("--busy-poll-us is an option of CovetPy's server, not of a peer")
     extra = ("--busy-poll-us", str(args.busy_poll_us)) if args.busy_poll_us else ()
     rows = measure(args.app, args.rates, args.runs, args.seconds, args.stalls, extra)
     stamp = time.strftime("%Y%m%dT%H%M%S")

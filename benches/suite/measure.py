@@ -32,7 +32,7 @@ from pathlib import Path
 from benches.suite.scenarios import Scenario
 from benches.suite.servers import ROOT, Server
 
-__all__ = ["Cell", "Options", "Run", "measure_cell"]
+__all__ = ["Cell", "Options", "Run", "measure_cell", "serve"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SERVER_CPU, WRK_CPU = "0", "1"
@@ -210,7 +210,7 @@ def _check(proc: subprocess.Popen[bytes], port: int, scenario: Scenario, log: Pa
 
 
 @dataclass
-class _Served:
+class Served:
     proc: subprocess.Popen[bytes]
     port: int
     command: list[str]
@@ -225,11 +225,12 @@ class _Served:
 
 
 @contextlib.contextmanager
-def _serve(server: Server, scenario: Scenario, opts: Options) -> Iterator[_Served]:
-    """Starts `server` for `scenario` and checks its answer; stops it on exit."""
+def serve(server: Server, scenario: Scenario, pin: bool) -> Iterator[Served]:
+    """Starts `server` for `scenario` (on CPU 0 if `pin`) and checks its answer; stops it on
+    exit. Also how benches/latency_at_rate.py starts a peer."""
     port = free_port()
     cmd = server.command(port, scenario)
-    launch = ["taskset", "-c", SERVER_CPU, *cmd] if opts.pin else cmd
+    launch = ["taskset", "-c", SERVER_CPU, *cmd] if pin else cmd
     env = {**os.environ, "PYTHONPATH": str(ROOT), **server.env(port, scenario)}
     with tempfile.NamedTemporaryFile(prefix=f"suite-{server.name}-", suffix=".log") as log:
         proc = subprocess.Popen(
@@ -241,7 +242,7 @@ def _serve(server: Server, scenario: Scenario, opts: Options) -> Iterator[_Serve
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        served = _Served(proc, port, cmd, Path(log.name))
+        served = Served(proc, port, cmd, Path(log.name))
         try:
             _check(proc, port, scenario, served.log)
             yield served
@@ -287,9 +288,9 @@ def wrk(port: int, scenario: Scenario, seconds: float, pin: bool, script: str) -
 def measure_cell(server: Server, scenario: Scenario, opts: Options) -> Cell:
     """Starts `server` for `scenario`, warms it up, measures `opts.runs` runs, stops it."""
     cell = Cell(server.name, scenario.name, "ok")
-    served: _Served | None = None
+    served: Served | None = None
     try:
-        with tempfile.TemporaryDirectory() as tmp, _serve(server, scenario, opts) as served:
+        with tempfile.TemporaryDirectory() as tmp, serve(server, scenario, opts.pin) as served:
             pid, port = served.proc.pid, served.port
             cell.command = served.command
             script = _script(scenario, tmp)

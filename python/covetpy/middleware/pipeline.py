@@ -97,16 +97,21 @@ def _outermost(middleware: list[Any], innermost: CallNext) -> CallNext:
 def _sync_chain(middleware: list[Any], endpoint: Endpoint, render: Render) -> Endpoint:
     def innermost(request: Request) -> Response:
         try:
-            return to_response(endpoint(request, *_values.get()))
+            return to_response(endpoint(request, *_values.get(())))
         except Exception as exc:
             return render(exc)
 
-    first = _outermost(middleware, innermost)
+    # The outermost middleware is called directly, not through a link (one call fewer).
+    outer = middleware[0] if middleware else None
+    inner = _outermost(middleware[1:], innermost)
 
     def run(request: Request, values: tuple[Any, ...]) -> Any:
-        _values.set(values)
+        # Each request runs in a fresh copy of the thread's context, where `_values` is unset:
+        # a route without path values needs no set (a new context mapping per request).
+        if values:
+            _values.set(values)
         try:
-            return first(request)
+            return inner(request) if outer is None else outer(request, inner)
         except Exception as exc:
             return render(exc)
 
