@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from covetpy import App, HTTPException, Request, Response, Router
+from covetpy.config import ServerConfig
 from covetpy.exceptions import RouteError
 from covetpy.middleware import CallNext
 from covetpy.responses import JSONResponse, StreamingResponse
@@ -114,14 +115,25 @@ def test_streamed_responses_pass_through() -> None:
     assert r.text == "0;1;2;" and r.headers["x-outer"] == "1"
 
 
-def test_context_set_in_middleware_does_not_leak_to_other_requests() -> None:
+@pytest.mark.parametrize(
+    ("kind", "bridge"),
+    [("async", "batched"), ("sync", "batched"), ("async", "inline"), ("sync", "inline")],
+)
+def test_context_set_in_middleware_does_not_leak_to_other_requests(kind: str, bridge: str) -> None:
+    # Async chains rely on their Task's own context, sync ones copy it per request; the
+    # inline bridge calls from an IO thread, whose Python context lasts one call (checked:
+    # it passes without either).
     app = App(openapi_url=None)
 
-    async def sets(request: Request, call_next: CallNext) -> Response:
+    async def sets_async(request: Request, call_next: CallNext) -> Response:
         user.set("set-by-middleware")
         return await call_next(request)  # type: ignore[no-any-return]
 
-    @app.get("/with", middleware=[sets])
+    def sets_sync(request: Request, call_next: CallNext) -> Response:
+        user.set("set-by-middleware")
+        return call_next(request)  # type: ignore[no-any-return]
+
+    @app.get("/with", middleware=[sets_async if kind == "async" else sets_sync])
     def with_() -> str:
         return user.get()
 
@@ -129,7 +141,7 @@ def test_context_set_in_middleware_does_not_leak_to_other_requests() -> None:
     def without() -> str:
         return user.get()
 
-    with TestClient(app) as client:
+    with TestClient(app, config=ServerConfig(bridge=bridge)) as client:
         assert client.get("/with").text == "set-by-middleware"
         assert client.get("/without").text == "anonymous"
         assert client.get("/with").text == "set-by-middleware"

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from covetpy.exceptions import RouteError
-from covetpy.middleware.context import InContext
 from covetpy.requests import Request
 from covetpy.responses import Response, to_response
 
@@ -126,20 +125,24 @@ def _async_chain(
 ) -> Endpoint:
     async def innermost(request: Request) -> Response:
         try:
-            result = endpoint(request, *_values.get())
+            result = endpoint(request, *_values.get(()))
             if endpoint_async or inspect.isawaitable(result):
                 result = await result
             return to_response(result)
         except Exception as exc:
             return render(exc)
 
-    first = _outermost(middleware, innermost)
+    outer = middleware[0] if middleware else None
+    inner = _outermost(middleware[1:], innermost)
 
     async def entry(request: Request, *values: Any) -> Any:
-        ctx = contextvars.copy_context()
-        ctx.run(_values.set, values)
+        # An async chain is a request's handler, run as that request's own Task
+        # (`_bridge.start`, adrs/0008), and a Task runs every step in its own copy of the
+        # context: what a middleware sets here stays with this request.
+        if values:
+            _values.set(values)
         try:
-            return await InContext(first(request), ctx)
+            return await (inner(request) if outer is None else outer(request, inner))
         except Exception as exc:
             return render(exc)
 
