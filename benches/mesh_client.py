@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from benches.suite.measure import free_port, wait_until_answers
+from benches.suite.measure import free_port, start_covetpy, wait_until_answers
 from covetpy.mesh import Client, Static
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,12 +73,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=3000)
     args = p.parse_args()
     port = free_port()
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "covetpy", "run", "examples.hello:app",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=dict(os.environ, COVETPY_STANDBY="0"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_covetpy("examples.hello:app", port)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_answers(url)

@@ -23,7 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benches.suite.measure import cpu_seconds, free_port, process_tree, wait_until_answers
+from benches.suite.measure import (
+    cpu_seconds,
+    free_port,
+    process_tree,
+    start_covetpy,
+    wait_until_answers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -33,11 +39,7 @@ def measure(count: int, kind: str, seconds: float) -> tuple[float, float]:
     """(requests/s, server CPU µs per request) for one run."""
     port = free_port()
     env = dict(os.environ, BENCH_MIDDLEWARE=str(count), BENCH_MIDDLEWARE_KIND=kind)
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", str(BIN / "covetpy"), "run", "benches.apps.middleware_covetpy:app",
-         "--port", str(port), "--workers", "1", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_covetpy("benches.apps.middleware_covetpy:app", port, env=env)
     url = f"http://127.0.0.1:{port}/plaintext"
     try:
         wait_until_answers(url)
