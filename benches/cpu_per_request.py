@@ -6,9 +6,12 @@
 
 Each run starts `covetpy run APP --workers 1` pinned to CPU 0 (no warm standby), warms it up
 with wrk (one thread, 64 connections) pinned to CPU 1, then reads the worker's user+system time
-from /proc around a timed wrk run: CPU µs per request = CPU seconds / requests. Runs of the
-variants alternate, so drift on a shared machine hits them alike. Used for the README's floor
-of a response that never enters Python, and for the before/after cost of issue 5.
+from /proc around a timed wrk run: CPU µs per request = CPU seconds / requests, also per
+thread name (the worker's `python` thread runs the handlers, its `covetpy-io-N` threads the
+sockets). Runs of the variants alternate, so drift on a shared machine hits them alike. Used
+for the README's floor of a response that never enters Python, and for the before/after cost
+of issue 5. Apps read their own environment: `BENCH_MIDDLEWARE=1 ... -m benches.cpu_per_request
+benches.apps.middleware_covetpy:app --path /plaintext`.
 Writes benches/results/cpu-<timestamp>.json.
 """
 
@@ -29,6 +32,7 @@ from benches.suite.measure import (
     free_port,
     process_tree,
     start_covetpy,
+    thread_cpu_seconds,
     wait_until_answers,
 )
 
@@ -36,8 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple[float, float]:
-    """(requests/s, server CPU µs per request)."""
+def run_once(
+    app: str, path: str, seconds: int, pythonpath: str | None
+) -> tuple[float, float, dict[str, float]]:
+    """(requests/s, server CPU µs per request, the same per thread name)."""
     port = free_port()
     env = dict(os.environ, COVETPY_IO=os.environ.get("COVETPY_IO", "epoll"))
     if pythonpath:
@@ -50,13 +56,20 @@ def run_once(app: str, path: str, seconds: int, pythonpath: str | None) -> tuple
         wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c64"]
         subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)
         pids = process_tree(server.pid)
-        before = cpu_seconds(pids)
+        before, threads_before = cpu_seconds(pids), thread_cpu_seconds(pids)
         out = subprocess.run(
             [*wrk, f"-d{seconds}s", url], check=True, capture_output=True, text=True
         ).stdout
         cpu = cpu_seconds(pids) - before
-        requests = int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0])
-        return requests / seconds, cpu / max(requests, 1) * 1e6
+        threads = {
+            name: (t - threads_before.get(name, 0.0))
+            for name, t in thread_cpu_seconds(pids).items()
+        }
+        requests = max(
+            1, int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0])
+        )
+        per_thread = {name: t / requests * 1e6 for name, t in threads.items()}
+        return requests / seconds, cpu / requests * 1e6, per_thread
     finally:
         server.terminate()
         server.wait(30)
@@ -79,17 +92,25 @@ def main() -> None:
     if args.alt_pythonpath:
         variants += [(app, args.alt_pythonpath) for app in args.apps]
     runs: dict[str, list[tuple[float, float]]] = {}
+    threads: dict[str, list[dict[str, float]]] = {}
     for i in range(args.runs):
         for app, pp in variants:
             name = app + (f" [PYTHONPATH={pp}]" if pp else "")
-            rps, cpu = run_once(app, args.path, args.seconds, pp)
+            rps, cpu, per_thread = run_once(app, args.path, args.seconds, pp)
             runs.setdefault(name, []).append((rps, cpu))
+            threads.setdefault(name, []).append(per_thread)
             print(f"run {i + 1}: {name:50} {rps:>10,.0f} req/s  {cpu:5.2f} µs CPU/req", flush=True)
     summary = {
         name: {
             "requests_per_s": statistics.median(r for r, _ in rs),
             "cpu_us_per_request": statistics.median(c for _, c in rs),
             "cpu_us_min_max": [min(c for _, c in rs), max(c for _, c in rs)],
+            # Which thread the time is spent on: the worker's "python" thread runs the
+            # handlers, its covetpy-io-N threads the sockets.
+            "cpu_us_per_thread": {
+                t: statistics.median(run.get(t, 0.0) for run in threads[name])
+                for t in sorted({t for run in threads[name] for t in run})
+            },
         }
         for name, rs in runs.items()
     }
@@ -99,6 +120,8 @@ def main() -> None:
             f"median: {name:50} {s['requests_per_s']:>10,.0f} req/s  "
             f"{s['cpu_us_per_request']:5.2f} µs CPU/req (runs {lo:.2f}-{hi:.2f})"
         )
+        per_thread = ", ".join(f"{t} {us:.2f}" for t, us in s["cpu_us_per_thread"].items())
+        print(f"        per thread, µs/req: {per_thread}")
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     out = ROOT / "benches" / "results" / f"cpu-{stamp}.json"
     out.write_text(
@@ -107,6 +130,7 @@ def main() -> None:
                 "command": "python -m benches.cpu_per_request " + " ".join(sys.argv[1:]),
                 "machine": f"{os.cpu_count()} CPUs, {platform.platform()}",
                 "runs": runs,
+                "threads": threads,
                 "summary": summary,
             },
             indent=2,

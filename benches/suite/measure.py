@@ -165,6 +165,26 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """User+system CPU seconds used so far per thread name (`comm`) over `pids`; the first
+    pid (the supervisor, for CovetPy) counts as one entry, "supervisor"."""
+    out: dict[str, float] = {}
+    for i, p in enumerate(pids):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                name = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
+                fields = Path(f"/proc/{p}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = "supervisor" if i == 0 else name
+            out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
 def peak_rss_mb(pids: list[int]) -> float:
     """The sum of each process's peak resident set size (VmHWM), in MiB."""
     total = 0
