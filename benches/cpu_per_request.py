@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from benches.suite.measure import (
     cpu_seconds,
@@ -100,7 +101,7 @@ def main() -> None:
             runs.setdefault(name, []).append((rps, cpu))
             threads.setdefault(name, []).append(per_thread)
             print(f"run {i + 1}: {name:50} {rps:>10,.0f} req/s  {cpu:5.2f} µs CPU/req", flush=True)
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         name: {
             "requests_per_s": statistics.median(r for r, _ in rs),
             "cpu_us_per_request": statistics.median(c for _, c in rs),
@@ -120,8 +121,8 @@ def main() -> None:
             f"median: {name:50} {s['requests_per_s']:>10,.0f} req/s  "
             f"{s['cpu_us_per_request']:5.2f} µs CPU/req (runs {lo:.2f}-{hi:.2f})"
         )
-        per_thread = ", ".join(f"{t} {us:.2f}" for t, us in s["cpu_us_per_thread"].items())
-        print(f"        per thread, µs/req: {per_thread}")
+        shares = ", ".join(f"{t} {us:.2f}" for t, us in s["cpu_us_per_thread"].items())
+        print(f"        per thread, µs/req: {shares}")
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     out = ROOT / "benches" / "results" / f"cpu-{stamp}.json"
     out.write_text(

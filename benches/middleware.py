@@ -83,9 +83,9 @@ def main() -> None:
             cpu = statistics.median(c for _, c in runs)
             results[kind][count] = {"requests_per_s": rps, "cpu_us_per_request": cpu}
             print(f"{kind:5} x{count:<2}  {rps:>10,.0f} req/s  {cpu:6.2f} µs CPU/req", flush=True)
-        cpu = {c: results[kind][c]["cpu_us_per_request"] for c in counts}
-        per = slope(counts[1:], [cpu[c] for c in counts[1:]])
-        fixed = cpu[1] - cpu[0] - per
+        by_count = {c: results[kind][c]["cpu_us_per_request"] for c in counts}
+        per = slope(counts[1:], [by_count[c] for c in counts[1:]])
+        fixed = by_count[1] - by_count[0] - per
         results[kind]["costs"] = {"chain_us": fixed, "each_middleware_us": per}  # type: ignore[index]
         print(
             f"{kind:5} a chain: {fixed:.2f} µs, each middleware: {per:.2f} µs "
