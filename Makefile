@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers clean
+.PHONY: help run test dev venv services rust-test py-test lint fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,9 @@ lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 
 test: rust-test py-test  ## set up and run every test (the README's test command)
 
+check-base-install: venv ## build the wheel, install it alone (no extras) in a fresh venv, import everything, serve examples/hello.py
+	bash .ci/base-install
+
 FUZZ_SECONDS ?= 60
 fuzz:            ## fuzz the HTTP/1 head parser, body decoder and router, FUZZ_SECONDS (60) each, on stable Rust
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash rust/fuzz/run.sh
@@ -82,5 +85,12 @@ bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and rou
 bench-micro: dev ## pytest-benchmark: parameter plans and JSON encoding in Python
 	$(PY) -m pytest benches/micro -q -p no:cacheprovider
 
-clean:           ## remove build outputs and the venv
-	rm -rf $(VENV) target
+# Only the docs extra is installed (read from pyproject.toml): the guide needs no extension
+# build, so this target does not depend on `dev`.
+docs: venv       ## build the user guide into site/ with MkDocs
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))" \
+		| xargs $(PY) -m pip install -q
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+clean:           ## remove build outputs, the built guide and the venv
+	rm -rf $(VENV) target site

@@ -3,6 +3,8 @@
 - `CovetError`: base of the errors the framework raises itself.
   - `RouteError`: a route table that cannot be built (bad path, conflicting routes).
   - `ConfigError`: a server configuration that cannot be used (bad value, address in use).
+  - `MissingExtra` (also an `ImportError`): a feature was turned on without the optional
+    dependencies it needs (`pip install 'covetpy[extra]'`).
 - `HTTPException`: raised by handlers to answer with an error status; rendered as
   RFC 9457 `application/problem+json`.
   - `RequestValidationError`: the request's parameters or body did not validate (422, with
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -21,9 +24,31 @@ __all__ = [
     "ConfigError",
     "CovetError",
     "HTTPException",
+    "MissingExtra",
     "RequestValidationError",
     "RouteError",
 ]
+
+
+class MissingExtra(CovetError, ImportError):
+    """`feature` was turned on, but the extra that installs its dependencies is missing.
+
+    The one place the message is written, so every feature says it the same way, in one line.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the {extra} extra: pip install 'covetpy[{extra}]'")
+        self.feature = feature
+        self.extra = extra
+
+
+def require(feature: str, extra: str, *modules: str) -> None:
+    """Imports `modules` (what `feature` needs), or raises `MissingExtra` naming `extra`."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingExtra(feature, extra) from exc
 
 
 # RFC 9110 renamed these; Python's HTTPStatus (3.11) still has the RFC 7231 phrases.

@@ -45,14 +45,17 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Self, cast
 
+from covetpy.exceptions import CovetError, HTTPException, MissingExtra
+
+# The clients are httpx clients (subclasses), so this module needs httpx to be imported at all:
+# without the testing extra, the import fails at once and says what to install.
 try:
     import httpx
-except ImportError as exc:  # pragma: no cover - httpx is a test dependency
-    raise ImportError("covetpy.testing needs httpx: pip install httpx") from exc
+except ImportError as exc:
+    raise MissingExtra("covetpy.testing", "testing") from exc
 
 from covetpy.app import App
 from covetpy.config import ServerConfig
-from covetpy.exceptions import CovetError, HTTPException
 from covetpy.server.worker import _new_loop, serve
 
 __all__ = ["AsyncTestClient", "StartupError", "TestClient"]

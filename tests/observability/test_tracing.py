@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from covetpy.exceptions import ConfigError
 from covetpy.mesh import context as mesh
 from covetpy.observability import _otel, tracing
 from tests.observability.spans import PARENT, TRACE, TRACEPARENT, only, tp
@@ -68,11 +69,11 @@ def test_exporters_by_name(clean_env: pytest.MonkeyPatch, names: str) -> None:
 
 def test_unknown_exporter_and_grpc_protocol_are_refused(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OTEL_TRACES_EXPORTER", "console,zipkin")
-    with pytest.raises(ValueError, match="zipkin"):
+    with pytest.raises(ConfigError, match="zipkin"):
         tracing.setup("svc")
     clean_env.setenv("OTEL_TRACES_EXPORTER", "otlp")
     clean_env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    with pytest.raises(ValueError, match="http/protobuf"):
+    with pytest.raises(ConfigError, match="http/protobuf"):
         tracing.setup("svc")
     assert not tracing.enabled()
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 from covetpy.events import context
 from covetpy.events.envelope import Envelope
+from covetpy.exceptions import CovetError
 
 __all__ = [
     "Claim",
@@ -55,7 +56,7 @@ class Claim(enum.Enum):
     """Another handler holds its lease."""
 
 
-class InProgress(Exception):
+class InProgress(CovetError):
     """Raised for an event whose key another handler is working on (retried later)."""
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from covetpy.exceptions import CovetError
+
 __all__ = ["Backoff", "NonRetryable", "RetryPolicy"]
 
 
-class NonRetryable(Exception):
+class NonRetryable(CovetError):
     """Raised by a handler for an event that no retry can help (it is dead-lettered at once)."""
 
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from covetpy.exceptions import CovetError
+
 __all__ = ["TopicError", "compile_pattern", "matches", "validate_pattern", "validate_topic"]
 
 _FORBIDDEN = frozenset(" \t\r\n\x00")
 
 
-class TopicError(ValueError):
-    """A topic or pattern that is not well formed."""
+class TopicError(CovetError, ValueError):
+    """A topic or pattern that is not well formed (a ValueError too, as it was first)."""
 
 
 def _tokens(text: str, what: str) -> list[str]:

@@ -2,8 +2,9 @@
 `app.grpc` is), calls that carry the request id, trace and deadline on (`call_options`,
 `client_interceptors`), and protos compiled at run time (`protos.load`).
 
-Needs the `grpc` extra (grpcio, grpcio-health-checking, grpcio-reflection; grpcio-tools for
-`protos.load`).
+Needs the `grpc` extra (grpcio, grpcio-health-checking, grpcio-reflection, grpcio-tools):
+`pip install 'covetpy[grpc]'`. The modules import without it; a `GrpcHost`, an interceptor or
+`protos.load` raises `MissingExtra` naming it.
 """
 
 from covetpy.grpc import protos

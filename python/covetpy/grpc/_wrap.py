@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
+from covetpy.grpc._grpc import grpc, needed
 
 __all__ = ["Around", "AroundInterceptor", "wrap"]
 
@@ -24,14 +24,19 @@ Around = Callable[[Any], AbstractAsyncContextManager[Any]]
 """`around(servicer_context)`: entered for each call; yields the context the handler gets."""
 
 
-class AroundInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[misc]
+class AroundInterceptor(abc.ABC):
     """Runs each call of an async handler inside `self.around(service, method)`.
 
     The wrapped handler is kept per method, so a call costs a dict lookup here, not new
     closures: what a handler lookup returns is the same object for every call of a method.
+
+    A `grpc.aio.ServerInterceptor` (registered as a virtual subclass when the first one is
+    made, so this module imports without the grpc extra; grpc only checks `isinstance`).
     """
 
     def __init__(self) -> None:
+        needed()
+        grpc.aio.ServerInterceptor.register(AroundInterceptor)
         self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     @abc.abstractmethod

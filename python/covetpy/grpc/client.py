@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
-
+from covetpy.grpc._grpc import grpc, needed
 from covetpy.mesh.context import CallContext, current, outbound_headers
 from covetpy.observability.tracing import outbound_span
 
@@ -57,6 +56,14 @@ def client_interceptors() -> list[Any]:
     context's metadata and at most what is left of its deadline. Unary calls also get a client
     span while tracing is on (its traceparent is sent); a streaming call carries the current
     span's."""
+    needed()
+    # grpc sorts a channel's interceptors by `isinstance`; registering them as virtual
+    # subclasses here, not subclassing, lets this module import without the grpc extra.
+    aio = grpc.aio
+    aio.UnaryUnaryClientInterceptor.register(_UnaryUnary)
+    aio.UnaryStreamClientInterceptor.register(_UnaryStream)
+    aio.StreamUnaryClientInterceptor.register(_StreamUnary)
+    aio.StreamStreamClientInterceptor.register(_StreamStream)
     return [_UnaryUnary(), _UnaryStream(), _StreamUnary(), _StreamStream()]
 
 
@@ -86,7 +93,7 @@ def _span_name(details: Any) -> tuple[str, dict[str, str]]:
     return full, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
 
-class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _UnaryUnary:
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if current.get() is None:
             return await continuation(details, request)
@@ -97,19 +104,19 @@ class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return call
 
 
-class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _UnaryStream:
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(_details(details), request)
 
 
-class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+class _StreamUnary:
     async def intercept_stream_unary(
         self, continuation: Any, details: Any, request_iterator: Any
     ) -> Any:
         return await continuation(_details(details), request_iterator)
 
 
-class _StreamStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+class _StreamStream:
     async def intercept_stream_stream(
         self, continuation: Any, details: Any, request_iterator: Any
     ) -> Any:

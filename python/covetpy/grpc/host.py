@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
-
 from covetpy.exceptions import ConfigError
+from covetpy.grpc._grpc import grpc, needed
 from covetpy.grpc.health import SERVICE_NAME as HEALTH_SERVICE
 from covetpy.grpc.health import Health
 from covetpy.grpc.interceptors import ContextInterceptor, MetricsInterceptor
@@ -63,6 +62,7 @@ class GrpcHost:
         options: Sequence[tuple[str, Any]] = (),
         max_concurrent_rpcs: int | None = None,
     ) -> None:
+        needed()  # `app.grpc` is where an app turns gRPC on: say what is missing there
         self.host = host
         self.reflection = reflection
         self.health = health

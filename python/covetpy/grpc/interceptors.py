@@ -27,9 +27,8 @@ from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
-
 from covetpy.grpc import _tracecontext
+from covetpy.grpc._grpc import grpc
 from covetpy.grpc._wrap import Around, AroundInterceptor
 from covetpy.grpc.metrics import RpcMetrics
 from covetpy.mesh.context import CallContext, current
@@ -154,22 +153,15 @@ class ContextInterceptor(AroundInterceptor):
 
 # OpenTelemetry's RPC conventions: for a server these codes are its own failure; the others
 # (NOT_FOUND, INVALID_ARGUMENT, PERMISSION_DENIED...) are answers to the caller's request and
-# leave the span's status unset.
+# leave the span's status unset. By name, as this module imports without the grpc extra.
 _SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
+    {"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"}
 )
 
 
 def _annotate(code: grpc.StatusCode) -> None:
     """The call's status on its server span (`rpc.grpc.status_code`), failed or not."""
-    error = code.name if code in _SERVER_ERRORS else None
+    error = code.name if code.name in _SERVER_ERRORS else None
     annotate({"rpc.grpc.status_code": code.value[0]}, error=error)
 
 

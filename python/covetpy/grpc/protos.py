@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
-from covetpy.exceptions import CovetError
+from covetpy.exceptions import CovetError, require
 
 __all__ = ["ProtoError", "Protos", "cache_dir", "load"]
 
@@ -65,6 +65,7 @@ def load(
     """The generated modules of the `proto` file, compiled on first use (see the module
     docstring). `include` adds directories its imports are found in (its own directory
     always is); `cache` overrides `cache_dir()`. Raises ProtoError if protoc fails."""
+    require("covetpy.grpc.protos.load", "grpc", "grpc_tools", "google.protobuf")
     path = Path(proto).resolve()
     stem = path.stem
     names = f"{stem}_pb2", f"{stem}_pb2_grpc"

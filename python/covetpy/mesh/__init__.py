@@ -1,8 +1,8 @@
 """Running behind a service mesh: call context and deadlines, outbound calls with discovery,
 circuit breaking and retries, status helpers, waiting for the sidecar.
 
-`Client` and discovery need httpx (`pip install covetpy[mesh]`): they are imported on first
-use, so `import covetpy.mesh` works without it.
+`Client`, `Consul` and `DnsSrv` need the mesh extra (httpx, dnspython: `pip install
+'covetpy[mesh]'`). Every module imports without it; making one of those raises `MissingExtra`.
 """
 
 from __future__ import annotations

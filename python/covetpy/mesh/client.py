@@ -22,10 +22,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Any, Self, TypeAlias, TypedDict, Unpack
 
-import httpx
-
+from covetpy.exceptions import require
 from covetpy.mesh.breaker import BreakerPolicy, CircuitBreaker, State
 from covetpy.mesh.context import CallContext, current, outbound_headers, remaining
 from covetpy.mesh.discovery import Balancer, Discovery, Endpoint, Static
@@ -41,11 +40,20 @@ from covetpy.mesh.retry import (
 from covetpy.mesh.transport import RustTransport
 from covetpy.observability.tracing import outbound_span
 
+try:
+    import httpx
+
+    # Transport errors that say the endpoint, rather than the request, is the problem.
+    _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+except ImportError:  # without the mesh extra the module imports; Client() names the extra
+    pass
+
 __all__ = ["Client", "HeaderInput", "UpstreamSpec"]
 
 UpstreamSpec = Discovery | Sequence[str] | str
 """How an upstream is found: a discovery, a list of `host:port`, or one `host:port`."""
-HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]] | httpx.Headers
+# A string: httpx may be missing when this module is imported.
+HeaderInput: TypeAlias = "Mapping[str, str] | Sequence[tuple[str, str]] | httpx.Headers"
 
 UPSTREAM_TIMEOUT_HEADER = "x-envoy-upstream-rq-timeout-ms"
 EXPECTED_TIMEOUT_HEADER = "x-envoy-expected-rq-timeout-ms"
@@ -57,8 +65,6 @@ _DEFAULT_BREAKER = BreakerPolicy()
 _KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
-# Transport errors that say the endpoint, rather than the request, is the problem.
-_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class _Metrics:
@@ -170,6 +176,7 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
         sidecar: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        require("covetpy.mesh.Client", "mesh", "httpx")
         self.timeout = timeout
         self.retry = None if mesh_retries else retry
         self.breaker = breaker

@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from covetpy.exceptions import require
 from covetpy.mesh.errors import NoEndpoints
 
 __all__ = ["Balancer", "Consul", "Discovery", "Dns", "DnsSrv", "Endpoint", "Static"]
@@ -172,6 +171,7 @@ class DnsSrv(Discovery):
         timeout: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        require("DNS SRV discovery", "mesh", "dns.asyncresolver")
         super().__init__(clock=clock)
         self.name = name
         self.nameservers = list(nameservers) if nameservers is not None else None
@@ -248,6 +248,7 @@ class Consul(Discovery):
         timeout: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        require("Consul discovery", "mesh", "httpx")
         super().__init__(clock=clock)
         self.service = service
         self.address = address.rstrip("/")
@@ -259,6 +260,8 @@ class Consul(Discovery):
         self.timeout = timeout
 
     async def fetch(self) -> tuple[list[Endpoint], float]:
+        import httpx
+
         params: dict[str, str] = {}
         if self.passing:
             params["passing"] = "1"

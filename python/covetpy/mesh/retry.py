@@ -14,15 +14,18 @@ a sick upstream sees about (1 + ratio)x its normal load rather than (1 + max_ret
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-
-import httpx
+from typing import TYPE_CHECKING
 
 from covetpy.mesh.breaker import Window
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -38,16 +41,23 @@ __all__ = [
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
-# Errors after which the request may or may not have reached the upstream; repeating an
-# idempotent request is harmless either way. Read timeouts are left out on purpose: the
-# upstream is slow, not gone, and a retry would double its load at the worst moment.
-_RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
+
+@functools.cache
+def _retryable_errors() -> tuple[type[Exception], ...]:
+    """Errors after which the request may or may not have reached the upstream; repeating an
+    idempotent request is harmless either way. Read timeouts are left out on purpose: the
+    upstream is slow, not gone, and a retry would double its load at the worst moment."""
+    try:
+        import httpx
+    except ImportError:  # without the mesh extra no error can be one of httpx's
+        return ()
+    return (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.ReadError,
+        httpx.WriteError,
+        httpx.RemoteProtocolError,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +122,7 @@ def retry_reason(
     """Why an attempt that ended with `status` or `error` should be retried (the status, or
     the error's class name, as the metrics' `reason`), or None if it should not."""
     if error is not None:
-        return type(error).__name__ if isinstance(error, _RETRYABLE_ERRORS) else None
+        return type(error).__name__ if isinstance(error, _retryable_errors()) else None
     if status is None:
         return None
     if status == 429:

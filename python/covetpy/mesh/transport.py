@@ -16,29 +16,35 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-
 from covetpy._core import HttpClient, HttpClientError
+from covetpy.exceptions import require
 
 __all__ = ["RustTransport"]
 
-# httpx exception per `HttpClientError` kind; mesh.Client's retries and its endpoint
-# ejection look at these types (retry.py, client.py).
-_ERRORS: dict[str, type[httpx.TransportError]] = {
-    "connect": httpx.ConnectError,
-    "connect_timeout": httpx.ConnectTimeout,
-    "write_timeout": httpx.WriteTimeout,
-    "read_timeout": httpx.ReadTimeout,
-    "write_error": httpx.WriteError,
-    "read_error": httpx.ReadError,
-    "protocol": httpx.RemoteProtocolError,
-    "closed": httpx.RemoteProtocolError,
-    "body_too_large": httpx.RemoteProtocolError,
-    "invalid_request": httpx.LocalProtocolError,
-}
+try:
+    import httpx
+
+    _Transport = httpx.AsyncBaseTransport
+
+    # httpx exception per `HttpClientError` kind; mesh.Client's retries and its endpoint
+    # ejection look at these types (retry.py, client.py).
+    _ERRORS: dict[str, type[httpx.TransportError]] = {
+        "connect": httpx.ConnectError,
+        "connect_timeout": httpx.ConnectTimeout,
+        "write_timeout": httpx.WriteTimeout,
+        "read_timeout": httpx.ReadTimeout,
+        "write_error": httpx.WriteError,
+        "read_error": httpx.ReadError,
+        "protocol": httpx.RemoteProtocolError,
+        "closed": httpx.RemoteProtocolError,
+        "body_too_large": httpx.RemoteProtocolError,
+        "invalid_request": httpx.LocalProtocolError,
+    }
+except ImportError:  # without the mesh extra the module imports; RustTransport() names it
+    _Transport = object  # type: ignore[misc,assignment]
 
 
-class RustTransport(httpx.AsyncBaseTransport):
+class RustTransport(_Transport):
     """Sends http:// requests through the Rust client (`covetpy._core.HttpClient`).
 
     Idle connections are kept per `host:port`, at most `max_idle_per_host`, for
@@ -55,6 +61,7 @@ class RustTransport(httpx.AsyncBaseTransport):
         max_body: int = 64 * 1024 * 1024,
         fallback: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        require("covetpy.mesh.transport.RustTransport", "mesh", "httpx")
         self._client = HttpClient(max_idle_per_host, idle_timeout, max_body)
         self._fallback = fallback
 

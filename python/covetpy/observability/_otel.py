@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from covetpy.exceptions import ConfigError, require
 from covetpy.mesh import context as mesh
 
 logger = logging.getLogger("covetpy.tracing")
@@ -82,12 +83,6 @@ def traceparent_of(span: Span) -> str:
     return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}"
 
 
-def exporters_from_env() -> list[str]:
-    """The names in `OTEL_TRACES_EXPORTER`; [] when unset or "none"."""
-    names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
-    return [n for n in names if n and n != "none"]
-
-
 def _exporter(name: str) -> SpanExporter:
     if name == "console":
         return ConsoleSpanExporter()
@@ -97,16 +92,17 @@ def _exporter(name: str) -> SpanExporter:
             os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         )
         if protocol != "http/protobuf":
-            raise ValueError(
+            raise ConfigError(
                 f"OTLP protocol {protocol!r} is not supported: CovetPy exports traces with "
                 "http/protobuf (set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and the "
                 "collector's HTTP endpoint, port 4318)"
             )
         # Reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS, _TIMEOUT, ... itself.
+        require("the OTLP trace exporter", "observability", "opentelemetry.exporter.otlp")
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()
-    raise ValueError(
+    raise ConfigError(
         f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (CovetPy knows otlp, console, none)"
     )
 

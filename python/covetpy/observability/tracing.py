@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from covetpy.exceptions import require
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -45,21 +47,29 @@ def setup(service_name: str | None = None, *, exporter: SpanExporter | None = No
 
     `OTEL_SDK_DISABLED=true` keeps it off in every case. Call it in each worker process (the
     batch exporter's thread does not survive a fork), before serving. A second call replaces
-    the first set-up. Raises ValueError for an exporter or OTLP protocol it does not know.
+    the first set-up. Raises ConfigError for an exporter or OTLP protocol it does not know,
+    `MissingExtra` when turned on without the observability extra.
     """
     global _impl
     if _impl is not None:
         shutdown(5.0)
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
+    names = _exporters_from_env()
+    if exporter is None and not names:
+        return False  # decided from the environment alone: the SDK is not even imported
+    require("tracing", "observability", "opentelemetry.sdk.trace")
     from covetpy.observability import _otel
 
-    names = _otel.exporters_from_env()
-    if exporter is None and not names:
-        return False
     _impl = _otel.Tracing(service_name, exporter, names)
     logger.debug("tracing on: exporters %s", ", ".join(names) or type(exporter).__name__)
     return True
+
+
+def _exporters_from_env() -> list[str]:
+    """The names in `OTEL_TRACES_EXPORTER`; [] when unset or "none"."""
+    names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    return [n for n in names if n and n != "none"]
 
 
 def shutdown(timeout: float = 5.0) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from covetpy._core import Server
 from covetpy.app import App
 from covetpy.config import ServerConfig
+from covetpy.exceptions import ConfigError, MissingExtra
 from covetpy.server.lifecycle import Lifecycle
 
 logger = logging.getLogger("covetpy")
@@ -315,6 +316,10 @@ def main() -> None:
         config, activated_at = activated, time.time()
     try:
         code = run(app, config, channel, imported_at, activated_at=activated_at)
+    except (ConfigError, MissingExtra) as exc:
+        # What the user must change (an option, an extra to install) says so in one line.
+        logger.error("worker failed to start: %s", exc)
+        sys.exit(3)
     except Exception:
         logger.exception("worker failed")
         sys.exit(3)

@@ -27,20 +27,25 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
+from covetpy.exceptions import require
+
+try:
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client as NATS
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+    from nats.js.api import (
+        AckPolicy,
+        ConsumerConfig,
+        DeliverPolicy,
+        RetentionPolicy,
+        StorageType,
+        StreamConfig,
+    )
+except ImportError:  # without the events extra the module imports; NatsBackend() names it
+    pass
 
 from covetpy.events.backends.base import (
     Backend,
@@ -110,14 +115,14 @@ class _NatsConsumer(Consumer):
 class NatsBackend(Backend):
     """NATS JetStream (see the module docstring)."""
 
-    transient_errors = (
-        nats.errors.TimeoutError,
-        nats.errors.ConnectionClosedError,
-        nats.errors.NoRespondersError,
-        nats.js.errors.NoStreamResponseError,
-    )
-
     def __init__(self, url: str) -> None:
+        require("the NATS event backend", "events", "nats.js")
+        self.transient_errors = (
+            nats.errors.TimeoutError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.NoRespondersError,
+            nats.js.errors.NoStreamResponseError,
+        )
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.stream = query.get("stream", "COVETPY")
@@ -220,6 +225,9 @@ class NatsBackend(Backend):
         if self._nc is not None:
             await self._nc.close()
             self._nc = self._js = None
+
+    def abandon(self) -> None:
+        self._nc = self._js = None
 
 
 def _start(start: str) -> dict[str, Any]:

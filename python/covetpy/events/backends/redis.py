@@ -35,10 +35,15 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from covetpy.exceptions import require
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError:  # without the events extra the module imports; RedisBackend() names it
+    pass
 
 from covetpy.events.backends.base import (
     Backend,
@@ -277,16 +282,22 @@ class _RedisConsumer(Consumer):
 class RedisBackend(Backend):
     """Redis Streams (see the module docstring)."""
 
-    transient_errors = (RedisConnectionError, RedisTimeoutError)
-
     def __init__(self, url: str) -> None:
+        require("the Redis event backend", "events", "redis.asyncio")
+        self.transient_errors = (RedisConnectionError, RedisTimeoutError)
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.stream = query.get("stream", "covetpy:events")
         self.maxlen = int(query.get("maxlen", "1000000"))
         self.dedup_ms = int(float(query.get("dedup_window", "120")) * 1000)
         rest = urlencode({k: v for k, v in query.items() if k not in _OPTIONS})
-        self.client: aioredis.Redis = aioredis.from_url(urlunsplit(parts._replace(query=rest)))
+        self._address = urlunsplit(parts._replace(query=rest))
+        self._new_client()
+
+    def _new_client(self) -> None:
+        """A client for the next event loop to use the backend: redis-py's connections, pool
+        and locks belong to the loop that first uses them. (Made here, it connects later.)"""
+        self.client: aioredis.Redis = aioredis.from_url(self._address)
         self.publish_script = self.client.register_script(_PUBLISH)
         self.keep_alive_script = self.client.register_script(_KEEP_ALIVE)
         # Concurrent publishes go to Redis as one pipeline (one round trip).
@@ -346,4 +357,10 @@ class RedisBackend(Backend):
             low = b"(" + entries[-1][0]
 
     async def close(self) -> None:
-        await self.client.aclose()
+        try:
+            await self.client.aclose()
+        finally:
+            self._new_client()
+
+    def abandon(self) -> None:
+        self._new_client()
