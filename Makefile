@@ -70,7 +70,9 @@ leak-rust:       ## the server's Rust end-to-end tests under valgrind, both IO d
 	echo "== io_uring: $$bin server::tests"; \
 	RUST_BACKTRACE=0 $$vg --undef-value-errors=no "$$bin" server::tests --skip ::epoll --test-threads=1
 
-bench-peers:     ## create benches/.venv with the peers (benches/peers/requirements.txt)
+bench-peers:     ## create benches/.venv with the peers (benches/peers/requirements.txt); install wrk and nginx (the floor) if missing
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
 	python3 -m benches.suite.venv
 
 bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~45 min; needs wrk)

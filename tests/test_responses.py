@@ -1,4 +1,5 @@
-"""FileResponse (ranges, conditional requests), redirects and cookies, through a real server."""
+"""FileResponse (ranges, conditional requests), redirects and cookies, through a real server;
+`Response.headers`, a mutable view whose every write reaches the wire."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, running_server
+from covetpy import Request, Response
+from covetpy.headers import InvalidHeader, MutableHeaders
+from covetpy.responses import JSONResponse, RedirectResponse, to_response
+from covetpy.testing import TestClient
+from tests.apps import header_edits
+from tests.conftest import RunningServer, exchange, running_server
 
 CONTENT = bytes(range(256)) * 1024 + b"tail"  # 256 KiB + 4: several 64 KiB chunks
 
@@ -100,3 +106,194 @@ def test_cookies(client: httpx.Client) -> None:
     cookies = r.headers.get_list("set-cookie")
     assert any(c.startswith("sid=abc") and "HttpOnly" in c and "Max-Age=60" in c for c in cookies)
     assert any(c.startswith("old=") and "Max-Age=0" in c for c in cookies)
+
+
+# -- Response.headers: a view that writes through (issue 13, point 2) ---------------------------
+
+
+def test_response_headers_write_through_to_raw_headers() -> None:
+    # The bug: `headers` was a new dict per access, so these writes were silently lost.
+    r = Response("x", headers={"X-B": "2", "x-c": "3"})
+    r.headers["X-A"] = "1"
+    del r.headers["x-b"]
+    r.headers.append("set-cookie", "a=1")
+    r.headers.append("Set-Cookie", "b=2")
+    assert r.raw_headers == [
+        ("x-c", "3"),
+        ("x-a", "1"),
+        ("set-cookie", "a=1"),
+        ("set-cookie", "b=2"),
+    ]
+    # Every view sees the same list, and the list the server reads is the same object.
+    raw = r.raw_headers
+    r.headers["x-c"] = "4"
+    assert r.raw_headers is raw and r.headers["X-C"] == "4"
+
+
+def test_response_headers_mapping_behaviour() -> None:
+    r = Response("x", headers={"x-a": "1"})
+    h = r.headers
+    h.append("set-cookie", "a=1")
+    h.append("set-cookie", "b=2")
+    h.append("x-a", "2")
+    assert isinstance(h, MutableHeaders)
+    assert h["X-A"] == "1" and h.get("x-a") == "1"  # the first value
+    assert h.getlist("x-a") == ["1", "2"] and h.getlist("nope") == []
+    assert h.get("nope") is None and h.get("nope", "d") == "d"
+    assert "SET-COOKIE" in h and "nope" not in h and 1 not in h  # type: ignore[comparison-overlap]
+    # keys once each, in first-seen order; items every field.
+    assert list(h) == list(h.keys()) == ["x-a", "set-cookie"]
+    assert len(h) == 2
+    assert list(h.values()) == ["1", "a=1"]
+    assert list(h.items()) == r.raw_headers
+    assert len(h.items()) == 4 and ("Set-Cookie", "b=2") in h.items()
+    # [] replaces every value of a name; the first keeps its place.
+    h["x-a"] = "3"
+    assert h.getlist("x-a") == ["3"] and next(iter(h)) == "x-a"
+    assert h.setdefault("x-a", "ignored") == "3"
+    assert h.setdefault("x-new", "4") == "4" and h["x-new"] == "4"
+    h.update({"X-New": "5", "cache-control": "no-store"}, vary="accept")
+    assert (h["x-new"], h["cache-control"], h["vary"]) == ("5", "no-store", "accept")
+    assert h.pop("vary") == "accept" and "vary" not in h
+    with pytest.raises(KeyError):
+        del h["absent"]
+    with pytest.raises(KeyError):
+        h["absent"]
+    h.clear()
+    assert r.raw_headers == [] and len(h) == 0
+
+
+def test_response_headers_equality() -> None:
+    h = Response(None, headers={"a": "1", "b": "2"}).headers
+    assert h == {"A": "1", "b": "2"}
+    assert h != {"a": "1"}
+    assert h == Response(None, headers={"b": "2", "a": "1"}).headers
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("x-a", "1\r\nx-injected: yes"),
+        ("x-a", "1\nx"),
+        ("x-a", "nul\x00"),
+        ("x-a", "bell\x07"),
+        ("x-a\r\nx-injected", "1"),
+        ("bad name", "1"),
+        ("", "1"),
+        ("x:a", "1"),
+    ],
+)
+def test_response_headers_refuse_injection(name: str, value: str) -> None:
+    r = Response("x")
+    before = list(r.raw_headers)
+    with pytest.raises(InvalidHeader):
+        r.headers[name] = value
+    with pytest.raises(ValueError):  # InvalidHeader is a ValueError (and a CovetError)
+        r.headers.append(name, value)
+    assert r.raw_headers == before
+
+
+def test_response_headers_take_str_only() -> None:
+    r = Response("x")
+    with pytest.raises(TypeError, match="must be a str"):
+        r.headers["x-a"] = 1  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="must be a str"):
+        r.headers[b"x-a"] = "1"  # type: ignore[index]
+    assert r.headers.get("x-a") is None
+    r.headers["x-tab"] = "a\tb"  # HTAB is allowed in a value (RFC 9110 §5.5)
+    assert r.headers["x-tab"] == "a\tb"
+
+
+def test_set_header_and_other_responses_keep_the_same_list() -> None:
+    r = RedirectResponse("/x")
+    raw = r.raw_headers
+    r.set_header("Location", "/y")
+    r.headers.append("location", "/z")
+    r.set_header("location", "/w")
+    assert r.raw_headers is raw and r.headers.getlist("location") == ["/w"]
+    j = to_response({"a": 1})
+    j.headers["x-a"] = "1"
+    assert ("x-a", "1") in j.raw_headers
+    copy = JSONResponse({}, headers=r.headers)  # a MutableHeaders is a Mapping
+    assert copy.headers["location"] == "/w"
+
+
+def test_response_headers_accept_a_replaced_raw_headers() -> None:
+    r = Response("x")
+    r.raw_headers = (("x-a", "1"),)  # type: ignore[assignment]
+    r.headers["x-b"] = "2"
+    assert r.raw_headers == [("x-a", "1"), ("x-b", "2")]
+
+
+def _check_edited(r: httpx.Response, body: str) -> None:
+    assert r.status_code == 200, r.text
+    assert r.text == body
+    assert r.headers["x-a"] == "1"
+    assert r.headers.get_list("x-a") == ["1"]
+    assert "x-b" not in r.headers
+    assert r.headers.get_list("set-cookie") == ["first=1; Path=/", "second=2; Path=/"]
+    assert r.headers["x-kept"] == "handler"
+
+
+@pytest.mark.parametrize("path", ["/async", "/sync"])
+def test_middleware_header_edits_reach_the_test_client(path: str) -> None:
+    with TestClient(header_edits.app) as client:
+        _check_edited(client.get(path), path[1:])
+        assert dict(client.cookies) == {"first": "1", "second": "2"}
+
+
+@pytest.fixture(scope="module")
+def edits_server() -> Iterator[RunningServer]:
+    with running_server("tests.apps.header_edits:app") as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", ["/async", "/sync"])
+def test_middleware_header_edits_reach_the_wire(edits_server: RunningServer, path: str) -> None:
+    with httpx.Client(base_url=edits_server.url, timeout=10) as client:
+        _check_edited(client.get(path), path[1:])
+    # The bytes themselves: one field line per set-cookie, no x-b, x-a once.
+    with edits_server.connect() as s:
+        raw = exchange(s, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower().split("\r\n")
+    assert head.count("x-a: 1") == 1
+    assert not any(line.startswith("x-b:") for line in head)
+    assert [line for line in head if line.startswith("set-cookie:")] == [
+        "set-cookie: first=1; path=/",
+        "set-cookie: second=2; path=/",
+    ]
+
+
+# -- Request.headers stays read-only -------------------------------------------------------------
+
+
+def test_request_headers_are_read_only() -> None:
+    from covetpy import App
+
+    app = App(openapi_url=None)
+    seen: list[str] = []
+
+    @app.get("/")
+    def handler(request: Request) -> str:
+        try:
+            request.headers["x-a"] = "1"  # type: ignore[index]
+        except TypeError as exc:
+            seen.append(str(exc))
+        try:
+            del request.headers["host"]  # type: ignore[attr-defined]
+        except TypeError as exc:
+            seen.append(str(exc))
+        try:
+            request.query_params["q"] = "1"  # type: ignore[index]
+        except TypeError as exc:
+            seen.append(str(exc))
+        assert request.headers["host"] == "testserver"
+        return "ok"
+
+    with TestClient(app) as client:
+        assert client.get("/?q=0").text == "ok"
+    assert seen == [
+        "request headers are read-only; set headers on the Response",
+        "request headers are read-only; set headers on the Response",
+        "query parameters are read-only",
+    ]

@@ -53,6 +53,9 @@ def _raise_open_files() -> None:
 
 def _unavailable(server: Server, failures: dict[str, str]) -> str | None:
     """Why `server` cannot run here, or None."""
+    if server.binary is not None:
+        found = shutil.which(server.binary)
+        return None if found else f"{server.binary} not on PATH (apt-get install nginx-light)"
     if not server.python.exists():
         hint = "run `make dev`" if server.is_covetpy else "benches/.venv was not created"
         return f"{server.python} missing ({hint})"
@@ -106,7 +109,11 @@ def main(argv: list[str]) -> int:
             unavailable[server.name] = why
             print(f"{server.label}: unavailable: {why}")
     versions = {
-        s.name: venv.versions(s.python, list(s.distributions))
+        s.name: (
+            venv.program_versions(s.binary)
+            if s.binary is not None
+            else venv.versions(s.python, list(s.distributions))
+        )
         for s in servers
         if s.name not in unavailable
     }

@@ -64,7 +64,8 @@ def ratios(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for scenario in dict.fromkeys(s["scenario"] for s in summaries):
         ok = [s for s in summaries if s["scenario"] == scenario and s["status"] == "ok"]
         ours = next((s for s in ok if s["server"] == "covetpy"), None)
-        peers = [s for s in ok if s["server"] != "covetpy"]
+        # nginx is the floor shown beside the peers, never one CovetPy is ranked against.
+        peers = [s for s in ok if s["server"] != "covetpy" and not SERVERS[s["server"]].floor]
         best = max(peers, key=lambda s: s["requests_per_s"], default=None)
         ratio = None
         if ours and best and best["requests_per_s"]:

@@ -1,11 +1,14 @@
 """The servers compared, and the command line each one runs for a scenario: one worker
 process, bound to 127.0.0.1, access logs off, each in its fastest documented setup.
 
-CovetPy runs from the project's .venv; every peer from benches/.venv (benches/suite/venv.py).
+CovetPy runs from the project's .venv; every Python peer from benches/.venv
+(benches/suite/venv.py). nginx is the floor, not a peer: a C server answering the same bytes
+from its config shows what the kernel and HTTP/1.1 cost with no application at all.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,10 @@ class Server:
     not_applicable: dict[str, str] = field(default_factory=dict)
     """scenario name -> why the cell is not measured."""
     env: Callable[[int, Scenario], dict[str, str]] = lambda port, scenario: {}
+    binary: str | None = None
+    """A system program (not a Python server): looked up on PATH, no venv, no imports."""
+    floor: bool = False
+    """The floor (nginx): shown beside the others but never the "best peer" of a ratio."""
 
     @property
     def is_covetpy(self) -> bool:
@@ -96,6 +103,50 @@ def _robyn(port: int, scenario: Scenario) -> list[str]:
 def _robyn_env(port: int, scenario: Scenario) -> dict[str, str]:
     return {"BENCH_PORT": str(port), "BENCH_MIDDLEWARE": "1" if scenario.middleware else "0"}
 
+
+# The same answers as benches/apps (body and content type), fixed in the config. One process
+# (`master_process off`) so the measured process tree is the one that serves, like the
+# others' one worker; keep-alive unbounded like theirs (nginx's default closes after 1,000).
+_NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+error_log stderr warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /plaintext {{
+            default_type "text/plain; charset=utf-8";
+            return 200 "Hello, World!";
+        }}
+        location = /json {{
+            default_type application/json;
+            return 200 '{{"message":"Hello, World!"}}';
+        }}
+    }}
+}}
+"""
+
+
+def _nginx(port: int, scenario: Scenario) -> list[str]:
+    directory = Path(tempfile.mkdtemp(prefix="suite-nginx-"))
+    conf = directory / "nginx.conf"
+    conf.write_text(_NGINX_CONF.format(dir=directory, port=port))
+    return ["nginx", "-p", str(directory), "-e", "stderr", "-c", str(conf)]
+
+
+_NGINX_CANNOT = "nginx answers fixed bytes from its config; it has no application code to run"
 
 SERVERS: dict[str, Server] = {
     s.name: s
@@ -167,6 +218,21 @@ SERVERS: dict[str, Server] = {
             ("blacksheep", "uvicorn", "pydantic"),
             ("blacksheep", "uvicorn", "httptools", "uvloop"),
             _uvicorn("benches.peers.blacksheep_app"),
+        ),
+        Server(
+            "nginx",
+            "nginx (the floor)",
+            ("nginx",),
+            (),
+            _nginx,
+            binary="nginx",
+            floor=True,
+            not_applicable={
+                "params": _NGINX_CANNOT,
+                "post": _NGINX_CANNOT,
+                "middleware": _NGINX_CANNOT,
+                "sleep": _NGINX_CANNOT,
+            },
         ),
     ]
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,13 @@ def versions(python: Path, distributions: list[str]) -> dict[str, str | None]:
     if result.returncode != 0:
         return dict.fromkeys(distributions)
     return dict(json.loads(result.stdout))
+
+
+def program_versions(binary: str) -> dict[str, str | None]:
+    """{binary: version} of a system program that prints `name/1.2.3` for `-v` (nginx)."""
+    result = subprocess.run([binary, "-v"], capture_output=True, text=True)
+    found = re.search(r"/(\d[\w.]*)", result.stdout + result.stderr)
+    return {binary: found.group(1) if found else None}
 
 
 if __name__ == "__main__":

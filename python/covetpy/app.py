@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
-from covetpy.exceptions import HTTPException, RequestValidationError, RouteError
+from covetpy.exceptions import ConfigError, HTTPException, RequestValidationError, RouteError
 from covetpy.middleware.builtin import (
     NativeMiddleware,
     PythonKeyRateLimit,
@@ -139,7 +139,7 @@ class App(Router):
         def register(check: F) -> F:
             key: str = name or getattr(check, "__name__", None) or repr(check)
             if key in self.readiness_checks:
-                raise ValueError(f"a readiness check named {key!r} is already registered")
+                raise ConfigError(f"a readiness check named {key!r} is already registered")
             self.readiness_checks[key] = (check, timeout)
             return check
 
@@ -261,7 +261,7 @@ class App(Router):
 
         def decorator(fn: F) -> F:
             if name in self.commands:
-                raise ValueError(f"a command named {name!r} is already registered")
+                raise ConfigError(f"a command named {name!r} is already registered")
             self.commands[name] = fn
             return fn
 
@@ -497,6 +497,10 @@ class App(Router):
         """Runs the plugins' `on_startup` (in dependency order), then the start-up hooks, then
         starts the `app.events` subscriptions."""
         self.plugins.set_up(self)
+        if self._events is not None:
+            # Before any hook runs: a second run while another one still serves (a test
+            # client left open) fails here, with BusInUse, and leaves the first untouched.
+            self._events.claim()
         await self.plugins.run("on_startup")
         for hook in self._startup:
             await _call(hook)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 import msgspec
 
+from covetpy.headers import MutableHeaders
+
 __all__ = [
     "FileResponse",
     "HTMLResponse",
@@ -44,6 +46,9 @@ _TEXT = "text/plain; charset=utf-8"
 
 class Response:
     """A complete response: `body` (bytes or str), `status_code`, `headers`, `media_type`.
+
+    `headers` is a mutable view of the response's own fields (`covetpy.headers`): a
+    middleware that sets or deletes a header there changes what is sent.
 
     The server writes `date`, `content-length` and `connection` itself; values given for
     those (and `transfer-encoding`) are ignored.
@@ -94,15 +99,22 @@ class Response:
         )
 
     @property
-    def headers(self) -> dict[str, str]:
-        """The headers as a dict (last value wins); `raw_headers` keeps duplicates."""
-        return dict(self.raw_headers)
+    def headers(self) -> MutableHeaders:
+        """The headers, a case-insensitive, multi-valued mapping that writes through to
+        `raw_headers` (what is sent): `headers["x-a"] = "1"` replaces every `x-a`,
+        `headers.append(name, value)` adds one more, `del headers[name]` removes them all;
+        `headers[name]` is the first value, `getlist(name)` every one. See
+        `covetpy.headers.MutableHeaders`."""
+        # A view made on access, over the list itself: a response whose headers are never
+        # looked at pays nothing, and every view of it sees every change.
+        raw = self.raw_headers
+        if type(raw) is not list:  # an app assigned another iterable of pairs
+            raw = self.raw_headers = list(raw)
+        return MutableHeaders(raw)
 
     def set_header(self, name: str, value: str) -> None:
-        """Sets a header, replacing any value it had."""
-        name = name.lower()
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != name]
-        self.raw_headers.append((name, value))
+        """Sets a header, replacing every value it had (`headers[name] = value`)."""
+        self.headers[name] = value
 
     def set_cookie(
         self,

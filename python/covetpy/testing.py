@@ -26,6 +26,11 @@ set by responses are sent back on later requests.
   so handlers run in the same loop as the test. The server starts on `async with` (or on the
   first request) and stops on leaving the block or on `aclose()`.
 
+One app may be served by any number of clients in turn, each a run of its own (start-up
+hooks, event consumers, shutdown hooks). While one is open, another for the same app cannot
+start if the app has an event bus: its constructor raises `StartupError` (from
+`covetpy.events.bus.BusInUse`); close the first one.
+
 With `raise_server_exceptions=True`, an exception a handler raised (other than
 `HTTPException`) is re-raised in the test by the client call that received its 500 response.
 """

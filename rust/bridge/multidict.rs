@@ -2,7 +2,7 @@
 //!
 //! Both are built on first access only, from bytes the request already holds.
 
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
@@ -49,7 +49,7 @@ impl Pairs {
 }
 
 macro_rules! multidict_methods {
-    ($ty:ident) => {
+    ($ty:ident, $read_only:literal) => {
         #[pymethods]
         impl $ty {
             /// The first value for `key`, or `default`.
@@ -99,6 +99,20 @@ macro_rules! multidict_methods {
                     .ok_or_else(|| PyKeyError::new_err(key.to_owned()))
             }
 
+            // Without these, a write fails with Python's generic "does not support item
+            // assignment", which does not say where to write instead.
+            fn __setitem__(
+                &self,
+                _key: &Bound<'_, PyAny>,
+                _value: &Bound<'_, PyAny>,
+            ) -> PyResult<()> {
+                Err(PyTypeError::new_err($read_only))
+            }
+
+            fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+                Err(PyTypeError::new_err($read_only))
+            }
+
             fn __contains__(&self, key: &str) -> bool {
                 self.0.get(key).is_some()
             }
@@ -127,8 +141,11 @@ pub struct Headers(Pairs);
 #[pyclass(module = "covetpy._core", frozen)]
 pub struct QueryParams(Pairs);
 
-multidict_methods!(Headers);
-multidict_methods!(QueryParams);
+multidict_methods!(
+    Headers,
+    "request headers are read-only; set headers on the Response"
+);
+multidict_methods!(QueryParams, "query parameters are read-only");
 
 impl Headers {
     /// Headers from raw pairs; values are decoded as Latin-1 (RFC 9110 §5.5 obs-text).

@@ -83,6 +83,11 @@ def responses(kind: int = 0) -> Response:
         return FileResponse(__file__)
     r = Response(b"x", status_code=200, headers={"a": "b"}, media_type="text/plain")
     r.set_cookie("k", "v", httponly=True)
+    r.headers["x-a"] = "1"
+    r.headers.append("set-cookie", "b=2")
+    del r.headers["a"]
+    assert_type(r.headers.get("x-a"), str | None)
+    assert_type(r.headers.getlist("set-cookie"), list[str])
     return r
 
 

@@ -46,10 +46,11 @@ from covetpy.events.envelope import (
 from covetpy.events.retry import Backoff, NonRetryable, RetryPolicy
 from covetpy.events.subscription import Handler, Subscription
 from covetpy.events.topics import validate_pattern, validate_topic
+from covetpy.exceptions import CovetError
 from covetpy.mesh import context as mesh
 from covetpy.observability import metrics, tracing
 
-__all__ = ["EventBus", "StoredEvent"]
+__all__ = ["BusInUse", "EventBus", "StoredEvent"]
 
 logger = logging.getLogger("covetpy.events")
 
@@ -59,6 +60,11 @@ _DEFAULT_DEAD_LETTER = "dlq.{topic}"
 # Seconds between the tries of a publish that failed with a transient error (a server that
 # restarted, a connection it closed): about 2 s in all before the error reaches the caller.
 _PUBLISH_RETRIES = (0.1, 0.4, 1.5)
+
+
+class BusInUse(CovetError, RuntimeError):
+    """The bus was used from an event loop while another loop that is still open uses it: two
+    runs of one app at once (a test client that was not closed while another one starts)."""
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
@@ -76,6 +82,11 @@ class EventBus:
     consumer groups (`<service>:<subscription>`): the processes of one service share each
     event, every other service gets its own copy. `source` is the CloudEvents `source`
     (default `/<service>`).
+
+    The bus belongs to the event loop that first uses it (its connections, consumers and
+    tasks live there) until `close()`; then another loop may use it, so an app's bus serves
+    each run of the app in turn. Using it from a second loop while the first is still open
+    raises `BusInUse`; a loop that was closed without `close()` takes what it held with it.
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class EventBus:
         self._topics: set[str] = set()
         self._connected = False
         self._connecting: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"EventBus({self.url!r}, service={self.service!r})"
@@ -207,6 +219,8 @@ class EventBus:
         return published
 
     async def _publish(self, topic: str, envelope: Envelope) -> Published:
+        if self._loop is not asyncio.get_running_loop():
+            self.claim()
         if not self._connected:
             await self._connect()
         body = encode_envelope(envelope)
@@ -319,12 +333,36 @@ class EventBus:
         position, inclusive) up to the last one stored when reading began: a replay that
         touches no consumer group. `memory://` keeps its last `?history=` events."""
         validate_pattern(pattern)
+        self.claim()
         if not self._connected:
             await self._connect()
         async for record in self.backend.read(pattern, start, limit):
             yield StoredEvent(record.position, record.topic, decode_envelope(record.body))
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Makes the running event loop the bus's own (see the class docstring): raises
+        `BusInUse` while another open loop has it; forgets what a closed loop left."""
+        loop = asyncio.get_running_loop()
+        owner = self._loop
+        if owner is loop:
+            return
+        if owner is not None and not owner.is_closed():
+            raise BusInUse(
+                f"{self!r} is in use by another event loop: is another run of the app still "
+                "serving (a TestClient not closed)? Close it before serving the app again"
+            )
+        if owner is not None:
+            # Its loop ended without close(): the connections, consumers and tasks it held
+            # cannot be closed any more, only dropped.
+            logger.debug("%r: the event loop that used it was closed; starting afresh", self)
+            for sub in self._subscriptions.values():
+                sub.abandon()
+            self.backend.abandon()
+            self._connected = False
+            self._connecting = None
+        self._loop = loop
 
     async def _connect(self) -> None:
         if self._connecting is None:
@@ -337,6 +375,7 @@ class EventBus:
     async def start(self) -> None:
         """Starts the subscriptions not running yet (connecting first). Without
         subscriptions it does nothing: publishing connects when it first needs to."""
+        self.claim()
         pending = [s for s in self._subscriptions.values() if not s.running]
         if not pending:
             return
@@ -353,16 +392,24 @@ class EventBus:
     async def drain(self, timeout: float | None = None) -> None:
         """Stops fetching, waits (up to `timeout`, default `drain_timeout`) for the handlers
         running to finish and ack, and leaves the consumer groups. Publishing still works."""
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            self.claim()
         timeout = self.drain_timeout if timeout is None else timeout
         await asyncio.gather(*(s.drain(timeout) for s in self._subscriptions.values()))
 
     async def close(self) -> None:
-        """Drains, then closes the backend's connections."""
+        """Drains, then closes the backend's connections; the bus may then be used from
+        another event loop."""
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            self.claim()  # BusInUse, or the owner is gone: nothing of it to close here
         await self.drain()
         self._connecting = None
-        if self._connected:
-            self._connected = False
-            await self.backend.close()
+        try:
+            if self._connected:
+                self._connected = False
+                await self.backend.close()
+        finally:
+            self._loop = None
 
     async def __aenter__(self) -> EventBus:
         await self.start()

@@ -174,6 +174,14 @@ class Subscription:
             await self._consumer.close()
             self._consumer = None
 
+    def abandon(self) -> None:
+        """Forgets a run whose event loop was closed without `drain`: its tasks and consumer
+        went with the loop. Its events not acked are delivered again (distributed backends)."""
+        self._fetcher = None
+        self._tasks = []
+        self._inflight.clear()
+        self._consumer = None
+
     # -- fetching ---------------------------------------------------------------------------
 
     async def _fetch_loop(self, poll_interval: float) -> None:

@@ -16,6 +16,7 @@ from covetpy.events.backends.base import (
     Published,
     Record,
 )
+from covetpy.exceptions import ConfigError
 
 __all__ = [
     "Backend",
@@ -29,7 +30,7 @@ __all__ = [
 
 
 def backend_for(url: str) -> Backend:
-    """The backend for `url` (not connected yet)."""
+    """The backend for `url` (not connected yet); ConfigError for a scheme none serves."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         from covetpy.events.backends.memory import MemoryBackend
@@ -43,4 +44,4 @@ def backend_for(url: str) -> Backend:
         from covetpy.events.backends.nats import NatsBackend
 
         return NatsBackend(url)
-    raise ValueError(f"no event backend for {url!r}: use memory://, redis:// or nats://")
+    raise ConfigError(f"no event backend for {url!r}: use memory://, redis:// or nats://")

@@ -123,3 +123,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Closes the connections."""
+
+    def abandon(self) -> None:
+        """Forgets the connections and consumers made in an event loop that was closed
+        without `close()`, so that `connect()` starts afresh in the next one."""
+        return None

@@ -16,6 +16,7 @@ Nothing survives the process: events queued or waiting for a retry are lost when
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import weakref
 from collections import deque
@@ -80,10 +81,14 @@ class _MemoryDelivery(Delivery):
 
 
 class _MemoryConsumer(Consumer):
-    def __init__(self, broker: _Broker, name: str, group: _Group) -> None:
+    def __init__(
+        self, broker: _Broker, name: str, group: _Group, members: set[_MemoryConsumer]
+    ) -> None:
         self._broker = broker
         self._name = name
         self._group = group
+        self._members = members
+        members.add(self)
 
     async def fetch(self, max_count: int, timeout: float) -> list[Delivery]:
         queue = self._group.queue
@@ -97,11 +102,20 @@ class _MemoryConsumer(Consumer):
         return batch
 
     async def close(self) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        """Leaves the group; the last member to leave removes it (and its queue, which
+        belongs to the event loop its members ran in)."""
+        if self not in self._members:
+            return
+        self._members.discard(self)
         self._group.members -= 1
         if self._group.members == 0 and self._broker.groups.get(self._name) is self._group:
             del self._broker.groups[self._name]
             for task in self._group.backlog:
-                task.cancel()
+                with contextlib.suppress(RuntimeError):  # its loop is closed (abandon)
+                    task.cancel()
 
 
 class MemoryBackend(Backend):
@@ -119,6 +133,7 @@ class MemoryBackend(Backend):
             if name:
                 _brokers[name] = broker
         self._broker = broker
+        self._consumers: set[_MemoryConsumer] = set()
 
     async def connect(self) -> None:
         pass
@@ -146,7 +161,7 @@ class MemoryBackend(Backend):
                     if int(item[2]) >= first and matches(spec.pattern, item[0]):
                         group.requeue(item)
         group.members += 1
-        return _MemoryConsumer(broker, spec.group, group)
+        return _MemoryConsumer(broker, spec.group, group, self._consumers)
 
     async def read(self, pattern: str, start: str, limit: int | None) -> AsyncIterator[Record]:
         first = 0 if start == "all" else int(start)
@@ -160,3 +175,9 @@ class MemoryBackend(Backend):
 
     async def close(self) -> None:
         pass
+
+    def abandon(self) -> None:
+        # The events stay (history, other buses' groups); the groups this bus's consumers
+        # were in go, as their queues belonged to the closed loop.
+        for consumer in list(self._consumers):
+            consumer.leave()
