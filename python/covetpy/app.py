@@ -107,6 +107,7 @@ class App(Router):
         self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
         self.mesh = mesh
         self._instrumented = False
+        self._traced_from_env = False
         self._grpc: GrpcHost | None = None
 
     @property
@@ -174,13 +175,19 @@ class App(Router):
         from covetpy.observability.middleware import MeshContextMiddleware, TracingMiddleware
 
         if self._instrumented:
+            if self._traced_from_env and not tracing.enabled():
+                # The previous run of this app turned tracing off at its shutdown: this run
+                # turns it on again, or it would record no span.
+                tracing.setup(self._events_config[1])
             return
         placed = (MeshContextMiddleware, TracingMiddleware)
         if any(isinstance(m, placed) for r in self.routes for m in self.route_middleware(r)):
             self._instrumented = True  # the app placed its own: theirs decide
             return
         first: Any = None
-        if tracing.enabled() or tracing.setup(self._events_config[1]):
+        if not tracing.enabled():
+            self._traced_from_env = tracing.setup(self._events_config[1])
+        if tracing.enabled():
             first = TracingMiddleware(b3=config.b3)
         elif self.mesh:
             first = MeshContextMiddleware(b3=config.b3)
