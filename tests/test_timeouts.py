@@ -44,7 +44,9 @@ def test_route_timeout_answers_504_and_cancels_the_handler(start_server: StartSe
     assert status == 504, body
     assert headers["content-type"] == "application/problem+json"
     assert "0.5 s" in json.loads(body)["detail"]
-    assert 0.4 < took < 1.5, f"504 after {took:.3f} s for a 0.5 s route timeout"
+    # The 504 itself shows the timer fired (the handler would have answered 200 after 5 s);
+    # only the lower bound is checked, which a slow machine cannot break.
+    assert took > 0.4, f"504 after {took:.3f} s for a 0.5 s route timeout"
     assert wait_for(server, "limited") == "cancelled"
     assert "504" in server.log
 
@@ -65,13 +67,18 @@ def test_a_blocking_sync_handler_gets_504_and_the_worker_recovers(
 ) -> None:
     server = start_server(APP, "--request-timeout", "0.5")
     t = time.monotonic()
-    status = get(server, "/block?seconds=1.5")[0]
+    status = get(server, "/block?seconds=6")[0]
     took = time.monotonic() - t
-    # A sync handler cannot be interrupted: the client is answered on time by Rust while
-    # the handler runs on; afterwards the worker serves as before.
-    assert status == 504 and took < 1.2, (status, took)
-    time.sleep(1.5 - took + 0.2)  # the handler has returned; its late answer went nowhere
-    assert get(server, "/fast")[0] == 200
+    # A sync handler cannot be interrupted: the client is answered by Rust's timer while the
+    # handler runs on. A real clock is unavoidable here (the answer must come before the
+    # handler's end); the bound is 10x the 0.5 s timeout, still before the handler's 6 s.
+    assert status == 504 and took < 5.0, (status, took)
+    # Until the handler returns, other requests time out the same way; then the worker serves
+    # as before (the handler's late answer went nowhere). The deadline only stops a hang.
+    deadline = time.monotonic() + 60
+    while (status := get(server, "/fast")[0]) == 504 and time.monotonic() < deadline:
+        pass
+    assert status == 200
 
 
 def test_client_disconnect_cancels_the_handler(start_server: StartServer) -> None:

@@ -18,6 +18,7 @@ from covetpy.exceptions import (
     ConfigError,
     CovetError,
     HTTPException,
+    MissingExtra,
     RequestValidationError,
     RouteError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "HTTPException",
     "Header",
     "Headers",
+    "MissingExtra",
     "PeerIdentity",
     "Query",
     "QueryParams",

@@ -36,6 +36,11 @@ class CovetError(Exception):
 class RouteError(CovetError):
     """A route table that cannot be built: bad path syntax or two routes that conflict."""
 
+    route: str | None
+    """When two routes clash: the one being added, as `"GET /a/{x}"`; else None."""
+    conflicts_with: str | None
+    """When two routes clash: the one declared before it that it clashes with; else None."""
+
 class ConfigError(CovetError):
     """A server configuration that cannot be used (bad value, address in use, ...)."""
 

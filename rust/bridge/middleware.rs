@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -17,14 +16,17 @@ use crate::middleware::request_id::{RequestId, RequestIdConfig};
 use crate::middleware::security::{Hsts, SecurityConfig, SecurityHeaders};
 use crate::middleware::{ConfigError, Layer, Pipeline};
 
+use super::errors;
+
+/// A refused option, as the `covetpy.ConfigError` a user can catch.
 fn bad(e: ConfigError) -> PyErr {
-    PyValueError::new_err(e.0)
+    errors::ConfigError::new_err(e.0)
 }
 
 fn get<'py, T: FromPyObject<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
     match spec.get_item(key)? {
         Some(v) => v.extract(),
-        None => Err(PyValueError::new_err(format!(
+        None => Err(errors::ConfigError::new_err(format!(
             "middleware spec without {key:?}"
         ))),
     }
@@ -52,7 +54,9 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
                     "br" => Ok(Encoding::Brotli),
                     "zstd" => Ok(Encoding::Zstd),
                     "gzip" => Ok(Encoding::Gzip),
-                    other => Err(PyValueError::new_err(format!("unknown encoding {other:?}"))),
+                    other => Err(errors::ConfigError::new_err(format!(
+                        "Compression prefer: unknown encoding {other:?}"
+                    ))),
                 })
                 .collect::<PyResult<Vec<_>>>()?;
             Layer::Compress(
@@ -116,7 +120,12 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
                 "python" => return Ok(None),
                 other => match other.strip_prefix("header:") {
                     Some(name) => RateKey::Header(name.to_ascii_lowercase()),
-                    None => return Err(PyValueError::new_err(format!("rate limit key {other:?}"))),
+                    None => {
+                        return Err(errors::ConfigError::new_err(format!(
+                            "RateLimit key must be 'client', 'header:NAME' or a function, \
+                             not {other:?}"
+                        )))
+                    }
                 },
             };
             Layer::RateLimit(
@@ -132,7 +141,7 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
         }
         "server_timing" => Layer::Timing,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(errors::ConfigError::new_err(format!(
                 "unknown built-in middleware {other:?}"
             )))
         }

@@ -26,7 +26,6 @@ use pyo3::prelude::*;
 
 /// Adds the classes and exceptions of `covetpy._core` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<server::Server>()?;
     m.add_class::<request::Request>()?;
@@ -38,11 +37,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamSender>()?;
     m.add_class::<awaitable::Ready>()?;
     m.add_class::<middleware::RateLimiter>()?;
-    m.add("CovetError", py.get_type::<errors::CovetError>())?;
-    m.add("RouteError", py.get_type::<errors::RouteError>())?;
-    m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+    errors::register(m)?;
     client::register(m)?;
-    m.add("HttpClientError", py.get_type::<errors::HttpClientError>())?;
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
     m.add_function(wrap_pyfunction!(server::metrics_scrape, m)?)?;

@@ -17,7 +17,7 @@ use crate::server::{self as core, Dispatch};
 use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
 use super::config;
 use super::convert;
-use super::errors::{ConfigError, RouteError};
+use super::errors::{route_error, ConfigError, RouteError};
 use super::queue::{Event, JobQueue, RouteTimeout};
 use super::runtime::Runtime;
 use super::stream::resolve;
@@ -107,7 +107,7 @@ impl Server {
                 route.getattr("plan")?,
             ));
         }
-        let router = Router::new(&specs).map_err(|e| RouteError::new_err(e.to_string()))?;
+        let router = Router::new(&specs).map_err(|e| route_error(routes.py(), &e))?;
         // Created here, in the worker process: a registry must never cross a fork.
         let metrics = match &metrics_dir {
             Some(dir) => {

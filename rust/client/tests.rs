@@ -74,6 +74,20 @@ fn run(mut stream: TcpStream, script: Vec<Step>) {
     let _ = stream.read(&mut [0; 1]);
 }
 
+/// Waits until the server has accepted `n` connections: an event, not a guess at how long the
+/// client thread takes on a busy machine.
+fn wait_accepts(s: &Server, n: usize) {
+    // A bound only so that a broken client fails instead of hanging the suite.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while s.accepts.load(Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} connections never came"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Reads one request (head and Content-Length body) and returns its body.
 fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
     loop {
@@ -425,7 +439,8 @@ fn at_most_max_idle_connections_are_kept() {
         let req = if i == 0 { first.clone() } else { get(s.addr) };
         c.submit(req, Box::new(move |r| tx.send(r.is_ok()).unwrap()));
         if i == 0 {
-            thread::sleep(Duration::from_millis(20));
+            // The first request must hold the connection that hangs.
+            wait_accepts(&s, 1);
         }
     }
     let oks = (0..6).filter(|_| rx.recv().unwrap()).count();
@@ -439,7 +454,7 @@ fn closed_client_answers_shutdown() {
     let c = client();
     let (tx, rx) = mpsc::channel();
     c.submit(get(s.addr), Box::new(move |r| tx.send(r).unwrap()));
-    thread::sleep(Duration::from_millis(50));
+    wait_accepts(&s, 1);
     c.close();
     c.close();
     assert!(matches!(rx.recv().unwrap(), Err(ClientError::Shutdown)));

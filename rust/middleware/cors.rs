@@ -87,7 +87,10 @@ pub struct Cors {
 impl Cors {
     /// Checks and renders the configuration.
     pub fn new(cfg: CorsConfig) -> Result<Cors, ConfigError> {
-        let bad = |what: &str, v: &str| ConfigError(format!("cors: invalid {what} {v:?}"));
+        // Named as the Python option is (`CORS(allow_origins=...)`), so the user finds it.
+        let bad = |option: &str, what: &str, v: &str| {
+            ConfigError(format!("CORS {option}: invalid {what} {v:?}"))
+        };
         let mut origins = Vec::new();
         for o in &cfg.allow_origins {
             let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
@@ -98,19 +101,22 @@ impl Cors {
                     .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
                     && headers::valid_value(&o));
             if !ok {
-                return Err(bad("origin", &o));
+                return Err(bad("allow_origins", "origin", &o));
             }
             origins.push(o.into_boxed_str());
         }
         let any_origin = origins.iter().any(|o| &**o == "*");
         for m in &cfg.allow_methods {
             if m != "*" && Method::from_bytes(m.as_bytes()).is_none() {
-                return Err(bad("method", m));
+                return Err(bad("allow_methods", "method", m));
             }
         }
-        for h in cfg.allow_headers.iter().chain(&cfg.expose_headers) {
-            if h != "*" && !headers::valid_name(h) {
-                return Err(bad("header", h));
+        for (option, list) in [
+            ("allow_headers", &cfg.allow_headers),
+            ("expose_headers", &cfg.expose_headers),
+        ] {
+            if let Some(h) = list.iter().find(|h| *h != "*" && !headers::valid_name(h)) {
+                return Err(bad(option, "header name", h));
             }
         }
         let any_method = cfg.allow_methods.iter().any(|m| m == "*");

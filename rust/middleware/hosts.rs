@@ -28,11 +28,13 @@ impl TrustedHosts {
             suffixes: Vec::new(),
         };
         if patterns.is_empty() {
-            return Err(ConfigError("trusted_hosts: no host listed".into()));
+            return Err(ConfigError(
+                "TrustedHosts allowed: needs at least one host".into(),
+            ));
         }
         for p in patterns {
             let p = p.as_ref().trim().to_ascii_lowercase();
-            let bad = |why: &str| ConfigError(format!("trusted_hosts: {p:?}: {why}"));
+            let bad = |why: &str| ConfigError(format!("TrustedHosts allowed: {p:?}: {why}"));
             if p == "*" {
                 t.any = true;
                 continue;

@@ -96,7 +96,8 @@ impl Layer {
     }
 }
 
-/// A configuration the layers refuse, with what is wrong; the bridge raises it as ValueError.
+/// A configuration the layers refuse, with what is wrong (naming the option); the bridge
+/// raises it as `covetpy.ConfigError`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 

@@ -110,10 +110,19 @@ impl Limiter {
         max_keys: usize,
         shards: usize,
     ) -> Result<Limiter, ConfigError> {
-        if !(rate.is_finite() && rate > 0.0) || burst == 0 || max_keys == 0 {
+        if !(rate.is_finite() && rate > 0.0) {
             return Err(ConfigError(format!(
-                "rate_limit: rate must be > 0, burst and max_keys >= 1 \
-                 (rate={rate}, burst={burst}, max_keys={max_keys})"
+                "RateLimit rate must be a finite number > 0, got {rate}"
+            )));
+        }
+        if burst == 0 {
+            return Err(ConfigError(format!(
+                "RateLimit burst must be >= 1, got {burst}"
+            )));
+        }
+        if max_keys == 0 {
+            return Err(ConfigError(format!(
+                "RateLimit max_keys must be >= 1, got {max_keys}"
             )));
         }
         let shards = shards.clamp(1, max_keys);
@@ -241,7 +250,7 @@ impl RateLimit {
         if let RateKey::Header(h) = &cfg.key {
             if !super::headers::valid_name(h) {
                 return Err(ConfigError(format!(
-                    "rate_limit: {h:?} is not a header name"
+                    "RateLimit key: {h:?} is not a header name"
                 )));
             }
         }

@@ -44,7 +44,7 @@ impl RequestId {
     pub fn new(cfg: RequestIdConfig) -> Result<RequestId, ConfigError> {
         if !headers::valid_name(&cfg.header) {
             return Err(ConfigError(format!(
-                "request_id: {:?} is not a header name",
+                "RequestId header: {:?} is not a header name",
                 cfg.header
             )));
         }

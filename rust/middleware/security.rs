@@ -78,7 +78,7 @@ impl SecurityHeaders {
         for (name, value) in set {
             if !headers::valid_name(&name) || !headers::valid_value(&value) {
                 return Err(ConfigError(format!(
-                    "security_headers: invalid header {name:?}: {value:?}"
+                    "SecurityHeaders: invalid header {name:?}: {value:?}"
                 )));
             }
             let mut line = Vec::new();

@@ -17,7 +17,7 @@ pub enum Converter {
     Float,
     /// `8-4-4-4-12` hex digits in either case, normalised to lower case.
     Uuid,
-    /// The non-empty rest of the path, slashes included; only valid as the last segment.
+    /// The rest of the path, slashes included, possibly empty; only valid as the last segment.
     Path,
 }
 
@@ -63,8 +63,9 @@ impl Converter {
     /// Converts a raw (still percent-encoded) segment; `None` = no match (the request becomes a 404).
     pub fn convert<'a>(&self, raw: &'a str) -> Option<ParamValue<'a>> {
         let text = percent_decode(raw)?;
-        // The router never hands over an empty segment, but `convert` is public: keep the rule here.
-        if text.is_empty() {
+        // The router hands over an empty value only for a `path` rest (`/files/` against
+        // `/files/{rest:path}`), but `convert` is public: keep the rule here.
+        if text.is_empty() && *self != Converter::Path {
             return None;
         }
         match self {
@@ -301,7 +302,9 @@ mod tests {
             conv(Converter::Path, "a%20b/c"),
             Some(ParamValue::Path("a b/c".into()))
         );
-        assert_eq!(conv(Converter::Path, ""), None);
+        // The empty rest of `/files/` against `/files/{p:path}` (see `table.rs`).
+        assert_eq!(conv(Converter::Path, ""), Some(ParamValue::Path("".into())));
+        assert_eq!(conv(Converter::Str, ""), None);
         assert_eq!(conv(Converter::Path, "a/%zz"), None);
     }
 

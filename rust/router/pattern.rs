@@ -15,10 +15,34 @@
 use super::convert::Converter;
 use super::table::RouteError;
 
+/// One segment of a pattern, as the fallback matcher in `table.rs` reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Seg {
+    /// Text compared raw with the request's segment.
+    Static(Box<str>),
+    /// One non-empty segment.
+    Param,
+    /// The rest of the path after the preceding `/`, empty or not (a `path` parameter).
+    Rest,
+}
+
+impl Seg {
+    /// How specific the segment is: matchit prefers static to parameter to catch-all.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Seg::Static(_) => 0,
+            Seg::Param => 1,
+            Seg::Rest => 2,
+        }
+    }
+}
+
 /// A parsed pattern: matchit key plus the per-route parameter data.
 pub(super) struct Parsed {
     /// The matchit route, e.g. `/users/{p0}`.
     pub key: String,
+    /// The segments after the leading `/`, for matching without matchit.
+    pub segs: Vec<Seg>,
     /// Parameter names in path order.
     pub names: Vec<String>,
     /// Converters, parallel to `names`.
@@ -54,6 +78,7 @@ pub(super) fn parse_path(path: &str) -> Result<Parsed, RouteError> {
     let mut key = String::with_capacity(path.len());
     let mut names: Vec<String> = Vec::new();
     let mut converters = Vec::new();
+    let mut segs = Vec::new();
     let mut segments = rest.split('/').peekable();
     while let Some(seg) = segments.next() {
         key.push('/');
@@ -71,6 +96,7 @@ pub(super) fn parse_path(path: &str) -> Result<Parsed, RouteError> {
                 ));
             }
             key.push_str(seg);
+            segs.push(Seg::Static(seg.into()));
             continue;
         };
         let (name, conv) = match inner.split_once(':') {
@@ -100,14 +126,17 @@ pub(super) fn parse_path(path: &str) -> Result<Parsed, RouteError> {
                 ));
             }
             key.push_str(&format!("{{*p{position}}}"));
+            segs.push(Seg::Rest);
         } else {
             key.push_str(&format!("{{p{position}}}"));
+            segs.push(Seg::Param);
         }
         names.push(name.to_owned());
         converters.push(conv);
     }
     Ok(Parsed {
         key,
+        segs,
         names,
         converters,
     })
@@ -120,4 +149,57 @@ pub(super) fn valid_method(m: &str) -> bool {
             (b.is_ascii_alphanumeric() && !b.is_ascii_lowercase())
                 || b"!#$%&'*+-.^_`|~".contains(&b)
         })
+}
+
+/// Matches a raw request path against `segs` the way the matchit tree does (static segments
+/// compared raw, a parameter takes one non-empty segment), except that a `path` parameter also
+/// takes an empty rest; pushes the raw parameter values in path order. Used only for the
+/// fallback candidates of a lookup, which matchit (one match per path) cannot give.
+pub(super) fn match_segs<'p>(segs: &[Seg], path: &'p str, out: &mut Vec<&'p str>) -> bool {
+    let Some(mut rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    for (i, seg) in segs.iter().enumerate() {
+        let (part, tail) = match seg {
+            Seg::Rest => {
+                out.push(rest);
+                return true;
+            }
+            _ => match rest.split_once('/') {
+                Some((part, tail)) => (part, Some(tail)),
+                None => (rest, None),
+            },
+        };
+        match seg {
+            Seg::Static(s) if **s == *part => {}
+            Seg::Param if !part.is_empty() => out.push(part),
+            _ => return false,
+        }
+        match tail {
+            Some(t) => rest = t,
+            None => return i + 1 == segs.len(),
+        }
+    }
+    false
+}
+
+/// Whether some path matches both `a` and `b` (with [`match_segs`]'s rules).
+pub(super) fn overlap(a: &[Seg], b: &[Seg]) -> bool {
+    let (mut a, mut b) = (a.iter(), b.iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            // A catch-all takes whatever the other pattern has from here on, even nothing
+            // after the `/` (but a pattern that ended before that `/` never matches it).
+            (Some(Seg::Rest), Some(_)) | (Some(_), Some(Seg::Rest)) => return true,
+            (None, Some(_)) | (Some(_), None) => return false,
+            (Some(Seg::Static(x)), Some(Seg::Static(y))) if x != y => return false,
+            (Some(Seg::Static(s)), Some(Seg::Param)) | (Some(Seg::Param), Some(Seg::Static(s)))
+                if s.is_empty() =>
+            {
+                return false
+            }
+            _ => {}
+        }
+    }
 }

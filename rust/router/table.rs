@@ -8,17 +8,38 @@
 //! * Matching is on the raw request path; parameters are percent-decoded afterwards, so
 //!   `%2F` stays inside one segment. Static segments are compared raw (not decoded).
 //! * `/a` and `/a/` are different routes; there is no trailing-slash redirect.
-//! * Static segments beat parameters, which beat `path` catch-alls (matchit's priority).
-//! * A converter mismatch (`/users/abc` against `{id:int}`) is a 404, decided without Python.
-//!   The 405 decision comes first: a path shape that matches with the wrong method is a 405
-//!   even if the converters would have rejected the values.
-//! * `HEAD` falls back to the `GET` route when no route declares `HEAD`.
+//! * Static segments beat parameters, which beat `path` catch-alls (matchit's priority),
+//!   segment by segment from the left: that order makes one shape *more specific* than another.
+//! * A `{x}` parameter never matches an empty segment, but a `{rest:path}` parameter matches an
+//!   empty rest: `/files/` matches `/files/{rest:path}` (with `rest == ""`) and `/` matches
+//!   `/{rest:path}`; `/files` (no slash after the prefix) does not. Starlette's `path`
+//!   convertor (`.*`) does the same, so FastAPI users expect it, and a catch-all such as
+//!   `@app.route("/{rest:path}", methods=["POST"])` must see `POST /` for it to be a catch-all.
+//!   The matchit tree cannot express an empty catch-all, so each `prefix/{*p}` shape also
+//!   inserts `prefix/` pointing to the same entry (unless a route declares that path itself).
+//! * Fall-through: when the most specific shape matching the path has no route for the method,
+//!   or its route's converter refuses a value (`/users/abc` against `{id:int}`), the next
+//!   shape matching the path is tried, in specificity order, until a route takes the method
+//!   and its converters accept. So `@app.get("/")` beside `@app.post("/{rest:path}")` sends
+//!   `POST /` to the catch-all, and `GET /users/abc` with `/users/{id:int}` beside
+//!   `/{kind}/{name}` to the latter, as Starlette does by trying its routes in turn. When none
+//!   takes the request: 404 if some route matching the path had the method (a converter
+//!   refused), else 405 with `Allow` the union of the methods of every shape that matches the
+//!   path (converters not consulted).
+//! * Shapes matchit cannot hold side by side (a parameter and a catch-all at one position:
+//!   `/files/{name}` and `/files/{rest:path}`) are still a `RouteError::Conflict`.
+//! * Cost: the shapes that can match some path of a shape, its *fallbacks*, are computed once
+//!   at start-up; a lookup whose first match takes the request never looks at them, and one
+//!   that falls through tests only those fallbacks, never the whole table.
+//! * `HEAD` falls back to the `GET` route of a shape that declares no `HEAD`; that shape then
+//!   takes the `HEAD` request before any less specific one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
 use super::convert::{Converter, ParamValue};
-use super::pattern::{invalid, parse_path, valid_method};
+use super::pattern::{invalid, match_segs, overlap, parse_path, valid_method, Seg};
 
 /// One route as Python declares it: `id` is the caller's index, `methods` upper-case
 /// (`"GET"`, ...), `path` in CovetPy syntax: `/users/{user_id:int}`, `/files/{rest:path}`,
@@ -186,8 +207,9 @@ pub enum Lookup<'a> {
     NotFound,
     /// The path matched but not for this method: answer 405 with this `Allow` header value.
     MethodNotAllowed {
-        /// Sorted, comma-separated methods (`"GET, HEAD, POST"`), computed at build time.
-        allow: &'a str,
+        /// Sorted, comma-separated methods (`"GET, HEAD, POST"`); computed at build time when
+        /// one shape matches the path, per request when several do.
+        allow: Cow<'a, str>,
     },
 }
 
@@ -205,11 +227,33 @@ struct Entry {
     allow: String,
     /// The route that created the entry, named in matchit conflict messages.
     first: usize,
+    /// The shape, for matching it as a fallback.
+    segs: Vec<Seg>,
+    /// Less specific shapes that match some path this one matches, most specific first: the
+    /// candidates when this one cannot take a request (see the module docs).
+    fallbacks: Box<[usize]>,
+}
+
+/// What a matchit leaf points to.
+#[derive(Clone, Copy)]
+struct Leaf {
+    entry: usize,
+    /// The leaf is `prefix/` of a `prefix/{*p}` shape: its `path` parameter is empty.
+    empty_rest: bool,
+}
+
+/// Why a shape did not take a request.
+#[derive(Clone, Copy, PartialEq)]
+enum Miss {
+    /// No route of the shape has the method.
+    Method,
+    /// The route with the method refused a parameter value.
+    Value,
 }
 
 /// The compiled route table; immutable after [`Router::new`].
 pub struct Router {
-    tree: matchit::Router<usize>,
+    tree: matchit::Router<Leaf>,
     entries: Vec<Entry>,
     routes: Vec<Compiled>,
     by_id: HashMap<usize, usize>,
@@ -227,13 +271,19 @@ fn describe(methods: &[String], path: &str) -> String {
     format!("{} {path}", methods.join(","))
 }
 
-fn allow_header(methods: &[(String, usize)]) -> String {
-    let mut names: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+fn allow_header<'m>(methods: impl Iterator<Item = &'m (String, usize)>) -> String {
+    let mut names: Vec<&str> = methods.map(|(m, _)| m.as_str()).collect();
     if names.contains(&"GET") && !names.contains(&"HEAD") {
         names.push("HEAD");
     }
     names.sort_unstable();
+    names.dedup();
     names.join(", ")
+}
+
+/// Specificity order of shapes (smaller is more specific; see the module docs).
+fn rank(segs: &[Seg]) -> Vec<u8> {
+    segs.iter().map(Seg::rank).collect()
 }
 
 /// Rejects routes whose methods could never match a request.
@@ -258,6 +308,7 @@ impl Router {
         let mut tree = matchit::Router::new();
         let mut entries: Vec<Entry> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut keys: Vec<String> = Vec::new();
         let mut compiled = Vec::with_capacity(routes.len());
         let mut by_id = HashMap::with_capacity(routes.len());
 
@@ -271,29 +322,38 @@ impl Router {
                 Some(&e) => e,
                 None => {
                     let e = entries.len();
-                    tree.insert(parsed.key.clone(), e)
-                        .map_err(|err| match err {
-                            matchit::InsertError::Conflict { with } => {
-                                // matchit names an inserted key; show the route the user wrote instead.
-                                let with = match by_key.get(&with) {
-                                    Some(&other) => {
-                                        let first = &routes[entries[other].first];
-                                        describe(&first.methods, &first.path)
-                                    }
-                                    None => with,
-                                };
-                                RouteError::Conflict {
-                                    route: describe(&spec.methods, &spec.path),
-                                    with,
+                    tree.insert(
+                        parsed.key.clone(),
+                        Leaf {
+                            entry: e,
+                            empty_rest: false,
+                        },
+                    )
+                    .map_err(|err| match err {
+                        matchit::InsertError::Conflict { with } => {
+                            // matchit names an inserted key; show the route the user wrote instead.
+                            let with = match by_key.get(&with) {
+                                Some(&other) => {
+                                    let first = &routes[entries[other].first];
+                                    describe(&first.methods, &first.path)
                                 }
+                                None => with,
+                            };
+                            RouteError::Conflict {
+                                route: describe(&spec.methods, &spec.path),
+                                with,
                             }
-                            other => invalid(&spec.path, other.to_string()),
-                        })?;
+                        }
+                        other => invalid(&spec.path, other.to_string()),
+                    })?;
+                    keys.push(parsed.key.clone());
                     by_key.insert(parsed.key, e);
                     entries.push(Entry {
                         methods: Vec::new(),
                         allow: String::new(),
                         first: index,
+                        segs: parsed.segs,
+                        fallbacks: Box::default(),
                     });
                     e
                 }
@@ -318,8 +378,40 @@ impl Router {
                 converters: parsed.converters,
             });
         }
-        for entry in &mut entries {
-            entry.allow = allow_header(&entry.methods);
+        // The empty rest of each catch-all (see the module docs), after every declared path so
+        // that a route declaring `prefix/` itself keeps it and has the catch-all as fallback.
+        for (e, entry) in entries.iter().enumerate() {
+            let Some(Seg::Rest) = entry.segs.last() else {
+                continue;
+            };
+            let key = &keys[e];
+            let prefix = &key[..key.rfind('{').unwrap_or(key.len())];
+            if by_key.contains_key(prefix) {
+                continue;
+            }
+            // A prefix of an inserted key cannot clash with it; if matchit disagrees, the
+            // route table is refused rather than served with a catch-all that half works.
+            let leaf = Leaf {
+                entry: e,
+                empty_rest: true,
+            };
+            tree.insert(prefix, leaf).map_err(|err| {
+                let first = &routes[entry.first];
+                invalid(&first.path, err.to_string())
+            })?;
+        }
+        let ranks: Vec<_> = entries.iter().map(|e| rank(&e.segs)).collect();
+        let mut fallbacks = Vec::with_capacity(entries.len());
+        for (e, entry) in entries.iter().enumerate() {
+            let mut later: Vec<usize> = (0..entries.len())
+                .filter(|&f| ranks[f] > ranks[e] && overlap(&entry.segs, &entries[f].segs))
+                .collect();
+            later.sort_by(|&x, &y| ranks[x].cmp(&ranks[y]));
+            fallbacks.push(later.into_boxed_slice());
+        }
+        for (entry, fallbacks) in entries.iter_mut().zip(fallbacks) {
+            entry.allow = allow_header(entry.methods.iter());
+            entry.fallbacks = fallbacks;
         }
         Ok(Router {
             tree,
@@ -332,42 +424,99 @@ impl Router {
     /// Matches `method` and the raw request `path` (no query string).
     ///
     /// This code allocates only for parameters that needed percent-decoding or upper-case UUID
-    /// folding, and for more than four parameters. (matchit itself may allocate a backtracking
-    /// stack where static and parameter siblings coexist, and for more than three parameters.)
+    /// folding, for more than four parameters, and when the first match does not take the
+    /// request and fallbacks are tried. (matchit itself may allocate a backtracking stack
+    /// where static and parameter siblings coexist, and for more than three parameters.)
     pub fn lookup<'a>(&'a self, method: &str, path: &'a str) -> Lookup<'a> {
         let Ok(matched) = self.tree.at(path) else {
             return Lookup::NotFound;
         };
-        let Some(entry) = self.entries.get(*matched.value) else {
+        let leaf = *matched.value;
+        let Some(entry) = self.entries.get(leaf.entry) else {
             return Lookup::NotFound;
         };
+        let empty = leaf.empty_rest.then_some("");
+        let raws = matched.params.iter().map(|(_, v)| v).chain(empty);
+        let miss = match self.take(entry, method, raws) {
+            Ok(found) => return found,
+            Err(miss) => miss,
+        };
+        if entry.fallbacks.is_empty() {
+            return match miss {
+                Miss::Value => Lookup::NotFound,
+                Miss::Method => Lookup::MethodNotAllowed {
+                    allow: Cow::Borrowed(&entry.allow),
+                },
+            };
+        }
+        self.fall_through(entry, method, path, miss)
+    }
+
+    /// The first match did not take the request: tries the shapes after it that match `path`.
+    fn fall_through<'a>(
+        &'a self,
+        first: &'a Entry,
+        method: &str,
+        path: &'a str,
+        mut miss: Miss,
+    ) -> Lookup<'a> {
+        let mut raws = Vec::new();
+        let mut matching = vec![first];
+        for &f in first.fallbacks.iter() {
+            let Some(entry) = self.entries.get(f) else {
+                continue;
+            };
+            raws.clear();
+            if !match_segs(&entry.segs, path, &mut raws) {
+                continue;
+            }
+            match self.take(entry, method, raws.iter().copied()) {
+                Ok(found) => return found,
+                Err(Miss::Value) => miss = Miss::Value,
+                Err(Miss::Method) => {}
+            }
+            matching.push(entry);
+        }
+        match (miss, matching.len()) {
+            // A route had the method: its refused value is why nothing answers.
+            (Miss::Value, _) => Lookup::NotFound,
+            (Miss::Method, 1) => Lookup::MethodNotAllowed {
+                allow: Cow::Borrowed(&first.allow),
+            },
+            (Miss::Method, _) => Lookup::MethodNotAllowed {
+                allow: Cow::Owned(allow_header(matching.iter().flat_map(|e| &e.methods))),
+            },
+        }
+    }
+
+    /// The route of `entry` for `method` with its converted parameters (`raws`, in path order).
+    fn take<'a>(
+        &'a self,
+        entry: &Entry,
+        method: &str,
+        raws: impl Iterator<Item = &'a str>,
+    ) -> Result<Lookup<'a>, Miss> {
         let find = |m: &str| entry.methods.iter().find(|(name, _)| name == m);
         let chosen = match find(method) {
             Some(found) => Some(found),
             None if method == "HEAD" => find("GET"),
             None => None,
         };
-        let Some(&(_, index)) = chosen else {
-            return Lookup::MethodNotAllowed {
-                allow: &entry.allow,
-            };
-        };
-        let Some(route) = self.routes.get(index) else {
-            return Lookup::NotFound;
-        };
+        let &(_, index) = chosen.ok_or(Miss::Method)?;
+        let route = self.routes.get(index).ok_or(Miss::Method)?;
         let mut params = Params::new();
-        // matchit yields parameters in path order, the same order as `names`/`converters`.
+        // Raw values come in path order, the same order as `names`/`converters`.
         let spec = route.names.iter().zip(&route.converters);
-        for ((_, raw), (name, conv)) in matched.params.iter().zip(spec) {
+        for (raw, (name, conv)) in raws.zip(spec) {
             match conv.convert(raw) {
                 Some(value) => params.push(name, value),
-                None => return Lookup::NotFound,
+                None => return Err(Miss::Value),
             }
         }
-        Lookup::Found {
+        Ok(Lookup::Found {
             route: route.id,
             params,
-        }
+        })
     }
 
     fn route(&self, id: usize) -> Option<&Compiled> {

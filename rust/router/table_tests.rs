@@ -132,10 +132,11 @@ fn percent_decoding_after_matching() {
         vec![("rest", ParamValue::Path("x/y/z/".into()))]
     );
     assert_eq!(
-        r.lookup("GET", "/raw/"),
-        Lookup::NotFound,
-        "path is non-empty"
+        found(&r, "GET", "/raw/").1,
+        vec![("rest", ParamValue::Path("".into()))],
+        "a path parameter takes an empty rest"
     );
+    assert_eq!(r.lookup("GET", "/raw"), Lookup::NotFound);
     // Borrowed when nothing needed decoding: no allocation.
     match r.lookup("GET", "/files/plain") {
         Lookup::Found { params, .. } => {
@@ -160,41 +161,45 @@ fn method_not_allowed_with_exact_allow() {
     assert_eq!(
         r.lookup("PATCH", "/items"),
         Lookup::MethodNotAllowed {
-            allow: "GET, HEAD, POST"
+            allow: "GET, HEAD, POST".into()
         }
     );
     assert_eq!(
         r.lookup("GET", "/items/1"),
         Lookup::MethodNotAllowed {
-            allow: "DELETE, PUT"
+            allow: "DELETE, PUT".into()
         }
     );
     assert_eq!(
         r.lookup("HEAD", "/items/1"),
         Lookup::MethodNotAllowed {
-            allow: "DELETE, PUT"
+            allow: "DELETE, PUT".into()
         }
     );
     assert_eq!(
         r.lookup("POST", "/h"),
-        Lookup::MethodNotAllowed { allow: "GET, HEAD" }
+        Lookup::MethodNotAllowed {
+            allow: "GET, HEAD".into()
+        }
     );
     assert_eq!(
         r.lookup("GET", "/o"),
-        Lookup::MethodNotAllowed { allow: "OPTIONS" }
+        Lookup::MethodNotAllowed {
+            allow: "OPTIONS".into()
+        }
     );
     // Methods are case-sensitive (RFC 9110).
     assert_eq!(
         r.lookup("get", "/items"),
         Lookup::MethodNotAllowed {
-            allow: "GET, HEAD, POST"
+            allow: "GET, HEAD, POST".into()
         }
     );
     // The method check comes before conversion: wrong method on a bad value is still 405.
     assert_eq!(
         r.lookup("GET", "/items/abc"),
         Lookup::MethodNotAllowed {
-            allow: "DELETE, PUT"
+            allow: "DELETE, PUT".into()
         }
     );
     assert_eq!(r.lookup("GET", "/nope"), Lookup::NotFound);
@@ -213,7 +218,9 @@ fn head_falls_back_to_get() {
     assert_eq!(found(&r, "GET", "/b").0, 1);
     assert_eq!(
         r.lookup("HEAD", "/c"),
-        Lookup::MethodNotAllowed { allow: "POST" }
+        Lookup::MethodNotAllowed {
+            allow: "POST".into()
+        }
     );
 }
 
@@ -224,7 +231,9 @@ fn trailing_slash_is_a_different_route() {
     assert_eq!(found(&r, "POST", "/a/").0, 1);
     assert_eq!(
         r.lookup("GET", "/a/"),
-        Lookup::MethodNotAllowed { allow: "POST" }
+        Lookup::MethodNotAllowed {
+            allow: "POST".into()
+        }
     );
     let only = router(&[(&["GET"], "/x")]);
     assert_eq!(only.lookup("GET", "/x/"), Lookup::NotFound);
@@ -381,11 +390,147 @@ fn invalid_methods_and_ids() {
     });
 }
 
+/// Issue 13 (point 5): `POST /` answered 405 because `GET /` is more specific than the
+/// catch-all that takes POST.
+#[test]
+fn a_method_the_most_specific_route_lacks_falls_through_to_a_catch_all() {
+    let r = router(&[(&["POST", "PUT"], "/{rest:path}"), (&["GET"], "/")]);
+    assert_eq!(
+        found(&r, "POST", "/"),
+        (0, vec![("rest", ParamValue::Path("".into()))])
+    );
+    assert_eq!(found(&r, "GET", "/").0, 1);
+    assert_eq!(found(&r, "HEAD", "/").0, 1);
+    assert_eq!(
+        found(&r, "POST", "/a/b").1,
+        vec![("rest", ParamValue::Path("a/b".into()))]
+    );
+    assert_eq!(
+        r.lookup("DELETE", "/"),
+        Lookup::MethodNotAllowed {
+            allow: "GET, HEAD, POST, PUT".into()
+        }
+    );
+    assert_eq!(
+        r.lookup("DELETE", "/a"),
+        Lookup::MethodNotAllowed {
+            allow: "POST, PUT".into()
+        }
+    );
+}
+
+#[test]
+fn a_path_parameter_takes_an_empty_rest_unless_a_route_declares_it() {
+    let r = router(&[
+        (&["GET"], "/files/{p:path}"),
+        (&["GET"], "/{x}/{rest:path}"),
+        (&["GET"], "/static/"),
+        (&["POST"], "/static/{p:path}"),
+    ]);
+    assert_eq!(
+        found(&r, "GET", "/files/").1,
+        vec![("p", ParamValue::Path("".into()))]
+    );
+    assert_eq!(
+        found(&r, "GET", "/a/"),
+        (
+            1,
+            vec![("x", s("a")), ("rest", ParamValue::Path("".into()))]
+        )
+    );
+    // Not without the slash after the prefix: `/files` is another path.
+    assert_eq!(r.lookup("GET", "/files"), Lookup::NotFound);
+    // A declared `prefix/` keeps it; the catch-all is its fallback for other methods.
+    assert_eq!(found(&r, "GET", "/static/").0, 2);
+    assert_eq!(
+        found(&r, "POST", "/static/"),
+        (3, vec![("p", ParamValue::Path("".into()))])
+    );
+    let root = router(&[(&["GET"], "/{rest:path}")]);
+    assert_eq!(
+        found(&root, "GET", "/").1,
+        vec![("rest", ParamValue::Path("".into()))]
+    );
+}
+
+#[test]
+fn a_converter_that_refuses_falls_through_too() {
+    let r = router(&[(&["GET"], "/users/{id:int}"), (&["GET"], "/{kind}/{name}")]);
+    assert_eq!(
+        found(&r, "GET", "/users/42"),
+        (0, vec![("id", ParamValue::Int(42))])
+    );
+    assert_eq!(
+        found(&r, "GET", "/users/bob"),
+        (1, vec![("kind", s("users")), ("name", s("bob"))])
+    );
+    assert_eq!(
+        r.lookup("DELETE", "/users/bob"),
+        Lookup::MethodNotAllowed {
+            allow: "GET, HEAD".into()
+        }
+    );
+    // A route had the method but refused the value, and nothing after it takes it: 404,
+    // since an `Allow` listing the method would contradict the refusal.
+    let r = router(&[(&["GET"], "/users/{id:int}"), (&["POST"], "/{kind}/{name}")]);
+    assert_eq!(r.lookup("GET", "/users/bob"), Lookup::NotFound);
+    assert_eq!(found(&r, "POST", "/users/bob").0, 1);
+    assert_eq!(
+        r.lookup("PUT", "/users/1"),
+        Lookup::MethodNotAllowed {
+            allow: "GET, HEAD, POST".into()
+        }
+    );
+}
+
+#[test]
+fn fallbacks_are_tried_most_specific_first() {
+    let r = router(&[
+        (&["GET"], "/a/b"),
+        (&["POST"], "/{y}/b"),
+        (&["POST", "PATCH"], "/a/{x}"),
+        (&["POST", "PUT"], "/{y}/{z}"),
+    ]);
+    assert_eq!(found(&r, "POST", "/a/b").0, 2, "static first segment wins");
+    assert_eq!(found(&r, "PUT", "/a/b").0, 3);
+    assert_eq!(found(&r, "POST", "/c/b").0, 1);
+    assert_eq!(
+        r.lookup("DELETE", "/a/b"),
+        Lookup::MethodNotAllowed {
+            allow: "GET, HEAD, PATCH, POST, PUT".into()
+        }
+    );
+    // HEAD is taken by the most specific shape that has GET.
+    let r = router(&[(&["GET"], "/x"), (&["HEAD"], "/{rest:path}")]);
+    assert_eq!(found(&r, "HEAD", "/x").0, 0);
+    assert_eq!(found(&r, "HEAD", "/y").0, 1);
+}
+
+#[test]
+fn fallbacks_are_computed_once_and_only_for_overlapping_shapes() {
+    let r = router(&[
+        (&["GET"], "/"),
+        (&["GET"], "/users"),
+        (&["GET"], "/users/{id:int}"),
+        (&["GET"], "/items/{id}"),
+        (&["GET"], "/items/{id}/parts"),
+        (&["GET"], "/{kind}/{name}"),
+    ]);
+    let chains: Vec<usize> = r.entries.iter().map(|e| e.fallbacks.len()).collect();
+    // Only the two shapes under `/{kind}/{name}` have a fallback (it); disjoint shapes and
+    // the least specific one have none, so their lookups never look further.
+    assert_eq!(chains, [0, 0, 1, 1, 0, 0]);
+    assert_eq!(&*r.entries[2].fallbacks, &[5]);
+}
+
 /// A naive reference matcher over the same routes (str params and `path` catch-alls only):
-/// at each segment prefer static, then param, then catch-all, i.e. the lexicographically
-/// smallest kind sequence among all routes that match.
-fn linear_match(routes: &[Vec<Seg>], path: &str) -> Option<usize> {
-    let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+/// the routes that match, most specific first: at each segment prefer static, then param,
+/// then catch-all, i.e. in lexicographic order of their kind sequences.
+fn linear_candidates(routes: &[Vec<Seg>], path: &str) -> Vec<usize> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Vec::new();
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
     let matches = |route: &[Seg]| -> bool {
         for (i, seg) in route.iter().enumerate() {
             match seg {
@@ -398,7 +543,8 @@ fn linear_match(routes: &[Vec<Seg>], path: &str) -> Option<usize> {
                     Some(p) if !p.is_empty() => {}
                     _ => return false,
                 },
-                Seg::Rest => return parts.len() > i && !parts[i..].join("/").is_empty(),
+                // A `path` parameter takes the rest after the `/`, even when it is empty.
+                Seg::Rest => return parts.len() > i,
             }
         }
         parts.len() == route.len()
@@ -413,9 +559,38 @@ fn linear_match(routes: &[Vec<Seg>], path: &str) -> Option<usize> {
             })
             .collect()
     };
-    (0..routes.len())
-        .filter(|&i| matches(&routes[i]))
-        .min_by_key(|&i| rank(&routes[i]))
+    let mut candidates: Vec<usize> = (0..routes.len()).filter(|&i| matches(&routes[i])).collect();
+    candidates.sort_by_key(|&i| rank(&routes[i]));
+    candidates
+}
+
+fn linear_match(routes: &[Vec<Seg>], path: &str) -> Option<usize> {
+    linear_candidates(routes, path).first().copied()
+}
+
+/// The reference for fall-through: the most specific matching route that has the method,
+/// else 405 with the union of the methods of every matching route, else 404.
+fn linear_lookup(routes: &[(Vec<Seg>, Vec<&str>)], method: &str, path: &str) -> Lookup<'static> {
+    let shapes: Vec<Vec<Seg>> = routes.iter().map(|(r, _)| r.clone()).collect();
+    let candidates = linear_candidates(&shapes, path);
+    if let Some(&i) = candidates.iter().find(|&&i| routes[i].1.contains(&method)) {
+        return Lookup::Found {
+            route: i,
+            params: Params::new(),
+        };
+    }
+    if candidates.is_empty() {
+        return Lookup::NotFound;
+    }
+    let mut allow: Vec<&str> = candidates
+        .iter()
+        .flat_map(|&i| routes[i].1.clone())
+        .collect();
+    allow.sort_unstable();
+    allow.dedup();
+    Lookup::MethodNotAllowed {
+        allow: allow.join(", ").into(),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -451,7 +626,37 @@ fn route_strategy() -> impl Strategy<Value = Vec<Seg>> {
     })
 }
 
+/// A non-empty set of methods (no GET, so that HEAD plays no part).
+fn methods_strategy() -> impl Strategy<Value = Vec<&'static str>> {
+    prop::sample::subsequence(vec!["DELETE", "POST", "PUT"], 1..=3)
+}
+
 proptest! {
+    #[test]
+    fn falls_through_like_a_linear_reference(
+        routes in prop::collection::btree_map(route_strategy(), methods_strategy(), 1..8),
+        requests in prop::collection::vec(
+            (
+                prop_oneof![Just("DELETE"), Just("POST"), Just("PUT"), Just("PATCH")],
+                prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("")], 1..6),
+            ),
+            1..20,
+        ),
+    ) {
+        let routes: Vec<(Vec<Seg>, Vec<&str>)> = routes.into_iter().collect();
+        let specs: Vec<RouteSpec> = routes.iter().enumerate().map(|(i, (r, m))| spec(i, m, &render(r))).collect();
+        // Shapes matchit refuses (param vs catch-all at one position) are out of scope here.
+        let Ok(r) = Router::new(&specs) else { return Ok(()); };
+        for (method, parts) in requests {
+            let path = format!("/{}", parts.join("/"));
+            let got = match r.lookup(method, &path) {
+                Lookup::Found { route, .. } => Lookup::Found { route, params: Params::new() },
+                other => other,
+            };
+            prop_assert_eq!(got, linear_lookup(&routes, method, &path), "{} {}", method, path);
+        }
+    }
+
     #[test]
     fn lookup_never_panics(path in "\\PC*", method in "[A-Z]{0,7}") {
         let r = router(&[

@@ -16,9 +16,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+// tokio's clock is the system's monotonic clock, except in tests that pause it: the window's
+// tests then move time themselves and cannot be upset by a busy machine.
+use tokio::time::Instant;
 
 struct State {
     /// Answers written and handler answers received on this thread (the window restarts on
@@ -129,14 +132,16 @@ mod tests {
         STATE.with(|s| s.asleep.get())
     }
 
-    /// Runs `body` beside this thread's poller on a fresh runtime; `body` gets the count of
-    /// the poller's turns (its flushes).
+    /// Runs `body` beside this thread's poller on a fresh runtime whose clock is paused (time
+    /// moves only by `tokio::time::advance`); `body` gets the count of the poller's turns (its
+    /// flushes).
     fn with_poller<F: std::future::Future<Output = ()>>(
         window: Duration,
         body: impl FnOnce(Rc<Cell<u32>>) -> F,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .unwrap();
         let local = tokio::task::LocalSet::new();
@@ -146,9 +151,12 @@ mod tests {
         local.block_on(&rt, body(flushes));
     }
 
+    /// It failed once on a machine whose other core was busy, when the window was wall-clock
+    /// time (issue 13): the clock is paused now, so only `advance` closes the window.
     #[test]
     fn polls_after_an_answer_for_the_window_then_sleeps() {
-        with_poller(Duration::from_millis(2), |flushes| async move {
+        let window = Duration::from_millis(2);
+        with_poller(window, |flushes| async move {
             turns(5).await;
             assert!(asleep(), "no answer yet: the poller sleeps");
             assert_eq!(flushes.get(), 0);
@@ -156,8 +164,18 @@ mod tests {
             turns(20).await;
             assert!(!asleep());
             assert!(flushes.get() >= 10, "it polls (and flushes) on every turn");
+            // However many turns it takes, the window is open until its time has passed.
+            tokio::time::advance(window - Duration::from_micros(1)).await;
+            turns(200).await;
+            assert!(!asleep());
+            // A new answer restarts the window.
+            activity();
+            turns(5).await;
+            tokio::time::advance(window - Duration::from_micros(1)).await;
+            turns(20).await;
+            assert!(!asleep(), "the window counts from the last answer");
             // Past the window without another answer: asleep again, and it stays so.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::advance(window).await;
             turns(5).await;
             assert!(asleep());
             let after = flushes.get();

@@ -17,7 +17,8 @@ Each is a frozen description; the app hands them to the Rust core once at start-
 (`App.runtime().native_middleware`). A request they answer or refuse (a CORS preflight, a host
 that is not trusted, a body over the limit, a client over its rate) never reaches Python. They
 run outside every Python middleware, in the order given, so the app refuses a list that puts
-one after a Python middleware (the order would not be what it says).
+one after a Python middleware (the order would not be what it says). An option they cannot use
+raises `ConfigError` naming it, here or when the server starts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from covetpy.exceptions import ConfigError
 
 __all__ = [
     "CORS",
@@ -76,7 +79,7 @@ class CORS(NativeMiddleware):
         for name in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         if self.max_age < 0:
-            raise ValueError(f"CORS max_age must be >= 0, got {self.max_age}")
+            raise ConfigError(f"CORS max_age must be >= 0, got {self.max_age}")
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,9 @@ class Compression(NativeMiddleware):
         object.__setattr__(self, "prefer", _tuple(self.prefer))
         unknown = set(self.prefer) - {"br", "zstd", "gzip"}
         if unknown:
-            raise ValueError(f"Compression prefer: unknown encodings {sorted(unknown)}")
+            raise ConfigError(f"Compression prefer: unknown encodings {sorted(unknown)}")
         if self.minimum_size < 0:
-            raise ValueError("Compression minimum_size must be >= 0")
+            raise ConfigError(f"Compression minimum_size must be >= 0, got {self.minimum_size}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class TrustedHosts(NativeMiddleware):
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed", _tuple(self.allowed))
         if not self.allowed:
-            raise ValueError("TrustedHosts needs at least one allowed host")
+            raise ConfigError("TrustedHosts allowed: needs at least one host")
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class BodyLimit(NativeMiddleware):
 
     def __post_init__(self) -> None:
         if self.max_bytes < 0:
-            raise ValueError("BodyLimit max_bytes must be >= 0")
+            raise ConfigError(f"BodyLimit max_bytes must be >= 0, got {self.max_bytes}")
 
 
 @dataclass(frozen=True)
@@ -172,12 +175,16 @@ class RateLimit(NativeMiddleware):
     max_keys: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.rate <= 0 or self.burst < 1:
-            raise ValueError("RateLimit needs rate > 0 and burst >= 1")
+        if not self.rate > 0:
+            raise ConfigError(f"RateLimit rate must be > 0, got {self.rate}")
+        if self.burst < 1:
+            raise ConfigError(f"RateLimit burst must be >= 1, got {self.burst}")
+        if self.max_keys < 1:
+            raise ConfigError(f"RateLimit max_keys must be >= 1, got {self.max_keys}")
         if isinstance(self.key, str) and not (
             self.key == "client" or (self.key.startswith("header:") and len(self.key) > 7)
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"RateLimit key must be 'client', 'header:NAME' or a function, not {self.key!r}"
             )
 

@@ -12,9 +12,12 @@
 //! Building may fail (that is the point of most patterns) but never panics. A lookup that
 //! finds a route must be explained by a plain re-implementation of the pattern syntax: the
 //! route's shape matches the path segment by segment, each parameter is the converter applied
-//! to its raw segment (the `path` one to the rest of the path), and the method is declared
-//! (or is HEAD falling back to GET). A 405 names exactly the methods of a shape that matches;
-//! a path equal to a static route is never a 404.
+//! to its raw segment (the `path` one to the rest of the path, possibly empty), and the method
+//! is declared (or is HEAD falling back to GET); and no more specific route would have taken
+//! the request (fall-through, see rust/router/table.rs). A 404 or 405 means no route takes the
+//! request; a 405 names exactly the union of the methods of the shapes that match the path,
+//! and comes only when no route matching the path has the method; a path equal to a static
+//! route is never a 404.
 
 #![no_main]
 
@@ -66,9 +69,9 @@ fn names(pattern: &str) -> Vec<String> {
         .collect()
 }
 
-/// Raw parameter values if `path` has the shape of `pattern` (converters not applied);
-/// `allow_empty` lets a parameter match an empty segment.
-fn reference<'p>(pattern: &str, path: &'p str, allow_empty: bool) -> Option<Vec<&'p str>> {
+/// Raw parameter values if `path` has the shape of `pattern` (converters not applied).
+/// A parameter never matches an empty segment; a `path` one matches an empty rest.
+fn reference<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
     let segs = segments(pattern);
     let rest = path.strip_prefix('/')?;
     let parts: Vec<&str> = rest.split('/').collect();
@@ -77,10 +80,8 @@ fn reference<'p>(pattern: &str, path: &'p str, allow_empty: bool) -> Option<Vec<
     for (i, seg) in segs.iter().enumerate() {
         match seg {
             Seg::Rest => {
+                // Empty or not: `/files/` matches `/files/{rest:path}`.
                 let raw = path.get(offset..)?;
-                if raw.is_empty() && !allow_empty {
-                    return None;
-                }
                 raws.push(raw);
                 return (i + 1 == segs.len()).then_some(raws);
             }
@@ -91,7 +92,7 @@ fn reference<'p>(pattern: &str, path: &'p str, allow_empty: bool) -> Option<Vec<
             }
             Seg::Param(_) => {
                 let raw = *parts.get(i)?;
-                if raw.is_empty() && !allow_empty {
+                if raw.is_empty() {
                     return None;
                 }
                 raws.push(raw);
@@ -123,7 +124,50 @@ fn parse_route(line: &str, id: usize) -> RouteSpec {
     }
 }
 
+/// Specificity of a shape: static before parameter before catch-all, from the left.
+fn rank(pattern: &str) -> Vec<u8> {
+    segments(pattern)
+        .iter()
+        .map(|s| match s {
+            Seg::Static(_) => 0,
+            Seg::Param(_) => 1,
+            Seg::Rest => 2,
+        })
+        .collect()
+}
+
+/// Whether `spec` takes `method path`: its shape and converters accept the path and it has the
+/// method (or GET for a HEAD, when no route of its shape declares HEAD).
+fn takes(spec: &RouteSpec, specs: &[RouteSpec], method: &str, path: &str) -> bool {
+    let Some(raws) = reference(&spec.path, path) else {
+        return false;
+    };
+    let has = |m: &str| spec.methods.iter().any(|x| x == m);
+    let shape_has_head = specs
+        .iter()
+        .any(|r| shape(&r.path) == shape(&spec.path) && r.methods.iter().any(|m| m == "HEAD"));
+    let method_ok = has(method) || (method == "HEAD" && has("GET") && !shape_has_head);
+    let convs: Vec<Converter> = segments(&spec.path)
+        .into_iter()
+        .filter_map(|s| match s {
+            Seg::Param(c) => Some(c),
+            Seg::Rest => Some(Converter::Path),
+            Seg::Static(_) => None,
+        })
+        .collect();
+    method_ok
+        && raws
+            .iter()
+            .zip(&convs)
+            .all(|(raw, c)| c.convert(raw).is_some())
+}
+
 fn check_lookup(router: &Router, specs: &[RouteSpec], method: &str, path: &str) {
+    let taking: Vec<&RouteSpec> = specs
+        .iter()
+        .filter(|r| takes(r, specs, method, path))
+        .collect();
+    let best = taking.iter().map(|r| rank(&r.path)).min();
     let methods_of_shape = |pattern: &str| -> Vec<&str> {
         let s = shape(pattern);
         let mut m: Vec<&str> = specs
@@ -141,7 +185,7 @@ fn check_lookup(router: &Router, specs: &[RouteSpec], method: &str, path: &str) 
                 .checked_sub(ID_BASE)
                 .and_then(|i| specs.get(i))
                 .unwrap_or_else(|| panic!("unknown route id {route}"));
-            let raws = reference(&spec.path, path, false)
+            let raws = reference(&spec.path, path)
                 .unwrap_or_else(|| panic!("{path:?} found {:?}, which it does not fit", spec.path));
             let convs = router.param_converters(route);
             assert_eq!(params.len(), raws.len());
@@ -160,6 +204,12 @@ fn check_lookup(router: &Router, specs: &[RouteSpec], method: &str, path: &str) 
                 "{method} routed to {:?}",
                 spec.methods
             );
+            assert_eq!(
+                Some(rank(&spec.path)),
+                best,
+                "{method} {path:?} went to {:?}, not to the most specific route taking it",
+                spec.path
+            );
         }
         Lookup::MethodNotAllowed { allow } => {
             let listed: Vec<&str> = allow.split(", ").collect();
@@ -171,19 +221,30 @@ fn check_lookup(router: &Router, specs: &[RouteSpec], method: &str, path: &str) 
             if method == "HEAD" {
                 assert!(!listed.contains(&"GET"));
             }
-            let explained = specs.iter().any(|r| {
-                reference(&r.path, path, true).is_some() && {
-                    let mut m = methods_of_shape(&r.path);
-                    if m.contains(&"GET") && !m.contains(&"HEAD") {
-                        m.push("HEAD");
-                        m.sort_unstable();
-                    }
-                    m == listed
-                }
-            });
-            assert!(explained, "405 for {path:?} with Allow {allow:?}");
+            assert!(
+                taking.is_empty(),
+                "405 for {method} {path:?}, which {taking:?} take"
+            );
+            let mut union: Vec<&str> = specs
+                .iter()
+                .filter(|r| reference(&r.path, path).is_some())
+                .flat_map(|r| r.methods.iter().map(String::as_str))
+                .collect();
+            if union.contains(&"GET") && !union.contains(&"HEAD") {
+                union.push("HEAD");
+            }
+            union.sort_unstable();
+            union.dedup();
+            assert_eq!(
+                listed, union,
+                "405 for {path:?}: Allow is the union of matching shapes"
+            );
         }
         Lookup::NotFound => {
+            assert!(
+                taking.is_empty(),
+                "404 for {method} {path:?}, which {taking:?} take"
+            );
             let exact = specs.iter().find(|r| {
                 segments(&r.path)
                     .iter()

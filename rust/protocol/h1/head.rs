@@ -299,6 +299,11 @@ fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<Scan>, ProtoError> {
             return Err(ProtoError::RequestLineTooLong);
         }
     }
+    // Before any size check, so that a TLS ClientHello or binary noise gets the same answer
+    // however TCP split it, and at once rather than at the header timeout.
+    if let Some(refused) = super::sniff::not_http1(&buf[start..]) {
+        return Err(refused);
+    }
     let mut pos = start;
     let mut fields = 0usize;
     loop {

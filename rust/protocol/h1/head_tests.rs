@@ -121,6 +121,36 @@ fn rfc9112_2_2_leading_empty_lines_ignored() {
     );
 }
 
+/// Issue 13 (point 4): a ClientHello on the cleartext port waited for the header timeout.
+#[test]
+fn first_bytes_that_are_not_http1_are_refused_before_a_line_ends() {
+    use crate::protocol::h1::sniff::{H2_PREFACE, NOT_HTTP1, TLS};
+    // Partial input, no line end yet: refused all the same, not "need more".
+    assert_eq!(err(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), TLS);
+    assert_eq!(err(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), H2_PREFACE);
+    assert_eq!(err(b"PRI * HTTP/2"), H2_PREFACE);
+    assert_eq!(err(b"\x00\x01\x02"), NOT_HTTP1);
+    // Also after the empty lines RFC 9112 §2.2 lets a client send first.
+    assert_eq!(err(b"\r\n\x16\x03\x01"), TLS);
+    assert_eq!(err(b"\r\n\r\nG\x00T"), NOT_HTTP1);
+    // Before the size checks: the answer is the same whatever the limits and the length.
+    let tiny = Limits {
+        max_request_line: 4,
+        max_header_bytes: 8,
+        ..Limits::default()
+    };
+    let mut long = b"\x16\x03\x01".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 100));
+    assert_eq!(parse_with(&long, &tiny).unwrap_err(), TLS);
+    // A request that is only begun, and one after empty lines, still parse as before.
+    assert!(matches!(parse(b"PRI * HTTP/"), Ok(None)));
+    assert!(matches!(parse(b"\r\n"), Ok(None)));
+    assert!(matches!(parse(b"GET"), Ok(None)));
+    assert!(ok(b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .raw()
+        .starts_with(b"GET"));
+}
+
 #[test]
 fn rfc9112_3_request_line_too_long() {
     let limits = Limits {

@@ -2,13 +2,15 @@
 //!
 //! One stage per file: `head` parses and validates a request head, `body` decodes
 //! Content-Length and chunked bodies, `encode` writes responses, `date` caches the Date header,
-//! `error` names every way a request can be refused.
+//! `error` names every way a request can be refused, `sniff` recognises first bytes that are
+//! not HTTP/1.x at all (TLS, the HTTP/2 preface, binary noise).
 
 pub mod body;
 pub mod date;
 pub mod encode;
 pub mod error;
 pub mod head;
+pub mod sniff;
 
 #[cfg(test)]
 mod split_tests;

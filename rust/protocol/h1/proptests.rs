@@ -336,6 +336,27 @@ proptest! {
         }
     }
 
+    /// (2) First bytes refused as not HTTP/1.x are refused the same way in any longer input
+    /// that starts with them, so TCP segmentation cannot change that verdict (issue 13).
+    #[test]
+    fn not_http1_refusal_holds_for_every_extension(bytes in input(), cut in any::<usize>()) {
+        use crate::protocol::h1::sniff::{H2_PREFACE, NOT_HTTP1, TLS};
+        let cut = cut % (bytes.len() + 1);
+        let limits = Limits::default();
+        let part = parse_head(&mut BytesMut::from(&bytes[..cut]), &limits);
+        if let Err(e @ (TLS | H2_PREFACE | NOT_HTTP1)) = part {
+            prop_assert_eq!(parse_head(&mut BytesMut::from(&bytes[..]), &limits).err(), Some(e));
+        }
+    }
+
+    /// (1) A first byte no method can start with is refused on its own, without waiting.
+    #[test]
+    fn a_first_byte_outside_the_method_alphabet_is_refused_at_once(b in any::<u8>()) {
+        let refused = parse_head(&mut BytesMut::from(&[b][..]), &Limits::default()).is_err();
+        let may_start = crate::protocol::h1::head::is_tchar(b) || b == b'\r';
+        prop_assert_eq!(refused, !may_start);
+    }
+
     /// (1) The body decoder never panics or hangs on any bytes, and (2) its result does not
     /// depend on how the input is split.
     #[test]
