@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers docs check-base-install clean
+.PHONY: help run test dev venv services rust-test py-test lint layers fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,7 +38,7 @@ services:        ## install redis-server and nats-server (the event bus tests ru
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-lint: dev        ## rustfmt, clippy, ruff, mypy --strict
+lint: dev layers ## rustfmt, clippy, ruff, mypy --strict, the Rust layering
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo clippy --features python --quiet -- -D warnings
@@ -46,6 +46,9 @@ lint: dev        ## rustfmt, clippy, ruff, mypy --strict
 	$(VENV)/bin/ruff format --check python tests examples benches
 	$(VENV)/bin/mypy python/covetpy examples tests/typing
 	$(PY) -m mypy.stubtest covetpy._core
+
+layers:          ## fail on an import cycle in rust/ or an import against the layer order of .ci/rust-layers.py
+	python3 .ci/rust-layers.py
 
 test: rust-test py-test  ## set up and run every test (the README's test command)
 
@@ -70,9 +73,9 @@ leak-rust:       ## the server's Rust end-to-end tests under valgrind, both IO d
 	echo "== io_uring: $$bin server::tests"; \
 	RUST_BACKTRACE=0 $$vg --undef-value-errors=no "$$bin" server::tests --skip ::epoll --test-threads=1
 
-bench-peers:     ## create benches/.venv with the peers (benches/peers/requirements.txt); install wrk and nginx (the floor) if missing
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
+bench-peers:     ## create benches/.venv with the peers (benches/peers/requirements.txt); install wrk, nginx (the floor) and libuv (socketify.py) if missing
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && ldconfig -p | grep -q libuv.so.1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light libuv1; }
 	python3 -m benches.suite.venv
 
 bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~45 min; needs wrk)

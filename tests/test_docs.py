@@ -73,6 +73,8 @@ def _close_clients(namespace: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=_name)
 def test_page_examples_run(page: Path) -> None:
+    """Runs a page's examples in order; the assertions are the examples' own (every page
+    with runnable examples has some), so a failing example fails here."""
     name = "docs_example_" + re.sub(r"\W", "_", _name(page).removesuffix(".md"))
     module = types.ModuleType(name)
     module.__file__ = str(page)

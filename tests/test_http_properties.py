@@ -20,8 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import RunningServer
-from tests.test_http_conformance import (
+from tests.conformance.helpers import (
     LIMIT_ARGS,
     Exchange,
     Response,
@@ -31,6 +30,7 @@ from tests.test_http_conformance import (
     stop,
     talk,
 )
+from tests.conftest import RunningServer
 
 BOUNDED = settings(
     max_examples=30,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.helpers import Exchange, Reader, Response, read_to_close
 from tests.conftest import ROOT, RunningServer, StartServer
-from tests.test_http_conformance import Exchange, Reader, Response, read_to_close
 
 HEADER_TIMEOUT = 3.0
 KEEP_ALIVE_TIMEOUT = 2.0

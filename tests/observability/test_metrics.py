@@ -130,8 +130,17 @@ def test_render_without_multiprocess_mode_is_this_process(
 def test_mark_dead_outside_multiprocess_mode_does_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Without multiprocess mode there are no per-process files to retire: `mark_dead` (which
+    the supervisor calls for every exited worker) must not reach prometheus_client, whose
+    `mark_process_dead` would look for them under no directory and raise."""
+    from prometheus_client import multiprocess
+
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(multiprocess, "mark_process_dead", lambda *args: calls.append(args))
     metrics.mark_dead(12345)
+    assert calls == []
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
 def test_content_type_is_the_text_format() -> None:
