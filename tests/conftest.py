@@ -70,10 +70,10 @@ class RunningServer:
         self.pumped.wait(5)
         return code
 
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
-        """Waits until `text` appears in the log."""
+    def wait_for_log(self, text: str, timeout: float = 30.0, count: int = 1) -> None:
+        """Waits until `text` appears in the log (`count` times)."""
         deadline = time.monotonic() + timeout
-        while text not in self.log:
+        while self.log.count(text) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not logged; log was:\n{self.log}")
             time.sleep(0.01)

@@ -247,14 +247,21 @@ def test_slow_reader_gets_backpressure_and_disconnect_stops_the_producer(
     with srv.connect() as s:
         s.sendall(b"GET /infinite HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
-        # Stop reading: socket buffers and the 16-chunk channel fill, then the producer waits.
-        time.sleep(0.5)
+        # Stop reading: socket buffers and the 16-chunk channel fill, then the producer waits
+        # (seen as a count that stays put across a pause; how soon that is depends on the
+        # machine, so it is waited for).
+        deadline = time.monotonic() + 30
         produced = client.get("/infinite-state").json()["produced"]
-        time.sleep(0.3)
-        assert client.get("/infinite-state").json()["produced"] == produced
+        while True:
+            time.sleep(0.3)
+            now = client.get("/infinite-state").json()["produced"]
+            if now == produced:
+                break
+            assert time.monotonic() < deadline, "the producer never waited"
+            produced = now
         # Bounded: a few MiB of socket buffers plus 16 chunks, not an unbounded queue.
         assert produced * 65536 < 64 * 1024 * 1024
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while client.get("/infinite-state").json()["closed"] == 0:
         assert time.monotonic() < deadline, "producer still running after the client left"
         time.sleep(0.02)
@@ -269,11 +276,14 @@ def test_static_route_is_answered_in_rust(client: httpx.Client, srv: RunningServ
     # Answered by the IO thread: it comes back even while the Python thread is busy.
     import threading
 
-    t = threading.Thread(target=lambda: client.get("/spin"))
+    spins = srv.log.count("spin started")
+    spun: list[httpx.Response] = []
+    t = threading.Thread(target=lambda: spun.append(client.get("/spin")))
     t.start()
-    time.sleep(0.3)
-    with httpx.Client(base_url=srv.url, timeout=10) as other:
-        start = time.monotonic()
+    srv.wait_for_log("spin started", count=spins + 1)  # the handler holds the GIL from now on
+    with httpx.Client(base_url=srv.url, timeout=30) as other:
         assert other.get("/static").text == "fixed body"
-        assert time.monotonic() - start < 0.5
-    t.join(10)
+        answered = time.monotonic()
+    t.join(30)
+    # An ordering, not a duration: answered before the spin let go of the GIL.
+    assert spun and answered < float(spun[0].text.rsplit(" ", 1)[1])

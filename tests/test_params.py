@@ -3,6 +3,7 @@ real server. Each bad input is checked for its exact status and problem document
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -270,15 +271,19 @@ def test_sync_to_thread_does_not_stall_other_requests(srv: RunningServer) -> Non
             done.append(time.monotonic())
 
     t = threading.Thread(target=slow)
+    blocked = srv.log.count("blocking started")
     start = time.monotonic()
     t.start()
-    time.sleep(0.2)
-    with httpx.Client(base_url=srv.url, timeout=10) as c:
+    srv.wait_for_log("blocking started", count=blocked + 1)
+    with httpx.Client(base_url=srv.url, timeout=30) as c:
         assert c.get("/quick").text == "GET"
     quick_at = time.monotonic()
-    t.join(10)
-    assert quick_at - start < 0.8, "the quick request waited for the blocking one"
-    assert done and done[0] - start >= 1.0
+    t.join(30)
+    srv.wait_for_log("blocking returns at ", count=blocked + 1)
+    returned = float(re.findall(r"blocking returns at ([\d.]+)", srv.log)[-1])
+    # An ordering, not a duration: answered while the blocking handler was still asleep.
+    assert quick_at < returned, "the quick request waited for the blocking one"
+    assert done and done[0] - start >= 3.0
 
 
 # -- exception handlers and debug (their own servers) -----------------------------------------

@@ -171,8 +171,10 @@ def test_failing_startup_raises() -> None:
     before = {t.name for t in threading.enumerate()}
     started = time.monotonic()
     with pytest.raises(StartupError, match="database unreachable") as info:
-        TestClient(app)
-    assert time.monotonic() - started < 5
+        TestClient(app, startup_timeout=60)
+    # Reported when the hook fails, not at the startup timeout: only a clock tells them apart,
+    # and the timeout is long enough for a generous bound.
+    assert time.monotonic() - started < 30
     assert isinstance(info.value.__cause__, RuntimeError)
     assert {t.name for t in threading.enumerate()} == before
 
@@ -187,7 +189,8 @@ def test_slow_startup_times_out() -> None:
     started = time.monotonic()
     with pytest.raises(StartupError, match="did not start within"):
         TestClient(app, startup_timeout=0.2)
-    assert time.monotonic() - started < 5
+    # Given up at the timeout, not when the hook returns (30 s): a generous bound between them.
+    assert time.monotonic() - started < 20
 
 
 def test_shutdown_hook_error_is_raised_on_close() -> None:
@@ -314,11 +317,10 @@ async def test_cancelled_server_task_stops() -> None:
     assert (await client.get("/")).status_code == 200
     task = client._task
     assert task is not None
-    started = time.monotonic()
     task.cancel()
-    await asyncio.wait((task,), timeout=5)
+    # Blocked on a drain, it would end only at the drain timeout (30 s): not within 20 s.
+    await asyncio.wait((task,), timeout=20)
     assert task.cancelled()
-    assert time.monotonic() - started < 2
     await client.aclose()
 
 

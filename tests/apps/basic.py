@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -121,12 +122,15 @@ async def slow() -> str:
 
 @app.get("/spin")
 def spin() -> str:
-    # Holds the GIL for two seconds, like a CPU-bound handler would.
+    # Holds the GIL for two seconds, like a CPU-bound handler would. Logs when it starts and
+    # answers the monotonic clock (system-wide on Linux) when it lets go: tests wait for the
+    # start and check that other answers came before the end, an ordering rather than a time.
+    print("spin started", file=sys.stderr, flush=True)
     end = time.perf_counter() + 2.0
     n = 0
     while time.perf_counter() < end:
         n += 1
-    return f"spun {n}"
+    return f"spun {n} until {time.monotonic():.6f}"
 
 
 @app.get("/error")

@@ -4,6 +4,7 @@ ended, so a test can see that a handler was cancelled and why."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,11 @@ app = App()
 ended: dict[str, str] = {}
 
 
+def mark(what: str) -> None:
+    """A line on stderr (the server's log) a test can wait for: a readiness event, not a sleep."""
+    print(what, file=sys.stderr, flush=True)
+
+
 @app.get("/fast")
 def fast() -> str:
     return "fast"
@@ -23,6 +29,7 @@ def fast() -> str:
 
 @app.get("/async-sleep")
 async def async_sleep(request: Request, seconds: float = 1.0, tag: str = "") -> str:
+    mark(f"handler {tag} started")
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError:
@@ -44,9 +51,12 @@ async def async_sleep_unlimited(request: Request, seconds: float = 2.0, tag: str
 
 
 @app.get("/block")
-def block(seconds: float = 1.0) -> str:
-    """Holds the Python thread (and the GIL's event loop) for `seconds`."""
+def block(seconds: float = 1.0, tag: str = "") -> str:
+    """Holds the Python thread (and the GIL's event loop) for `seconds`; logs when it starts
+    and the monotonic clock (system-wide on Linux) when it lets go, for ordering checks."""
+    mark(f"handler {tag} started")
     time.sleep(seconds)
+    mark(f"handler {tag} returns at {time.monotonic():.6f}")
     return "unblocked"
 
 

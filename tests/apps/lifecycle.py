@@ -13,7 +13,10 @@ app = App()
 
 @app.get("/slow")
 async def slow() -> str:
-    await asyncio.sleep(1.0)
+    # Logged so a test can wait for it to be in flight; long enough to still be when a busy
+    # machine gets round to the next step.
+    print("slow started", file=sys.stderr, flush=True)
+    await asyncio.sleep(3.0)
     return "finished"
 
 

@@ -2,8 +2,8 @@
 identity and deadline it was given, calls a second service with `covetpy.mesh.Client` and
 publishes an event, so a test can follow the request id and trace through all of them.
 
-`MESH_BACKEND` is the second service's address (host:port); `MESH_SLOW=1` makes `/budget`
-take a second, like a stuck upstream.
+`MESH_BACKEND` is the second service's address (host:port); `MESH_SLOW=N` makes `/budget`
+take N seconds, like a stuck upstream.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def admin(peer: PeerIdentity = Depends(in_cluster)) -> dict[str, Any]:
 
 @app.get("/budget")
 async def budget(request: Request) -> dict[str, Any]:
-    if os.environ.get("MESH_SLOW") == "1":
-        await asyncio.sleep(1.0)
+    if slow := float(os.environ.get("MESH_SLOW") or 0):
+        await asyncio.sleep(slow)
     return {"remaining": request.remaining(), "pid": os.getpid()}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ def stream(n: int = 4) -> StreamingResponse:
 
 @app.get("/slow")
 async def slow(ms: int = 1000) -> str:
+    # A line in the server's log: a test waits for it instead of sleeping.
+    print(f"slow {ms} ms started", file=sys.stderr, flush=True)
     await asyncio.sleep(ms / 1000)
     return "done"
 

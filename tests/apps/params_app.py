@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime
 import enum
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -293,7 +294,10 @@ def raise_key() -> str:
 
 @app.get("/blocking", sync_to_thread=True)
 def blocking() -> str:
-    time.sleep(1)
+    # Logs when it starts and the monotonic clock when it returns, for ordering checks.
+    print("blocking started", file=sys.stderr, flush=True)
+    time.sleep(3)
+    print(f"blocking returns at {time.monotonic():.6f}", file=sys.stderr, flush=True)
     return "slept"
 
 

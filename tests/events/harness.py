@@ -29,7 +29,7 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
 
 
 async def until(
-    condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
 ) -> None:
     """Waits (polling every 10 ms) until `condition()` is true; fails after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -40,7 +40,7 @@ async def until(
 
 
 async def until_async(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
 ) -> None:
     """`until` for a condition that must be awaited."""
     deadline = time.monotonic() + timeout

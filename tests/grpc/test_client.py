@@ -43,10 +43,11 @@ def test_outbound_metadata() -> None:
 
 
 def test_outbound_timeout() -> None:
-    ctx = CallContext(deadline=time.monotonic() + 1.0)
-    assert 0.9 < (outbound_timeout(ctx) or 0) <= 1.0
+    # 30 s left: the ranges hold however long a busy machine takes between the lines.
+    ctx = CallContext(deadline=time.monotonic() + 30)
+    assert 20 < (outbound_timeout(ctx) or 0) <= 30
     assert outbound_timeout(ctx, 0.5) == 0.5  # the caller's own, sooner
-    assert 0.9 < (outbound_timeout(ctx, 5.0) or 0) <= 1.0
+    assert 20 < (outbound_timeout(ctx, 60.0) or 0) <= 30
     assert outbound_timeout(CallContext(deadline=time.monotonic() - 1)) == 0.0  # passed
     assert outbound_timeout(CallContext(), 3.0) == 3.0  # no deadline
     assert outbound_timeout() is None  # outside a call

@@ -81,13 +81,14 @@ def test_invalid_traceparent_starts_a_trace_and_drops_tracestate(served: Served)
         assert reply.tracestate == ""
 
 
-@pytest.mark.parametrize("timeout", [0.3, 2.0])
+@pytest.mark.parametrize("timeout", [5.0, 60.0])
 def test_deadline_is_what_the_caller_gave(served: Served, timeout: float) -> None:
     for _ in range(20):
         reply = served.stub.Say(echo_pb2.SayRequest(), timeout=timeout)
         # grpc sends the timeout rounded up to fit its header (grpc-timeout: at most 8
         # digits and a unit), by up to 1%: a handler may see a hair more than the caller set.
-        assert timeout * 0.9 < reply.remaining <= timeout * 1.01 + 0.001
+        # The lower bound leaves half the budget to reach the handler on a busy machine.
+        assert timeout * 0.5 < reply.remaining <= timeout * 1.01 + 0.001
 
 
 def test_no_deadline(served: Served) -> None:
@@ -98,9 +99,10 @@ def test_no_deadline(served: Served) -> None:
 def test_handler_past_the_deadline_gets_deadline_exceeded(served: Served) -> None:
     start = time.monotonic()
     with pytest.raises(grpc.RpcError) as info:
-        served.stub.Say(echo_pb2.SayRequest(sleep=5), timeout=0.3)
+        served.stub.Say(echo_pb2.SayRequest(sleep=60), timeout=0.3)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - start < 3
+    # Ended at the 0.3 s deadline, not when the handler returns (60 s): a generous bound.
+    assert time.monotonic() - start < 20
 
 
 def test_traceparent_helpers() -> None:

@@ -27,7 +27,7 @@ def check(served: Served, service: str = "") -> int:
     return status
 
 
-def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Waits until `condition()` holds (set_serving from another thread applies in the
     server's loop, a moment later)."""
     deadline = time.monotonic() + timeout

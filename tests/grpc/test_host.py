@@ -73,13 +73,15 @@ def test_unknown_method_is_unimplemented(served: Served) -> None:
 
 def test_graceful_stop_lets_a_call_in_flight_finish(served: Served) -> None:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(served.stub.Say, echo_pb2.SayRequest(text="slow", sleep=0.5), 10)
-        assert served.echo.started.wait(5)
+        slow = pool.submit(served.stub.Say, echo_pb2.SayRequest(text="slow", sleep=0.5), 60)
+        assert served.echo.started.wait(30)
         start = time.monotonic()
-        served.stop(grace=10)
+        served.stop(grace=60)
         took = time.monotonic() - start
-        assert slow.result(5).text == "slow"
-    assert took < 5  # returned when the call finished, not at the end of the grace period
+        assert slow.result(30).text == "slow"
+    # Returned when the call finished (0.5 s), not at the end of the grace period (60 s): a
+    # clock tells them apart, with a bound far from both.
+    assert took < 20
     assert not served.host.running
     with pytest.raises(grpc.RpcError) as info:
         served.stub.Say(echo_pb2.SayRequest(text="late"), timeout=2)
@@ -88,13 +90,14 @@ def test_graceful_stop_lets_a_call_in_flight_finish(served: Served) -> None:
 
 def test_stop_cancels_calls_still_running_after_the_grace_period(served: Served) -> None:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(served.stub.Say, echo_pb2.SayRequest(sleep=30), 40)
-        assert served.echo.started.wait(5)
+        slow = pool.submit(served.stub.Say, echo_pb2.SayRequest(sleep=60), 90)
+        assert served.echo.started.wait(30)
         start = time.monotonic()
         served.stop(grace=0.2)
-        assert time.monotonic() - start < 5
+        # Cut at the 0.2 s grace, not when the call ends (60 s): a generous bound between.
+        assert time.monotonic() - start < 20
         with pytest.raises(grpc.RpcError) as info:
-            slow.result(10)
+            slow.result(30)
     assert info.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
 
 

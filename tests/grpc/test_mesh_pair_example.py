@@ -73,10 +73,11 @@ def test_request_id_made_by_the_shop_reaches_the_inventory(
 def test_shorter_deadline_from_the_proxy_is_passed_on(
     pair: Pair,
 ) -> None:
-    headers = {"x-envoy-expected-rq-timeout-ms": "500"}
+    # Shorter than the shop's own 2 s, yet long enough for the call on a busy machine.
+    headers = {"x-envoy-expected-rq-timeout-ms": "1500"}
     r = httpx.get(f"{pair.shop.url}/orders/1", headers=headers, timeout=10)
     assert r.status_code == 200, r.text
-    assert 0 < r.json()["inventory_saw"]["budget_seconds"] <= 0.5 * 1.01
+    assert 0 < r.json()["inventory_saw"]["budget_seconds"] <= 1.5 * 1.01
 
 
 def test_grpc_errors_become_http_errors(pair: Pair) -> None:

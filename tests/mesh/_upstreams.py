@@ -73,6 +73,7 @@ class Upstream:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> str:
@@ -97,10 +98,17 @@ class Upstream:
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+        # A reply still being delayed goes nowhere now: cut it short rather than wait it out.
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         try:
             while True:
                 try:
@@ -129,6 +137,7 @@ class Upstream:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._tasks.discard(task)
             self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):

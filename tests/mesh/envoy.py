@@ -321,7 +321,7 @@ class Envoy:
     listener accepts; on exit it sends SIGTERM, then SIGKILL after `stop_timeout`."""
 
     def __init__(
-        self, config: EnvoyConfig, *, start_timeout: float = 20.0, stop_timeout: float = 5.0
+        self, config: EnvoyConfig, *, start_timeout: float = 60.0, stop_timeout: float = 5.0
     ) -> None:
         self.config = config
         self.start_timeout = start_timeout
@@ -472,7 +472,7 @@ class Envoy:
             raise KeyError(f"no upstream on port {endpoint}; upstreams: {hosts}")
         return hosts[endpoint]
 
-    def wait_healthy(self, port: int, want: bool = True, timeout: float = 10.0) -> float:
+    def wait_healthy(self, port: int, want: bool = True, timeout: float = 30.0) -> float:
         """Waits until Envoy considers the upstream on `port` healthy (or, with `want=False`,
         unhealthy); returns how long that took."""
         started = time.monotonic()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,33 +64,35 @@ def test_the_client_certificate_identity_reaches_the_handler(
 
 def test_envoy_timeout_becomes_the_service_deadline(start_server: StartServer) -> None:
     front = start_server(FRONT)
-    with Envoy(EnvoyConfig(upstreams=[front.port], route_timeout=2.0)) as envoy:
+    with Envoy(EnvoyConfig(upstreams=[front.port], route_timeout=30.0)) as envoy:
         envoy.wait_healthy(front.port)
-        r = httpx.get(f"{envoy.url}/budget", timeout=5)
+        r = httpx.get(f"{envoy.url}/budget", timeout=60)
     assert r.status_code == 200
-    assert 1.5 < r.json()["remaining"] <= 2.0
+    # What is left of the route's 30 s when the handler runs: generous for a busy machine.
+    assert 20 < r.json()["remaining"] <= 30.0
 
 
 def test_a_retry_after_a_per_try_timeout_gets_the_per_try_budget(
     start_server: StartServer, env: dict[str, str]
 ) -> None:
-    env["MESH_SLOW"] = "1"
+    # The slow host never answers within a try, the fast one always does, even on a busy
+    # machine: which host answered shows the try was cut, with no clock.
+    env["MESH_SLOW"] = "10"
     slow = start_server(FRONT)
     env["MESH_SLOW"] = "0"
     fast = start_server(FRONT)
-    retry = RetryPolicy(retry_on="5xx,reset", num_retries=2, per_try_timeout=0.3)
-    config = EnvoyConfig(upstreams=[slow.port, fast.port], route_timeout=3.0, retry=retry)
+    fast_pid = httpx.get(f"{fast.url}/budget", timeout=30).json()["pid"]
+    retry = RetryPolicy(retry_on="5xx,reset", num_retries=2, per_try_timeout=2.0)
+    config = EnvoyConfig(upstreams=[slow.port, fast.port], route_timeout=30.0, retry=retry)
     with Envoy(config) as envoy:
         envoy.wait_healthy(slow.port)
         envoy.wait_healthy(fast.port)
         for _ in range(4):  # round robin: some requests try the slow host first
-            start = time.monotonic()
-            r = httpx.get(f"{envoy.url}/budget", timeout=5)
-            took = time.monotonic() - start
+            r = httpx.get(f"{envoy.url}/budget", timeout=60)
             assert r.status_code == 200, r.text
-            # The service was told the per-try budget, not the route's 3 s.
-            assert r.json()["remaining"] <= 0.3
-            assert took < 1.0  # a try cut at 0.3 s, then the fast host
+            # The service was told the per-try budget, not the route's 30 s.
+            assert r.json()["remaining"] <= 2.0
+            assert r.json()["pid"] == fast_pid  # a try cut at 2 s, then the fast host
         assert envoy.counter("cluster.service.upstream_rq_retry") >= 1
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _wait(
-    what: str, predicate: Callable[[], object], server: RunningServer, timeout: float = 15.0
+    what: str, predicate: Callable[[], object], server: RunningServer, timeout: float = 30.0
 ) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
