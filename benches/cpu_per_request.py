@@ -42,7 +42,7 @@ BIN = Path(sys.executable).parent
 
 
 def run_once(
-    app: str, path: str, seconds: int, pythonpath: str | None
+    app: str, path: str, seconds: int, pythonpath: str | None, script: str | None = None
 ) -> tuple[float, float, dict[str, float]]:
     """(requests/s, server CPU µs per request, the same per thread name)."""
     port = free_port()
@@ -54,7 +54,7 @@ def run_once(
     url = f"http://127.0.0.1:{port}{path}"
     try:
         wait_until_answers(url)
-        wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c64"]
+        wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c64", *(["-s", script] if script else [])]
         subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)
         pids = process_tree(server.pid)
         before, threads_before = cpu_seconds(pids), thread_cpu_seconds(pids)
@@ -85,6 +85,7 @@ def main() -> None:
         "the same argument ('examples.hello:app --metrics')",
     )
     p.add_argument("--path", default="/", help="the path requested (default /)")
+    p.add_argument("--script", help="a wrk Lua script for the requests (benches/post.lua: POST)")
     p.add_argument("--alt-pythonpath", help="also run each app with this PYTHONPATH (A/B)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--seconds", type=int, default=8)
@@ -97,7 +98,7 @@ def main() -> None:
     for i in range(args.runs):
         for app, pp in variants:
             name = app + (f" [PYTHONPATH={pp}]" if pp else "")
-            rps, cpu, per_thread = run_once(app, args.path, args.seconds, pp)
+            rps, cpu, per_thread = run_once(app, args.path, args.seconds, pp, args.script)
             runs.setdefault(name, []).append((rps, cpu))
             threads.setdefault(name, []).append(per_thread)
             print(f"run {i + 1}: {name:50} {rps:>10,.0f} req/s  {cpu:5.2f} µs CPU/req", flush=True)

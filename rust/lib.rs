@@ -1,7 +1,8 @@
 //! CovetPy's Rust core.
 //!
-//! The pure-Rust layers (`protocol`, `router`, `io`, `server`, `bench`) build and test without Python
-//! (`cargo test`); the `bridge` exists only with the `python` feature that maturin enables.
+//! The pure-Rust layers (`protocol`, `router`, `io`, `middleware`, `pipeline`, `server`, `bench`)
+//! build and test without Python (`cargo test`); the `bridge` exists only with the `python`
+//! feature that maturin enables. Their imports run one way (`make layers`).
 //! This file only wires modules together and registers the extension module.
 
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod log;
 pub mod mesh;
 pub mod metrics;
 pub mod middleware;
+pub mod pipeline;
 pub mod protocol;
 pub mod router;
 pub mod server;

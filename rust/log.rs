@@ -140,20 +140,8 @@ pub fn access(
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// `s` inside a JSON string (RFC 8259 §7): quotes, backslashes and control characters
-/// escaped.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// JSON string escaping, shared with the problem documents.
+pub use crate::protocol::problem::escape;
 
 /// The current UTC time as RFC 3339 with milliseconds (`2026-11-22T04:23:26.123Z`).
 fn rfc3339_now() -> String {

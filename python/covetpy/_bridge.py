@@ -1,7 +1,9 @@
 """The Python half of the bridge: what the Rust core calls besides handlers.
 
-Rust looks these names up once at start-up (`rust/bridge/runtime.rs`) on the object
-`App.runtime()` returns (these module functions plus the app's `render_exception`).
+Also the typed objects that cross to Rust once at start-up besides the `ServerConfig`: each
+`RouteEntry` of `App.route_table()` and the `Runtime` of `App.runtime()` (these module
+functions plus the app's `render_exception` and built-in middleware). Rust reads every field
+and refuses a missing or ill-typed one with a `ConfigError` naming it (designs/bridge.md).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import asyncio
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import msgspec
 
@@ -170,3 +173,63 @@ def pump_stream(
 ) -> None:
     """Feeds a streamed body from a Task."""
     _spawn(_pump(iterator, sender))
+
+
+PlanItem = tuple[Literal["request"], None] | tuple[Literal["path"], str]
+"""One positional argument of an endpoint: the `Request`, or the path value of that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """One route as Rust receives it (`rust/bridge/server.rs`)."""
+
+    methods: tuple[str, ...]
+    path: str
+    """The path with converters written in (`{id:int}`)."""
+    endpoint: Callable[..., Any]
+    plan: tuple[PlanItem, ...]
+    """The endpoint's positional arguments, in order."""
+    fixed: Response | None
+    """A response answered by the IO threads without calling Python (`App.add_static`)."""
+    timeout: float | None
+    """Seconds the endpoint may take (504 after; 0 for none); None: `request_timeout`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The Python callables the Rust core uses for one app (`rust/bridge/runtime.rs`)."""
+
+    json_encode: Callable[[Any], bytes]
+    json_decode: Callable[[bytes], Any]
+    response_type: type[Response]
+    start: Callable[[Coroutine[Any, Any, Any], Responder, int, asyncio.AbstractEventLoop], None]
+    """Runs an async handler as a Task and sends its result."""
+    pump_stream: Callable[[Any, StreamSender], None]
+    bad_request: Callable[[str], HTTPException]
+    uuid: type[UUID]
+    cancel: Callable[[int, str], None]
+    is_disconnected: Callable[[int], bool]
+    render_exception: Callable[[BaseException], Response]
+    """The app's: the response for an exception no handler took."""
+    native_middleware: tuple[dict[str, Any], ...]
+    """The specs of the built-in middleware that run in Rust, outermost first."""
+
+
+def runtime(
+    render_exception: Callable[[BaseException], Response],
+    native_middleware: tuple[dict[str, Any], ...],
+) -> Runtime:
+    """The runtime of an app: this module's functions and the app's own parts."""
+    return Runtime(
+        json_encode=json_encode,
+        json_decode=json_decode,
+        response_type=Response,
+        start=start,
+        pump_stream=pump_stream,
+        bad_request=bad_request,
+        uuid=UUID,
+        cancel=cancel,
+        is_disconnected=is_disconnected,
+        render_exception=render_exception,
+        native_middleware=native_middleware,
+    )

@@ -5,6 +5,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator, Mapping
 from typing import Any, final, overload
 
+from covetpy._bridge import RouteEntry, Runtime
+from covetpy.config import ServerConfig
+
 __all__ = [
     "BodyStream",
     "ConfigError",
@@ -239,7 +242,11 @@ class RateLimiter:
 @final
 class Server:
     """The Rust server of one worker process."""
-    def __new__(cls, config: Any, routes: Iterable[Any], runtime: Any) -> Server: ...
+    def __new__(
+        cls, config: ServerConfig, routes: Iterable[RouteEntry], runtime: Runtime
+    ) -> Server:
+        """`config`, each route and `runtime` cross with every field required: a missing or
+        ill-typed one raises `ConfigError` naming it (designs/bridge.md)."""
     def start(self) -> list[str]: ...
     def fileno(self) -> int: ...
     def dispatch(self) -> bool: ...

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import re
 import traceback
-import types
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
+from covetpy._bridge import RouteEntry
 from covetpy.exceptions import ConfigError, HTTPException, RequestValidationError, RouteError
 from covetpy.middleware.builtin import (
     NativeMiddleware,
@@ -24,17 +23,16 @@ from covetpy.middleware.builtin import (
     RateLimit,
     RequestId,
 )
-from covetpy.middleware.pipeline import compile_chain, name_of
+from covetpy.middleware.pipeline import name_of
 from covetpy.observability.middleware import bind_route
 from covetpy.params.resolve import Resolver
-from covetpy.plugins import Plugins
+from covetpy.plugins import Plugins, Registrations
+from covetpy.plugins.builtins import EventsPlugin, GrpcPlugin
 from covetpy.requests import Request
-from covetpy.responses import (
-    JSONResponse,
-    PlainTextResponse,
-    Response,
-)
-from covetpy.routing.route import Route, compile_route
+from covetpy.responses import Response
+from covetpy.routing.compile import compile_route, route_table
+from covetpy.routing.options import RouteOptions
+from covetpy.routing.route import Route
 from covetpy.routing.router import RouteDecl, Router
 
 if TYPE_CHECKING:
@@ -97,37 +95,33 @@ class App(Router):
         self._shutdown: list[Hook] = []
         self._executor: ThreadPoolExecutor | None = None
         self._resolver = Resolver(self.dependency_overrides, self._get_executor)
-        self.plugins = Plugins(list(plugins), discover_plugins)
+        self.service = service or _slug(title)
+        """The service name (events, tracing): `service`, else the title in lower case."""
+        self._events = EventsPlugin(events, self.service)
+        self._grpc = GrpcPlugin()
+        builtin = [self._events, self._grpc]
+        self.plugins = Plugins(list(plugins), discover_plugins, builtin=builtin)
         self._native: list[NativeMiddleware] = []
         for mw in middleware:
             self.add_middleware(mw)
-        self._events_config = (events, service or _slug(title))
-        self._events: EventBus | None = None
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
         self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
         self.mesh = mesh
         self._instrumented = False
         self._traced_from_env = False
-        self._grpc: GrpcHost | None = None
 
     @property
     def events(self) -> EventBus:
         """The app's event bus (`covetpy.events.EventBus`), made on first use: the `events`
         argument (a bus or a URL), else `$COVETPY_EVENTS_URL`, else `memory://`; its service
         name is the `service` argument, else the title in lower case."""
-        if self._events is None:
-            self._events = _event_bus(*self._events_config)
-        return self._events
+        return self._events.get()
 
     @property
     def grpc(self) -> GrpcHost:
         """The gRPC server co-hosted with this app (`covetpy.grpc.GrpcHost`), made on first use;
         it starts with the app when it has servicers and follows its readiness and drain."""
-        if self._grpc is None:
-            from covetpy.grpc import GrpcHost
-
-            self._grpc = GrpcHost()
-        return self._grpc
+        return self._grpc.get()
 
     def readiness_check(
         self, fn: F | None = None, *, name: str | None = None, timeout: float = 2.0
@@ -178,7 +172,7 @@ class App(Router):
             if self._traced_from_env and not tracing.enabled():
                 # The previous run of this app turned tracing off at its shutdown: this run
                 # turns it on again, or it would record no span.
-                tracing.setup(self._events_config[1])
+                tracing.setup(self.service)
             return
         placed = (MeshContextMiddleware, TracingMiddleware)
         if any(isinstance(m, placed) for r in self.routes for m in self.route_middleware(r)):
@@ -186,7 +180,7 @@ class App(Router):
             return
         first: Any = None
         if not tracing.enabled():
-            self._traced_from_env = tracing.setup(self._events_config[1])
+            self._traced_from_env = tracing.setup(self.service)
         if tracing.enabled():
             first = TracingMiddleware(b3=config.b3)
         elif self.mesh:
@@ -215,8 +209,7 @@ class App(Router):
 
     def set_serving(self, serving: bool) -> None:
         """Mirrors readiness into the gRPC health service."""
-        if self._grpc is not None and self._grpc.services:
-            self._grpc.set_serving(serving)
+        self._grpc.set_serving(serving)
 
     def _changed(self) -> None:
         self._compiled = None
@@ -278,6 +271,20 @@ class App(Router):
         """The chain around `route`, outermost first: the app's, its routers', its own."""
         return [*self._middleware, *route.middleware]
 
+    def registrations(self) -> Registrations:
+        """What the app has registered so far (plugins report what each of theirs added)."""
+        bus = self._events.bus
+        return Registrations(
+            routes=tuple(f"{'|'.join(d.methods)} {d.path}" for d in self.declarations),
+            middleware=tuple(self._middleware),
+            dependencies=len(self.dependencies),
+            exception_handlers=tuple(self._exception_handlers),
+            commands=tuple(self.commands),
+            startup_hooks=len(self._startup),
+            shutdown_hooks=len(self._shutdown),
+            subscriptions=tuple(str(s) for s in bus.subscriptions) if bus else (),
+        )
+
     # -- routes -----------------------------------------------------------------------------
 
     @property
@@ -291,26 +298,9 @@ class App(Router):
 
                 decls = decls + docs_routes(self)
             self._compiled = [
-                compile_route(
-                    d.path,
-                    d.methods,
-                    d.handler,
-                    name=d.name,
-                    status_code=d.status_code,
-                    response_class=d.response_class,
-                    tags=d.tags,
-                    dependencies=d.dependencies,
-                    sync_to_thread=d.sync_to_thread,
-                    include_in_schema=d.include_in_schema,
-                    summary=d.summary,
-                    description=d.description,
-                )
+                compile_route(d.path, d.methods, d.handler, fixed=d.fixed, **d.options)
                 for d in decls
             ]
-            for route, d in zip(self._compiled, decls, strict=True):
-                route.fixed = d.extra.get("fixed")
-                route.timeout = d.timeout
-                route.middleware = tuple(d.middleware)
         return list(self._compiled)
 
     def add_static(
@@ -335,16 +325,8 @@ class App(Router):
             return response
 
         static_response.__name__ = name or f"static {path}"
-        self._decls.append(
-            RouteDecl(
-                path,
-                ("GET",),
-                static_response,
-                name=name,
-                include_in_schema=include_in_schema,
-                extra={"fixed": response},
-            )
-        )
+        options = RouteOptions(name=name, include_in_schema=include_in_schema)
+        self._decls.append(RouteDecl(path, ("GET",), static_response, options, response))
         self._changed()
 
     def url_for(self, name: str, /, **params: Any) -> str:
@@ -367,60 +349,22 @@ class App(Router):
                 return path
         raise RouteError(f"url_for: no route named {name!r}")
 
-    def route_table(self) -> list[Any]:
-        """What the Rust core receives: objects with `methods`, `path`, `endpoint`, `plan`."""
-        table = []
-        guarded = bool(self._exception_handlers)
-        on_error = self._handle_exception if guarded else None
-        async_errors = any(
-            inspect.iscoroutinefunction(h) for h in self._exception_handlers.values()
+    def route_table(self) -> list[RouteEntry]:
+        """What the Rust core receives: one `RouteEntry` per route."""
+        handlers = self._exception_handlers
+        return route_table(
+            self.routes,
+            chain_of=self.route_middleware,
+            resolver=self._resolver,
+            on_error=self._handle_exception if handlers else None,
+            force_async=any(
+                inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+                for f in (*handlers.values(), *self.dependency_overrides.values())
+            ),
+            render_exception=self.render_exception,
+            # Tracing and context middleware learn their route's template.
+            bind=bind_route if self._instrumented else None,
         )
-        for route in self.routes:
-            if route.fixed is not None:
-                table.append(
-                    _RouteDef(route.methods, route.rust_path, route.handler, [], route.fixed)
-                )
-                continue
-            chain = self.route_middleware(route)
-            fast = None if guarded or _needs_prepare(route) else route.fast_plan()
-            if fast is not None and not chain:
-                table.append(
-                    _RouteDef(
-                        route.methods, route.rust_path, route.handler, fast, None, route.timeout
-                    )
-                )
-                continue
-            if fast is not None:
-                # Inside a chain, a handler that needs no parameter resolution is still
-                # called directly, as the fast path would.
-                endpoint = _direct(route.handler, fast, route.path_names)
-                endpoint_async = inspect.iscoroutinefunction(route.handler)
-            else:
-                force_async = async_errors or any(
-                    inspect.iscoroutinefunction(o) or inspect.isasyncgenfunction(o)
-                    for o in self.dependency_overrides.values()
-                )
-                endpoint, endpoint_async = self._resolver.build_endpoint(
-                    route.plan,
-                    route.path_names,
-                    _finalizer(route),
-                    on_error,
-                    force_async,
-                )
-            if chain:
-                label = f"{'|'.join(route.methods)} {route.path}"
-                if self._instrumented:
-                    # Tracing and context middleware learn their route's template here.
-                    chain = bind_route(chain, route.path, endpoint_async)
-                endpoint, _ = compile_chain(
-                    chain, endpoint, endpoint_async, self.render_exception, label
-                )
-            plan: list[tuple[str, str | None]] = [("request", None)]
-            plan += [("path", n) for n in route.path_names]
-            table.append(
-                _RouteDef(route.methods, route.rust_path, endpoint, plan, None, route.timeout)
-            )
-        return table
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -461,25 +405,9 @@ class App(Router):
             detail = "".join(traceback.format_exception(exc))
         return _bridge.problem(500, "Internal Server Error", detail)
 
-    def runtime(self) -> Any:
+    def runtime(self) -> _bridge.Runtime:
         """The callables Rust uses for this app (see rust/bridge/runtime.rs)."""
-        names = (
-            "json_encode",
-            "json_decode",
-            "Response",
-            "start",
-            "pump_stream",
-            "cancel",
-            "is_disconnected",
-        )
-        ns = {n: getattr(_bridge, n) for n in names}
-        return types.SimpleNamespace(
-            **ns,
-            native_middleware=[m.spec() for m in self._native],
-            UUID=_bridge.UUID,
-            bad_request=_bridge.bad_request,
-            render_exception=self.render_exception,
-        )
+        return _bridge.runtime(self.render_exception, tuple(m.spec() for m in self._native))
 
     def _get_executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -501,63 +429,34 @@ class App(Router):
         return fn
 
     async def startup(self) -> None:
-        """Runs the plugins' `on_startup` (in dependency order), then the start-up hooks, then
-        starts the `app.events` subscriptions."""
+        """Runs the plugins' `on_startup` (the built-in ones first, then the app's in
+        dependency order), then the start-up hooks (`app.events` starts its subscriptions and
+        `app.grpc` its server in the ones added last)."""
         self.plugins.set_up(self)
-        if self._events is not None:
-            # Before any hook runs: a second run while another one still serves (a test
-            # client left open) fails here, with BusInUse, and leaves the first untouched.
-            self._events.claim()
         await self.plugins.run("on_startup")
         for hook in self._startup:
             await _call(hook)
-        if self._events is not None:
-            await self._events.start()
-        if self._grpc is not None and self._grpc.services:
-            # NOT_SERVING until the worker is ready (the lifecycle sets it, with /readyz).
-            self._grpc.set_serving(False)
-            port = await self._grpc.start()
-            logger.info("gRPC serving %s on port %d", ", ".join(self._grpc.services), port)
 
     async def ready(self) -> None:
         """Runs the plugins' `on_ready`: the worker serves now."""
         await self.plugins.run("on_ready")
 
     async def drain(self, grace: float = 30.0) -> None:
-        """The worker has stopped accepting and is finishing: stops the gRPC server within
-        `grace` seconds while the plugins' `on_drain` run and the event consumers drain."""
-        work = [self._drain_plugins_and_events()]
-        if self._grpc is not None and self._grpc.services:
-            work.append(self._grpc.stop(grace))
-        results = await asyncio.gather(*work, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-
-    async def _drain_plugins_and_events(self) -> None:
-        await self.plugins.run("on_drain", reverse=True)
-        await self.drain_events()
+        """The worker has stopped accepting and is finishing: runs the plugins' `on_drain`
+        with `grace` seconds (`app.events` drains its consumers last; `app.grpc` stops
+        alongside)."""
+        await self.plugins.drain(grace)
 
     async def drain_events(self) -> None:
         """Stops the event subscriptions fetching and waits for their handlers to finish and
         ack (`app.events.drain_timeout`); publishing still works."""
-        if self._events is not None:
-            await self._events.drain()
+        await self._events.on_drain()
 
     async def shutdown(self) -> None:
-        """Drains and closes `app.events`, then runs the shutdown hooks in reverse order; a
+        """Runs the shutdown hooks in reverse order (`app.grpc` stops, if the drain was cut
+        short, and `app.events` closes in the first), then the plugins' `on_shutdown`; a
         failing hook does not stop the others."""
         errors: list[Exception] = []
-        try:  # stopped by the drain already, unless that was cut short (then: now, at once)
-            if self._grpc is not None and self._grpc.running:
-                await self._grpc.stop(0)
-        except Exception as exc:
-            errors.append(exc)
-        try:  # before the hooks: handlers may use what they close
-            if self._events is not None:
-                await self._events.close()
-        except Exception as exc:
-            errors.append(exc)
         for hook in reversed(self._shutdown):
             try:
                 await _call(hook)
@@ -586,87 +485,10 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "covetpy"
 
 
-def _event_bus(events: str | EventBus | None, service: str) -> EventBus:
-    """`app.events`: the bus given, or one on the URL given, else on `$COVETPY_EVENTS_URL`,
-    else in memory. Imported here: an app that never touches its bus does not load it."""
-    from covetpy.events import EventBus
-
-    if isinstance(events, EventBus):
-        return events
-    url = events or os.environ.get("COVETPY_EVENTS_URL") or "memory://"
-    return EventBus(url, service=service)
-
-
 def _path_params(path: str) -> list[tuple[str, str | None]]:
     from covetpy.routing.route import split_path
 
     return split_path(path)
-
-
-def _needs_prepare(route: Route) -> bool:
-    """Whether the route's responses need the request to be finished (files: ranges, 304)."""
-    from covetpy.routing.route import return_annotation
-
-    ann = return_annotation(route.handler)
-    target = route.response_class or ann
-    return isinstance(target, type) and hasattr(target, "prepare")
-
-
-def _direct(
-    handler: Callable[..., Any], fast: list[tuple[str, str | None]], path_names: list[str]
-) -> Callable[..., Any]:
-    """`endpoint(request, *path_values)` calling `handler` with the arguments of its fast plan
-    (the Request and path values in the handler's order)."""
-    picks = [-1 if kind == "request" else path_names.index(str(name)) for kind, name in fast]
-    if not picks:
-        return lambda request, *values: handler()
-    if picks == list(range(len(path_names))):
-        return lambda request, *values: handler(*values)
-    return lambda request, *values: handler(*[request if i < 0 else values[i] for i in picks])
-
-
-def _finalizer(route: Route) -> Callable[[Any, Request], Any]:
-    status = route.status_code
-    cls = route.response_class
-
-    def finalize(value: Any, request: Request) -> Any:
-        if isinstance(value, Response):
-            prepare = getattr(value, "prepare", None)
-            return prepare(request) if prepare is not None else value
-        if status is None and cls is None:
-            return value
-        if cls is not None:
-            response = cls(value, status_code=status or 200)
-        elif isinstance(value, str):
-            response = PlainTextResponse(value, status_code=status or 200)
-        elif value is None or isinstance(value, bytes):
-            response = Response(value, status_code=status or 200)
-        else:
-            response = JSONResponse(value, status_code=status or 200)
-        prepare = getattr(response, "prepare", None)
-        return prepare(request) if prepare is not None else response
-
-    return finalize
-
-
-class _RouteDef:
-    __slots__ = ("endpoint", "fixed", "methods", "path", "plan", "timeout")
-
-    def __init__(
-        self,
-        methods: Sequence[str],
-        path: str,
-        endpoint: Callable[..., Any],
-        plan: list[tuple[str, str | None]],
-        fixed: Response | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        self.methods = list(methods)
-        self.path = path
-        self.endpoint = endpoint
-        self.plan = plan
-        self.fixed = fixed
-        self.timeout = timeout
 
 
 async def _call(hook: Hook) -> None:

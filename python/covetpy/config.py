@@ -6,9 +6,14 @@ Every field is also a `covetpy run` option (`max_body_size` -> `--max-body-size`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from covetpy.exceptions import ConfigError
 
 __all__ = ["ServerConfig"]
 
@@ -141,6 +146,8 @@ class ServerConfig:
     )
 
     def __post_init__(self) -> None:
+        for name, allowed in _field_types().items():
+            _check_type(name, getattr(self, name), allowed)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
@@ -178,3 +185,29 @@ class ServerConfig:
     def replace(self, **changes: Any) -> ServerConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+@functools.cache
+def _field_types() -> dict[str, tuple[type, ...]]:
+    """The types each field accepts, from its annotation (`int | None` -> (int, NoneType))."""
+    out = {}
+    for name, hint in typing.get_type_hints(ServerConfig).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        out[name] = tuple(type(None) if a is None else a for a in args)
+    return out
+
+
+def _check_type(name: str, value: Any, allowed: tuple[type, ...]) -> None:
+    """A wrong type is refused here, naming the field, rather than in Rust at start-up; a
+    float field takes an int, a number field never a bool."""
+    if isinstance(value, bool):
+        ok = bool in allowed
+    elif isinstance(value, int) and float in allowed:
+        ok = True
+    else:
+        ok = isinstance(value, allowed)
+    if not ok:
+        expected = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+        raise ConfigError(
+            f"ServerConfig: field `{name}` must be {expected}, got {type(value).__name__}"
+        )

@@ -40,12 +40,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 import threading
-import types
 import weakref
 from collections.abc import Callable
 from typing import Any, Self, cast
@@ -59,8 +59,10 @@ try:
 except ImportError as exc:
     raise MissingExtra("covetpy.testing", "testing") from exc
 
+from covetpy._bridge import Runtime
 from covetpy.app import App
 from covetpy.config import ServerConfig
+from covetpy.responses import Response
 from covetpy.server.worker import _new_loop, serve
 
 __all__ = ["AsyncTestClient", "StartupError", "TestClient"]
@@ -101,18 +103,17 @@ class _Served:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._app, name)
 
-    def runtime(self) -> Any:
+    def runtime(self) -> Runtime:
         runtime = self._app.runtime()
-        render: Callable[[BaseException], Any] = runtime.render_exception
+        render = runtime.render_exception
         errors = self._errors
 
-        def render_exception(exc: BaseException) -> Any:
+        def render_exception(exc: BaseException) -> Response:
             if not isinstance(exc, HTTPException):
                 errors.append(exc)
             return render(exc)
 
-        ns = dict(vars(runtime), render_exception=render_exception)
-        return types.SimpleNamespace(**ns)
+        return dataclasses.replace(runtime, render_exception=render_exception)
 
 
 def _served_app(app: App, errors: collections.deque[BaseException] | None) -> App:

@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::log::Level;
-use crate::server::{Dispatch, Job, Reply, Response};
+use crate::pipeline::{Dispatch, Job, Reply};
+use crate::protocol::response::Response;
 
 use super::convert::{self, finish, Ctx, Responder};
 use super::queue::JobQueue;

@@ -1,4 +1,5 @@
-//! Reading `covetpy.config.ServerConfig` (a frozen dataclass) into the Rust config, once.
+//! Reading `covetpy.config.ServerConfig` (a frozen dataclass) into the Rust config, once;
+//! every field is required and checked (`Fields`).
 
 use std::time::Duration;
 
@@ -11,25 +12,30 @@ use crate::mesh::forwarded::TrustPolicy;
 use crate::protocol::h1::Limits;
 
 use super::errors::ConfigError;
+use super::fields::Fields;
 
-fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
-    let s: f64 = obj.getattr(name)?.extract()?;
+/// How errors name the config.
+const OWNER: &str = "ServerConfig";
+
+fn seconds(f: &Fields<'_, '_>, name: &str) -> PyResult<Duration> {
+    let s: f64 = f.get(name, "float")?;
     Duration::try_from_secs_f64(s).map_err(|_| {
         ConfigError::new_err(format!(
-            "{name} must be a non-negative number of seconds, got {s}"
+            "{OWNER}: field `{name}` must be a non-negative number of seconds, got {s}"
         ))
     })
 }
 
-fn path(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<String>> {
-    let p: String = obj.getattr(name)?.extract()?;
+fn path(f: &Fields<'_, '_>, name: &str) -> PyResult<Option<String>> {
+    let p: String = f.get(name, "str")?;
     Ok(Some(p).filter(|p| !p.is_empty()))
 }
 
 /// The trusted-proxy policy: `trusted_proxies` (comma-separated CIDRs) and `proxy_hops`.
 pub fn trust(obj: &Bound<'_, PyAny>) -> PyResult<TrustPolicy> {
-    let cidrs: String = obj.getattr("trusted_proxies")?.extract()?;
-    let hops: usize = obj.getattr("proxy_hops")?.extract()?;
+    let f = Fields::new(obj, OWNER);
+    let cidrs: String = f.get("trusted_proxies", "str")?;
+    let hops: usize = f.get("proxy_hops", "int >= 0")?;
     let list: Vec<&str> = cidrs
         .split(',')
         .map(str::trim)
@@ -40,32 +46,35 @@ pub fn trust(obj: &Bound<'_, PyAny>) -> PyResult<TrustPolicy> {
 
 /// Extracts the server config from its Python description.
 pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
-    let fd: Option<i32> = obj.getattr("fd")?.extract()?;
-    let uds: Option<String> = obj.getattr("uds")?.extract()?;
+    let f = Fields::new(obj, OWNER);
+    let fd: Option<i32> = f.get("fd", "int or None")?;
+    let uds: Option<String> = f.get("uds", "str or None")?;
+    // Read whatever the bind: a field is checked even where this start-up does not use it.
+    let host: String = f.get("host", "str")?;
+    let port: u16 = f.get("port", "int 0-65535")?;
     let bind = match (fd, uds) {
         (Some(fd), _) => Bind::Fd(fd),
         (None, Some(path)) => Bind::Uds(path.into()),
-        (None, None) => Bind::Tcp {
-            host: obj.getattr("host")?.extract()?,
-            port: obj.getattr("port")?.extract()?,
-        },
+        (None, None) => Bind::Tcp { host, port },
     };
     let positive = |name: &str| -> PyResult<usize> {
-        let v: usize = obj.getattr(name)?.extract()?;
+        let v: usize = f.get(name, "int >= 1")?;
         if v == 0 {
-            return Err(ConfigError::new_err(format!("{name} must be at least 1")));
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `{name}` must be at least 1"
+            )));
         }
         Ok(v)
     };
-    let level: String = obj.getattr("log_level")?.extract()?;
+    let level: String = f.get("log_level", "str")?;
     log::set_level(match level.to_ascii_lowercase().as_str() {
         "debug" | "trace" => Level::Debug,
         "info" => Level::Info,
         "warning" | "warn" => Level::Warning,
         _ => Level::Error,
     });
-    let access_log: bool = obj.getattr("access_log")?.extract()?;
-    let io = match obj.getattr("io")?.extract::<String>()?.as_str() {
+    let access_log: bool = f.get("access_log", "bool")?;
+    let io = match f.get::<String>("io", "str")?.as_str() {
         "auto" => IoDriver::Auto,
         "epoll" => IoDriver::Epoll,
         "uring" => {
@@ -81,36 +90,36 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         }
     };
     log::set_access_log(access_log);
-    log::set_json(obj.getattr("log_format")?.extract::<String>()? == "json");
+    log::set_json(f.get::<String>("log_format", "str")? == "json");
     Ok(ServerConfig {
         bind,
-        backlog: obj.getattr("backlog")?.extract()?,
+        backlog: f.get("backlog", "int")?,
         io_threads: positive("io_threads")?,
         io,
         limits: Limits {
             max_request_line: positive("max_request_line")?,
             max_header_bytes: positive("max_header_bytes")?,
             max_headers: positive("max_headers")?,
-            max_body: obj.getattr("max_body_size")?.extract()?,
+            max_body: f.get("max_body_size", "int >= 0")?,
         },
-        header_timeout: seconds(obj, "header_timeout")?,
-        body_timeout: seconds(obj, "body_timeout")?,
-        keep_alive_timeout: seconds(obj, "keep_alive_timeout")?,
-        write_timeout: seconds(obj, "write_timeout")?,
+        header_timeout: seconds(&f, "header_timeout")?,
+        body_timeout: seconds(&f, "body_timeout")?,
+        keep_alive_timeout: seconds(&f, "keep_alive_timeout")?,
+        write_timeout: seconds(&f, "write_timeout")?,
         max_connections: positive("max_connections")?,
         max_pipeline: positive("max_pipeline")?,
-        drain_timeout: seconds(obj, "drain_timeout")?,
+        drain_timeout: seconds(&f, "drain_timeout")?,
         access_log,
         admission: Admission {
             max_inflight: positive("max_inflight")?,
-            queue_size: obj.getattr("queue_size")?.extract()?,
-            queue_timeout: seconds(obj, "queue_timeout")?,
+            queue_size: f.get("queue_size", "int >= 0")?,
+            queue_timeout: seconds(&f, "queue_timeout")?,
         },
-        request_timeout: Some(seconds(obj, "request_timeout")?).filter(|d| !d.is_zero()),
-        livez_path: path(obj, "livez_path")?,
-        readyz_path: path(obj, "readyz_path")?,
-        startupz_path: path(obj, "startupz_path")?,
-        b3: obj.getattr("b3")?.extract()?,
-        busy_poll: Duration::from_micros(obj.getattr("busy_poll_us")?.extract()?),
+        request_timeout: Some(seconds(&f, "request_timeout")?).filter(|d| !d.is_zero()),
+        livez_path: path(&f, "livez_path")?,
+        readyz_path: path(&f, "readyz_path")?,
+        startupz_path: path(&f, "startupz_path")?,
+        b3: f.get("b3", "bool")?,
+        busy_poll: Duration::from_micros(f.get("busy_poll_us", "int >= 0")?),
     })
 }

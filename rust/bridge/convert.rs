@@ -12,9 +12,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::log::Level;
+use crate::pipeline::Reply;
 use crate::protocol::h1::encode::{valid_header_name, valid_header_value};
-use crate::server::respond::problem;
-use crate::server::{Body, Reply, Response};
+use crate::protocol::problem::problem;
+use crate::protocol::response::{Body, Response};
 
 use super::queue::JobQueue;
 use super::runtime::Runtime;

@@ -1,11 +1,11 @@
 //! The built-in middleware as Python describes them (`covetpy.middleware.builtin`, handed over
-//! once as `App.runtime().native_middleware`: a list of dicts with a `kind`), turned into the
+//! once as `App.runtime().native_middleware`: a tuple of dicts with a `kind`), turned into the
 //! Rust [`Pipeline`]; and `RateLimiter`, the token buckets for keys a Python function computes.
 
 use std::time::Instant;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::mesh::forwarded::TrustPolicy;
 use crate::middleware::compress::{Compress, CompressConfig, Encoding};
@@ -17,6 +17,7 @@ use crate::middleware::security::{Hsts, SecurityConfig, SecurityHeaders};
 use crate::middleware::{ConfigError, Layer, Pipeline};
 
 use super::errors;
+use super::fields::Fields;
 
 /// A refused option, as the `covetpy.ConfigError` a user can catch.
 fn bad(e: ConfigError) -> PyErr {
@@ -25,9 +26,14 @@ fn bad(e: ConfigError) -> PyErr {
 
 fn get<'py, T: FromPyObject<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
     match spec.get_item(key)? {
-        Some(v) => v.extract(),
+        Some(v) => v.extract().map_err(|_| {
+            errors::ConfigError::new_err(format!(
+                "middleware spec: field `{key}` has the wrong type, got {}",
+                super::fields::describe(&v)
+            ))
+        }),
         None => Err(errors::ConfigError::new_err(format!(
-            "middleware spec without {key:?}"
+            "middleware spec: field `{key}` missing"
         ))),
     }
 }
@@ -78,6 +84,7 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
         ),
         "security_headers" => {
             let hsts_seconds: u64 = get(spec, "hsts_seconds")?;
+            let include_subdomains: bool = get(spec, "hsts_include_subdomains")?;
             let csp: String = get(spec, "content_security_policy")?;
             let extra: Vec<(String, String)> =
                 get::<std::collections::BTreeMap<String, String>>(spec, "extra")?
@@ -96,9 +103,9 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
             overrides.extend(extra.into_iter().map(|(n, v)| (n, some(v))));
             Layer::Security(
                 SecurityHeaders::new(SecurityConfig {
-                    hsts: (hsts_seconds > 0).then(|| Hsts {
+                    hsts: (hsts_seconds > 0).then_some(Hsts {
                         max_age: hsts_seconds,
-                        include_subdomains: get(spec, "hsts_include_subdomains").unwrap_or(false),
+                        include_subdomains,
                         preload: false,
                     }),
                     csp: some(csp),
@@ -153,15 +160,22 @@ fn some(v: String) -> Option<String> {
     Some(v).filter(|v| !v.is_empty())
 }
 
-/// The pipeline described by `runtime.native_middleware` (empty when absent).
+/// The pipeline described by `runtime.native_middleware` (a required field: an empty tuple for
+/// none).
 pub fn pipeline(runtime: &Bound<'_, PyAny>, trust: &TrustPolicy) -> PyResult<Pipeline> {
+    let f = Fields::new(runtime, "runtime");
+    let specs = f.any("native_middleware")?;
+    let expected = "a tuple of dicts";
+    let items = specs
+        .downcast::<PyTuple>()
+        .map_err(|_| f.ill_typed("native_middleware", expected, &specs))?;
     let mut layers = Vec::new();
-    if let Ok(specs) = runtime.getattr("native_middleware") {
-        for spec in specs.try_iter()? {
-            let spec = spec?;
-            if let Some(l) = layer(spec.downcast::<PyDict>()?, trust)? {
-                layers.push(l);
-            }
+    for spec in items.iter() {
+        let dict = spec
+            .downcast::<PyDict>()
+            .map_err(|_| f.ill_typed("native_middleware", expected, &spec))?;
+        if let Some(l) = layer(dict, trust)? {
+            layers.push(l);
         }
     }
     Pipeline::new(layers).map_err(bad)

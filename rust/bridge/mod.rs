@@ -4,7 +4,7 @@
 //! GIL; the worker's Python thread takes the whole queue per wake-up (one GIL hold for the
 //! batch), calls the handlers, and converts their results to owned responses.
 //!
-//! [`Job`]: crate::server::Job
+//! [`Job`]: crate::pipeline::Job
 
 mod awaitable;
 mod bench;
@@ -13,6 +13,7 @@ mod client;
 mod config;
 mod convert;
 mod errors;
+mod fields;
 mod identity;
 mod middleware;
 mod multidict;

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 use std::time::Duration;
 
-use crate::server::{Cancel, Dispatch, Job, Response};
+use crate::pipeline::{Cancel, Dispatch, Job};
+use crate::protocol::response::Response;
 
 /// A deferred wake-up is sent at once when this many events are waiting (a busy IO thread
 /// may not go idle soon; the Python thread should not wait for it).

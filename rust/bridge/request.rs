@@ -13,9 +13,9 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use crate::io::Peer;
 use crate::mesh::forwarded::{resolve_head, Origin};
 use crate::mesh::trace::hex;
+use crate::pipeline::{CallMeta, Param};
 use crate::protocol::h1::{RequestHead, Version};
 use crate::router::convert::percent_decode;
-use crate::server::{CallMeta, Param};
 
 use super::awaitable::Ready;
 use super::identity::PeerIdentity;

@@ -1,8 +1,11 @@
-//! The Python objects the bridge calls, looked up once at start-up from `covetpy._bridge`.
+//! The Python objects the bridge calls, read once at start-up from `covetpy._bridge.Runtime`
+//! (what `App.runtime()` returns).
 
 use pyo3::prelude::*;
 
 use crate::mesh::forwarded::TrustPolicy;
+
+use super::fields::Fields;
 
 /// Callables and types from the Python side of the bridge.
 pub struct Runtime {
@@ -32,21 +35,29 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Reads the attributes of the `covetpy._bridge` module (or anything shaped like it).
-    pub fn load(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let get = |name: &str| -> PyResult<PyObject> { Ok(obj.getattr(name)?.unbind()) };
+    /// Reads the fields of a `covetpy._bridge.Runtime`: each must be there and callable (a
+    /// type is); `trust` comes from the config.
+    pub fn load(obj: &Bound<'_, PyAny>, trust: TrustPolicy) -> PyResult<Self> {
+        let f = Fields::new(obj, "runtime");
+        let get = |name: &str| -> PyResult<PyObject> {
+            let v = f.any(name)?;
+            if !v.is_callable() {
+                return Err(f.ill_typed(name, "callable", &v));
+            }
+            Ok(v.unbind())
+        };
         Ok(Runtime {
             json_encode: get("json_encode")?,
             json_decode: get("json_decode")?,
-            response_type: get("Response")?,
+            response_type: get("response_type")?,
             start: get("start")?,
             render_exception: get("render_exception")?,
             pump_stream: get("pump_stream")?,
             bad_request: get("bad_request")?,
-            uuid: get("UUID")?,
+            uuid: get("uuid")?,
             cancel: get("cancel")?,
             is_disconnected: get("is_disconnected")?,
-            trust: TrustPolicy::none(),
+            trust,
         })
     }
 }

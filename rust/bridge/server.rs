@@ -18,6 +18,7 @@ use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
 use super::config;
 use super::convert;
 use super::errors::{route_error, ConfigError, RouteError};
+use super::fields::Fields;
 use super::queue::{Event, JobQueue, RouteTimeout};
 use super::runtime::Runtime;
 use super::stream::resolve;
@@ -46,15 +47,17 @@ const LIGHT_BATCH: usize = 2;
 
 #[pymethods]
 impl Server {
-    /// `routes`: objects with `methods`, `path`, `endpoint` and `plan` (a list of
-    /// `("request", None)` or `("path", name)` for each positional argument).
+    /// `config`: a `covetpy.config.ServerConfig`; `routes`: `covetpy._bridge.RouteEntry`s;
+    /// `runtime`: a `covetpy._bridge.Runtime` (designs/bridge.md lists every field). A missing
+    /// or ill-typed field raises `ConfigError` naming it.
     #[new]
     fn new(
         config: &Bound<'_, PyAny>,
         routes: &Bound<'_, PyAny>,
         runtime: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let inline = match config.getattr("bridge")?.extract::<String>()?.as_str() {
+        let fields = Fields::new(config, "ServerConfig");
+        let inline = match fields.get::<String>("bridge", "str")?.as_str() {
             "batched" => false,
             "inline" => true,
             other => {
@@ -64,25 +67,22 @@ impl Server {
             }
         };
         let trust = config::trust(config)?;
-        let metrics_dir: Option<String> = config.getattr("metrics_dir")?.extract()?;
+        let metrics_dir: Option<String> = fields.get("metrics_dir", "str or None")?;
         let config = config::extract(config)?;
         let pipeline = Arc::new(super::middleware::pipeline(runtime, &trust)?);
-        let rt = Arc::new(Runtime {
-            trust,
-            ..Runtime::load(runtime)?
-        });
+        let rt = Arc::new(Runtime::load(runtime, trust)?);
         let mut specs = Vec::new();
         let mut defs = Vec::new();
         let mut fixed = Vec::new();
         let mut timeouts = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
-            let methods: Vec<String> = route.getattr("methods")?.extract()?;
-            let path: String = route.getattr("path")?.extract()?;
-            let timeout: Option<f64> = match route.getattr("timeout") {
-                Ok(t) => t.extract()?,
-                Err(_) => None,
-            };
+            let owner = format!("route table entry {id}");
+            let f = Fields::new(&route, &owner);
+            let methods: Vec<String> = f.get("methods", "a tuple of str")?;
+            let path: String = f.get("path", "str")?;
+            // None is the server's `request_timeout`: written out, never a missing field.
+            let timeout: Option<f64> = f.get("timeout", "float or None")?;
             timeouts.push(match timeout {
                 None => RouteTimeout::Default,
                 Some(0.0) => RouteTimeout::Unlimited,
@@ -90,22 +90,26 @@ impl Server {
                     RouteError::new_err(format!("route {path}: timeout must be >= 0, got {t}"))
                 })?),
             });
-            let fixed_obj = route.getattr("fixed")?;
+            let fixed_obj = f.any("fixed")?;
             fixed.push(if fixed_obj.is_none() {
                 None
-            } else {
+            } else if fixed_obj.is_instance(rt.response_type.bind(routes.py()))? {
                 Some(convert::fixed_response(&fixed_obj)?)
+            } else {
+                return Err(f.ill_typed("fixed", "Response or None", &fixed_obj));
             });
+            let endpoint = f.any("endpoint")?;
+            if !endpoint.is_callable() {
+                return Err(f.ill_typed("endpoint", "callable", &endpoint));
+            }
+            let plan: Vec<(String, Option<String>)> =
+                f.get("plan", "a tuple of (str, str or None)")?;
             specs.push(RouteSpec {
                 id,
                 methods,
                 path: path.clone(),
             });
-            defs.push((
-                path,
-                route.getattr("endpoint")?.unbind(),
-                route.getattr("plan")?,
-            ));
+            defs.push((path, endpoint.unbind(), plan));
         }
         let router = Router::new(&specs).map_err(|e| route_error(routes.py(), &e))?;
         // Created here, in the worker process: a registry must never cross a fork.
@@ -122,8 +126,7 @@ impl Server {
         for (id, (path, handler, plan)) in defs.into_iter().enumerate() {
             let names: Arc<[String]> = router.param_names(id).to_vec().into();
             let mut args = Vec::new();
-            for item in plan.try_iter()? {
-                let (kind, name): (String, Option<String>) = item?.extract()?;
+            for (kind, name) in plan {
                 args.push(match (kind.as_str(), name) {
                     ("request", _) => Arg::Request,
                     ("path", Some(name)) => match names.iter().position(|n| *n == name) {

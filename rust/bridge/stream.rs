@@ -13,7 +13,7 @@ use pyo3::exceptions::PyConnectionResetError;
 use pyo3::prelude::*;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::server::{Chunk, OnSpace, StreamBody};
+use crate::protocol::response::{Chunk, OnSpace, StreamBody};
 
 use super::queue::{Event, JobQueue};
 

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ClientError;
 use super::types::Request;
-use crate::protocol::h1::head::is_tchar;
+use crate::protocol::h1::token::is_tchar;
 
 /// Bodies up to this size are copied behind the head and sent in one write; larger ones are
 /// written separately rather than copied.

@@ -17,7 +17,7 @@
 //!   it on a tmpfs such as `/dev/shm`, where shared pages are never written back to a disk.
 //!
 //! Files: `layout` (the file format), `map` (the mapping), `registry` (the writer), `scrape`
-//! (the reader), `render` (the text format).
+//! (the reader), `totals` (what the reader sums), `render` (the text format).
 
 mod layout;
 mod map;
@@ -26,6 +26,7 @@ mod render;
 mod scrape;
 #[cfg(test)]
 mod tests;
+mod totals;
 
 pub use registry::{mark_closed, Registry, ShedReason};
 pub use scrape::scrape;

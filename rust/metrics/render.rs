@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use super::layout::{BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS};
-use super::scrape::{Labels, SeriesTotals, Totals};
+use super::totals::{Labels, SeriesTotals, Totals};
 use super::ShedReason;
 
 /// The unit a histogram stores and the unit it is rendered in.

@@ -6,7 +6,6 @@
 //! complete metrics file of this version — still being created, cut short, foreign — adds
 //! nothing and does not fail the scrape.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -15,13 +14,12 @@ use std::sync::atomic::{fence, Ordering};
 
 use super::layout::{self, Layout};
 use super::layout::{
-    BODY_BUCKETS, DURATION_BUCKETS, GIL_BUCKETS, H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL, H_GIL_SUM,
-    H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_VERSION, H_WORDS,
-    MAGIC, METHODS, ROUTES_OFFSET, S_DURATION, S_DURATION_SUM, S_REQUEST, S_REQUEST_SUM,
-    S_RESPONSE, S_RESPONSE_SUM, VERSION,
+    H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL, H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES,
+    H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_VERSION, H_WORDS, MAGIC, METHODS, ROUTES_OFFSET, VERSION,
 };
 use super::map::Mapping;
 use super::render;
+use super::totals::{Labels, Totals};
 
 /// Sums the metrics files (`covetpy-*.metrics`) in `dir` and renders them in the Prometheus
 /// text exposition format 0.0.4 (serve it as [`super::CONTENT_TYPE`]).
@@ -36,78 +34,6 @@ pub fn scrape(dir: &Path) -> io::Result<String> {
         let _ = read_file(&path, &mut totals);
     }
     Ok(render::render(&totals))
-}
-
-/// One histogram: non-cumulative bucket counts (the last is above every bound) and the sum of
-/// the observed values in their stored unit (nanoseconds or bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Hist<const N: usize> {
-    pub buckets: [u64; N],
-    pub sum: u64,
-}
-
-impl<const N: usize> Default for Hist<N> {
-    fn default() -> Self {
-        Hist {
-            buckets: [0; N],
-            sum: 0,
-        }
-    }
-}
-
-impl<const N: usize> Hist<N> {
-    /// Adds the histogram whose sum is word `sum` and whose buckets start at word `buckets`.
-    fn add_from(&mut self, map: &Mapping, sum: usize, buckets: usize) {
-        for (i, b) in self.buckets.iter_mut().enumerate() {
-            *b = b.wrapping_add(map.load(buckets + i));
-        }
-        self.sum = self.sum.wrapping_add(map.load(sum));
-    }
-}
-
-/// The three histograms of one series.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct SeriesTotals {
-    pub duration: Hist<DURATION_BUCKETS>,
-    pub request: Hist<BODY_BUCKETS>,
-    pub response: Hist<BODY_BUCKETS>,
-}
-
-impl SeriesTotals {
-    fn add_from(&mut self, map: &Mapping, base: usize) {
-        self.duration
-            .add_from(map, base + S_DURATION_SUM, base + S_DURATION);
-        self.request
-            .add_from(map, base + S_REQUEST_SUM, base + S_REQUEST);
-        self.response
-            .add_from(map, base + S_RESPONSE_SUM, base + S_RESPONSE);
-    }
-}
-
-/// The labels of a request series; series of different workers with equal labels are summed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Labels {
-    /// The route template, `None` for requests that matched no route.
-    pub route: Option<String>,
-    pub method: &'static str,
-    pub status: u16,
-}
-
-/// Everything a scrape renders, summed over the files read.
-#[derive(Debug, Default)]
-pub(super) struct Totals {
-    /// Request series, sorted by labels so the output is deterministic.
-    pub series: BTreeMap<Labels, SeriesTotals>,
-    /// Requests recorded while the series table was full, without labels.
-    pub overflow: SeriesTotals,
-    /// In-flight requests of live workers.
-    pub active: i64,
-    /// Shed requests, indexed like [`super::ShedReason::ALL`].
-    pub shed: [u64; 4],
-    pub timeouts: u64,
-    /// Requests recorded into the overflow series.
-    pub overflowed: u64,
-    pub gil: Hist<GIL_BUCKETS>,
 }
 
 /// The `covetpy-*.metrics` files of `dir`, sorted.

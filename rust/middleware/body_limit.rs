@@ -3,8 +3,8 @@
 //! [`Pipeline::body_limit`](super::Pipeline::body_limit).
 
 use crate::protocol::h1::{BodyFraming, RequestHead};
-use crate::server::job::Response;
-use crate::server::respond::problem;
+use crate::protocol::problem::problem;
+use crate::protocol::response::Response;
 
 /// 413 (RFC 9110 §15.5.14) when the request declares more than `max` bytes of body.
 pub(super) fn check(head: &RequestHead, max: usize) -> Result<(), Response> {

@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::{headers, ConfigError};
 use crate::protocol::h1::{Method, RequestHead};
-use crate::server::job::{Body, Response};
-use crate::server::respond::problem;
+use crate::protocol::problem::problem;
+use crate::protocol::response::{Body, Response};
 
 /// Request headers a page may always send (Fetch's CORS-safelisted names, as Starlette allows
 /// them): `content-type` is the usual reason for a preflight (`application/json`).
@@ -215,7 +215,7 @@ impl Cors {
             .unwrap_or_default();
         if !self.any_header {
             for h in requested.split(|&b| b == b',') {
-                let h = crate::protocol::h1::head::trim_ows(h);
+                let h = crate::protocol::h1::token::trim_ows(h);
                 if !h.is_empty()
                     && !self
                         .headers

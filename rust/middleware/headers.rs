@@ -1,5 +1,5 @@
 //! Reading and editing a response's header block (`name: value\r\n` lines, see
-//! [`Response::header_block`](crate::server::job::Response::header_block)).
+//! [`Response::header_block`](crate::protocol::response::Response::header_block)).
 //!
 //! Blocks are a handful of lines, so a linear scan per lookup costs less than building an index.
 //! Names compare ASCII case-insensitively (RFC 9110 §5.1): handlers may send any case.
@@ -62,7 +62,7 @@ pub(crate) fn replace(block: &mut Vec<u8>, name: &str, value: &[u8]) {
 
 /// Whether `name` is a field name (an RFC 9110 §5.6.2 token) — checked on configuration.
 pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(crate::protocol::h1::head::is_tchar)
+    !name.is_empty() && name.bytes().all(crate::protocol::h1::token::is_tchar)
 }
 
 /// Whether `value` can be sent as a field value: visible ASCII, SP and HTAB, no surrounding

@@ -4,8 +4,8 @@
 
 use super::ConfigError;
 use crate::protocol::h1::RequestHead;
-use crate::server::job::Response;
-use crate::server::respond::problem;
+use crate::protocol::problem::problem;
+use crate::protocol::response::Response;
 
 /// The configured layer.
 #[derive(Debug, Clone)]

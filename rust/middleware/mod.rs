@@ -47,7 +47,7 @@ use std::time::Instant;
 
 use crate::io::Peer;
 use crate::protocol::h1::RequestHead;
-use crate::server::job::Response;
+use crate::protocol::response::Response;
 
 pub use compress::{Encoding, StreamEncoder};
 

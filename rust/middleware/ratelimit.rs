@@ -16,8 +16,8 @@ use super::ConfigError;
 use crate::io::Peer;
 use crate::mesh::forwarded::{resolve_head, TrustPolicy};
 use crate::protocol::h1::RequestHead;
-use crate::server::job::Response;
-use crate::server::respond::problem;
+use crate::protocol::problem::problem;
+use crate::protocol::response::Response;
 
 /// Default bound on the number of clients tracked at once (about 3 MiB of buckets).
 pub const DEFAULT_MAX_KEYS: usize = 100_000;

@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use super::{headers, ConfigError};
 use crate::protocol::h1::RequestHead;
-use crate::server::job::Response;
+use crate::protocol::response::Response;
 
 /// Longest incoming id accepted; longer ones are replaced (they would bloat every log line).
 pub const MAX_LEN: usize = 128;

@@ -2,7 +2,7 @@
 //! set that field itself (a route that must be framed sets its own `x-frame-options`).
 
 use super::{headers, ConfigError};
-use crate::server::job::Response;
+use crate::protocol::response::Response;
 
 /// The headers sent by default.
 pub const DEFAULTS: [(&str, &str); 4] = [

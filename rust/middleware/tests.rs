@@ -11,7 +11,7 @@ use super::request_id::RequestIdConfig;
 use super::security::SecurityConfig;
 use super::*;
 use crate::protocol::h1::{parse_head, Limits};
-use crate::server::job::Body;
+use crate::protocol::response::Body;
 
 /// A parsed request head from its text.
 pub(crate) fn head(text: &str) -> RequestHead {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::server::job::Response;
+use crate::protocol::response::Response;
 
 /// Appends `server-timing: total;dur=<milliseconds with 3 decimals>`.
 pub(super) fn on_response(start: Instant, now: Instant, response: &mut Response) {

@@ -2,8 +2,10 @@
 //! without Python. No pyo3 here.
 
 pub mod convert;
+mod error;
 mod pattern;
 pub mod table;
 
 pub use convert::{Converter, ParamValue};
-pub use table::{Lookup, Params, RouteError, RouteSpec, Router};
+pub use error::RouteError;
+pub use table::{Lookup, Params, RouteSpec, Router};

@@ -13,7 +13,7 @@
 //!   never does, so such a route could never match (percent-encode it instead).
 
 use super::convert::Converter;
-use super::table::RouteError;
+use super::error::RouteError;
 
 /// One segment of a pattern, as the fallback matcher in `table.rs` reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]

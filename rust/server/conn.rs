@@ -1,4 +1,6 @@
-//! One connection: read, parse, route, read the body, dispatch, answer in request order.
+//! One HTTP/1.1 connection: read heads and bodies, keep-alive, 100-continue, pipelining, and
+//! writing the encoded answers in request order. What happens to each request in between
+//! (route, admit, middleware, dispatch, respond, record) is the [`pipeline`](crate::pipeline)'s.
 //!
 //! Requests that are already buffered (pipelining) are parsed and dispatched before the first
 //! answer is awaited, so sixteen pipelined requests cost one wake-up of the Python thread, not
@@ -6,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,22 +18,21 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::io::socket::PeerState;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
-use crate::mesh::trace::ServerTrace;
-use crate::metrics::{Registry, ShedReason};
-use crate::middleware::{self, StreamEncoder};
-use crate::protocol::h1::encode::{write_chunk, write_error, write_last_chunk, CONTINUE_100};
-use crate::protocol::h1::{
-    date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, Version,
+use crate::middleware::StreamEncoder;
+use crate::pipeline::answers::unanswered;
+use crate::pipeline::{front, Cancel, Ctx, Exchange, Front};
+use crate::protocol::h1::encode::{
+    write_chunk, write_error, write_last_chunk, write_response_head, Framing, CONTINUE_100,
 };
-use crate::router::Lookup;
-use crate::server::admission::Refusal;
-use crate::server::call::CallMeta;
-use crate::server::job::{Body, Cancel, Chunk, Job, Param, Reply, Response, StreamBody};
-use crate::server::respond::{overloaded, probe, problem, status_allows_body, write_head, Framing};
+use crate::protocol::h1::{
+    date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, RequestHead, Version,
+};
+use crate::protocol::problem::problem;
+use crate::protocol::response::{Body, Chunk, Response, StreamBody};
+use crate::protocol::status::status_allows_body;
 use crate::server::spin;
 use crate::server::ticker::{ticker, Ticker};
 use crate::server::unwind::{self, CatchUnwind};
-use crate::server::Ctx;
 
 /// Why a connection loop stopped.
 enum Stop {
@@ -63,54 +63,8 @@ struct Meta {
     close: bool,
     keep_alive_10: bool,
     version_10: bool,
-    access: Option<(String, Vec<u8>, Instant)>,
-    /// The built-in middleware's state for this request (None: no middleware, or a probe).
-    mw: Option<middleware::Ctx>,
-    /// This server's span of the request (requests answered in Rust have none).
-    trace: Option<ServerTrace>,
-    /// What the metrics record of it (None: no metrics, or a probe).
-    sample: Option<Sample>,
-}
-
-/// A request being measured: counted in flight until its answer is written (or the
-/// connection ends), then recorded.
-struct Sample {
-    registry: Arc<Registry>,
-    route: Option<usize>,
-    method: Method,
-    started: Instant,
-    request_body: u64,
-}
-
-impl Sample {
-    fn new(registry: &Arc<Registry>, method: &Method, started: Instant) -> Sample {
-        registry.active_inc();
-        Sample {
-            registry: registry.clone(),
-            route: None,
-            method: method.clone(),
-            started,
-            request_body: 0,
-        }
-    }
-
-    fn record(self, status: u16, response_body: u64) {
-        self.registry.record(
-            self.route,
-            self.method.as_str().as_bytes(),
-            status,
-            self.started.elapsed(),
-            self.request_body,
-            response_body,
-        );
-    }
-}
-
-impl Drop for Sample {
-    fn drop(&mut self) {
-        // Recorded or not (the client left), it is no longer in flight.
-        self.registry.active_dec();
-    }
+    /// The request's state in the pipeline (middleware, trace, metrics, access log).
+    ex: Exchange,
 }
 
 enum Answer {
@@ -204,11 +158,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// The interim response that tells a closed client from a half-closed one (see `client_left`).
 const EARLY_HINTS_103: &[u8] = b"HTTP/1.1 103 Early Hints\r\n\r\n";
 
-/// The handler side dropped the reply without answering (a bug, or the worker is stopping).
-fn unanswered() -> Response {
-    problem(500, "the request was not answered")
-}
-
 /// Buffers above this are given back after use so idle keep-alive connections stay small.
 const KEEP_BUF: usize = 64 * 1024;
 
@@ -256,7 +205,7 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
                 if let Body::Full(body) = r.body {
                     let framing = Framing::Length(body.len());
                     let date = date::http_date();
-                    write_head(
+                    write_response_head(
                         &mut c.wbuf,
                         500,
                         &r.header_block,
@@ -313,63 +262,7 @@ impl<C: Conn> Connection<C> {
                         .await
                 }
             };
-            let mut mw = None;
-            let mut early_close = false;
-            let probed = probe(&self.ctx.config, head.method(), path, &self.ctx.shared);
-            // Built-in middleware see every request but the probes (a sidecar's probe must not
-            // be refused for its Host or rate); one may answer it here, without Python.
-            let early = match probed {
-                None if !self.ctx.pipeline.is_empty() => {
-                    match self.ctx.pipeline.on_request(&head, &self.peer, started) {
-                        Ok(ctx) => {
-                            mw = Some(ctx);
-                            None
-                        }
-                        Err(early) => {
-                            let early = *early;
-                            mw = Some(early.ctx);
-                            early_close = early.close;
-                            Some(early.response)
-                        }
-                    }
-                }
-                _ => None,
-            };
-            let probed_path = probed.is_some();
-            if let (Some(m), Some(429)) =
-                (&self.ctx.shared.metrics, early.as_ref().map(|r| r.status))
-            {
-                m.shed(ShedReason::RateLimited);
-            }
-            let routed = match probed.or(early) {
-                // Health probes are answered here, before routing: they work while Python is
-                // saturated or blocked, and a route cannot shadow them.
-                Some(answer) => Err(answer),
-                None => match self.ctx.router.lookup(head.method().as_str(), path) {
-                    // A response fixed at start-up never leaves this thread (no job, no Python).
-                    Lookup::Found { route, params } => {
-                        match self.ctx.dispatch.fixed_response(route) {
-                            Some(fixed) => Err(fixed),
-                            None => Ok((
-                                route,
-                                params
-                                    .iter()
-                                    .map(|(_, v)| Param::from(v))
-                                    .collect::<Vec<_>>(),
-                            )),
-                        }
-                    }
-                    Lookup::NotFound => Err(problem(404, "no route matches this path")),
-                    Lookup::MethodNotAllowed { allow } => {
-                        let mut r = problem(405, "method not allowed for this path");
-                        r.header_block.extend_from_slice(b"allow: ");
-                        r.header_block.extend_from_slice(allow.as_bytes());
-                        r.header_block.extend_from_slice(b"\r\n");
-                        Err(r)
-                    }
-                },
-            };
-
+            let (front, ex) = front(&self.ctx, &head, path, &self.peer, started);
             let version_10 = head.version() == Version::Http10;
             let mut close = !head.keep_alive();
             let mut meta = Meta {
@@ -377,30 +270,24 @@ impl<C: Conn> Connection<C> {
                 close,
                 keep_alive_10: version_10 && !close,
                 version_10,
-                access: log::access_enabled().then(|| {
-                    (
-                        head.method().as_str().to_owned(),
-                        head.target().to_vec(),
-                        started,
-                    )
-                }),
-                mw,
-                trace: None,
-                // Probes are not requests of the service: a scrape would be mostly probes.
-                sample: match (&self.ctx.shared.metrics, probed_path) {
-                    (Some(m), false) => Some(Sample::new(m, head.method(), started)),
-                    _ => None,
-                },
+                ex,
             };
-            if early_close {
-                // Refused before its body was read (413): answer and close, unread.
-                meta.close = true;
-                self.pending.push_back(Pending {
-                    answer: Answer::Ready(routed.err().unwrap_or_else(unanswered)),
-                    meta,
-                });
-                return self.flush().await;
-            }
+            let routed = match front {
+                Front::Routed(routed) => Ok(routed),
+                Front::Answer {
+                    response,
+                    unread: true,
+                } => {
+                    // Refused before its body was read (413): answer and close, unread.
+                    meta.close = true;
+                    self.pending.push_back(Pending {
+                        answer: Answer::Ready(response),
+                        meta,
+                    });
+                    return self.flush().await;
+                }
+                Front::Answer { response, .. } => Err(response),
+            };
 
             let framing = head.framing();
             let body = if framing == BodyFraming::Empty {
@@ -432,7 +319,7 @@ impl<C: Conn> Connection<C> {
             }
 
             let answer = match routed {
-                Ok((route, params)) => {
+                Ok(routed) => {
                     let slot = match self.ctx.shared.gate.try_admit() {
                         Some(slot) => Ok(slot),
                         None => {
@@ -444,74 +331,22 @@ impl<C: Conn> Connection<C> {
                     };
                     match slot {
                         Ok(slot) => {
-                            let (tx, rx) = oneshot::channel();
-                            let id = self.ctx.shared.next_id();
-                            let call = CallMeta::read(
-                                &head,
-                                started,
-                                self.ctx
-                                    .dispatch
-                                    .timeout(route, self.ctx.config.request_timeout),
-                                self.ctx.config.b3,
-                            );
-                            // The deadline counts from the head's arrival: what the body and
-                            // the admission queue took is already spent (the ticker counts from
-                            // dispatch).
-                            let limit = call.limit.map(|l| l.saturating_sub(started.elapsed()));
-                            meta.trace = Some(call.trace);
-                            if let Some(s) = &mut meta.sample {
-                                s.route = Some(route);
-                                s.request_body = body.len() as u64;
-                            }
-                            let request_id =
-                                meta.mw.as_ref().and_then(|c| c.request_id()).map(Box::from);
-                            let job = Job {
-                                head,
-                                body,
-                                route,
-                                params,
-                                request_id,
-                                peer: self.peer.clone(),
-                                reply: Reply {
-                                    tx,
-                                    _slot: Some(slot),
-                                },
-                                id,
-                                call,
-                                queued: meta.sample.as_ref().map(|_| Instant::now()),
-                            };
                             let in_flight = spin::InFlight::new();
-                            self.ctx.dispatch.dispatch(job);
+                            let peer = self.peer.clone();
+                            let d =
+                                self.ctx
+                                    .dispatch_job(head, body, routed, slot, peer, &mut meta.ex);
                             Answer::Wait(Waiting {
-                                rx,
-                                id,
+                                rx: d.rx,
+                                id: d.id,
+                                // The ticker counts from dispatch.
                                 since: self.ticker.now(),
-                                limit,
-                                stated: call.limit,
+                                limit: d.limit,
+                                stated: d.stated,
                                 _in_flight: in_flight,
                             })
                         }
-                        Err(refusal) => {
-                            if let Some(m) = &self.ctx.shared.metrics {
-                                m.shed(match refusal {
-                                    Refusal::QueueFull => ShedReason::QueueFull,
-                                    Refusal::TimedOut => ShedReason::QueueTimeout,
-                                });
-                            }
-                            log::write(
-                                Level::Warning,
-                                format_args!(
-                                    "{}: 503: {}",
-                                    self.peer,
-                                    match refusal {
-                                        Refusal::QueueFull => "admission queue full",
-                                        Refusal::TimedOut =>
-                                            "no in-flight slot within queue_timeout",
-                                    }
-                                ),
-                            );
-                            Answer::Ready(overloaded(&self.ctx.config))
-                        }
+                        Err(refusal) => Answer::Ready(self.ctx.refused(&self.peer, refusal)),
                     }
                 }
                 Err(answer) => Answer::Ready(answer),
@@ -529,7 +364,7 @@ impl<C: Conn> Connection<C> {
 
     /// Reads until a whole request head is buffered. Returns `Err(Stop)` when the connection
     /// should end: idle timeout, drain, peer close, or a malformed head (answered first).
-    async fn read_head(&mut self, first: bool) -> Result<crate::protocol::h1::RequestHead, Stop> {
+    async fn read_head(&mut self, first: bool) -> Result<RequestHead, Stop> {
         let cfg = self.ctx.config.clone();
         // A new connection must start its request within the header timeout (slowloris);
         // a kept-alive one may idle for the keep-alive timeout, then gets the header timeout
@@ -688,43 +523,11 @@ impl<C: Conn> Connection<C> {
                     && self.rbuf.is_empty()
                     && self.ctx.shared.is_draining());
             let mut response = response;
-            let encoder = match &p.mw {
-                Some(ctx) => self
-                    .ctx
-                    .pipeline
-                    .on_response(ctx, p.head_only, &mut response),
-                None => None,
-            };
-            if self.ctx.shared.failing_health() {
-                // Tells Envoy to take this host out of its active health checking's rotation
-                // at once instead of at the next check (x-envoy-immediate-health-check-fail).
-                response
-                    .header_block
-                    .extend_from_slice(b"x-envoy-immediate-health-check-fail: true\r\n");
-            }
+            let encoder = p.ex.respond(&self.ctx, p.head_only, &mut response);
             let status = response.status;
-            // A full body is recorded now; a streamed one once it has been sent (its size and
-            // its whole duration are known only then).
-            let mut sample = p.sample.take();
-            if let Body::Full(b) = &response.body {
-                if let Some(s) = sample.take() {
-                    s.record(status, b.len() as u64);
-                }
-            }
             let before = self.wbuf.len();
             let stream = self.encode(response, &p, close);
-            if let Some((method, target, started)) = &p.access {
-                log::access(
-                    &self.peer.to_string(),
-                    method,
-                    target,
-                    status,
-                    self.wbuf.len() - before,
-                    started.elapsed().as_micros(),
-                    p.mw.as_ref().and_then(|c| c.request_id()),
-                    p.trace.as_ref(),
-                );
-            }
+            p.ex.log_access(&self.peer, status, self.wbuf.len() - before);
             if let Some(rx) = stream {
                 let mut out = Body10OrChunked {
                     version_10: p.version_10,
@@ -738,10 +541,8 @@ impl<C: Conn> Connection<C> {
                     }
                     Err(stop) => Err(stop),
                 };
-                if let Some(s) = sample.take() {
-                    // Also when cut short (client gone, producer failed): what was sent of it.
-                    s.record(status, out.sent);
-                }
+                // Also when cut short (client gone, producer failed): what was sent of it.
+                p.ex.record_streamed(status, out.sent);
                 streamed?;
                 self.streaming = false;
             }
@@ -777,19 +578,8 @@ impl<C: Conn> Connection<C> {
                 r = &mut w.rx => return Ok(r.unwrap_or_else(|_| unanswered())),
                 _ = tick => {
                     if let Some(limit) = w.limit.filter(|l| ticker.passed(w.since, *l)) {
-                        let secs = w.stated.unwrap_or(limit).as_secs_f64();
-                        self.ctx.dispatch.cancel(w.id, Cancel::TimedOut);
-                        if let Some(m) = &self.ctx.shared.metrics {
-                            m.timeout();
-                        }
-                        log::write(
-                            Level::Warning,
-                            format_args!("{}: 504: the handler did not answer within {secs} s", self.peer),
-                        );
-                        return Ok(problem(
-                            504,
-                            &format!("the handler did not answer within {secs} s"),
-                        ));
+                        let stated = w.stated.unwrap_or(limit);
+                        return Ok(self.ctx.timed_out(&self.peer, w.id, stated));
                     }
                     // Only past one whole tick: a handler that answers within 50 ms never
                     // costs the check, whatever the phase of the ticker.
@@ -846,7 +636,7 @@ impl<C: Conn> Connection<C> {
                 } else {
                     Framing::None
                 };
-                write_head(
+                write_response_head(
                     &mut self.wbuf,
                     response.status,
                     &response.header_block,
@@ -869,7 +659,7 @@ impl<C: Conn> Connection<C> {
                 };
                 // HEAD sends no body, so nothing needs the close to delimit it.
                 let close = close || (p.version_10 && has_body && !p.head_only);
-                write_head(
+                write_response_head(
                     &mut self.wbuf,
                     response.status,
                     &response.header_block,

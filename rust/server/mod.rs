@@ -1,14 +1,10 @@
-//! The server: IO threads, connections, graceful drain. It knows nothing of Python; requests
-//! that need a handler go to a [`Dispatch`].
+//! The server: IO threads, the HTTP/1.1 connection, graceful drain. It knows nothing of Python;
+//! each request goes through the [`pipeline`](crate::pipeline), which hands those that need a
+//! handler to a [`Dispatch`].
 
-pub mod admission;
-pub mod call;
 mod conn;
-pub mod job;
-pub mod respond;
 mod spin;
 pub use spin::yield_cpu;
-pub mod state;
 #[cfg(test)]
 mod tests;
 mod thread;
@@ -21,9 +17,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use call::CallMeta;
-pub use job::{Body, Cancel, Chunk, Dispatch, Job, OnSpace, Param, Reply, Response, StreamBody};
-pub use state::Shared;
+pub use crate::pipeline::{Dispatch, Shared};
 
 use crate::config::{Bind, ServerConfig};
 use crate::io::socket::{self, RawListener};
@@ -31,17 +25,8 @@ use crate::io::Driver;
 use crate::log::Level;
 use crate::metrics::Registry;
 use crate::middleware::Pipeline;
+use crate::pipeline::Ctx;
 use crate::router::Router;
-
-/// What every connection of an IO thread shares.
-pub(crate) struct Ctx {
-    pub config: Arc<ServerConfig>,
-    pub router: Arc<Router>,
-    pub dispatch: Arc<dyn Dispatch>,
-    pub shared: Arc<Shared>,
-    /// The built-in middleware (empty: skipped per request).
-    pub pipeline: Arc<Pipeline>,
-}
 
 /// A running server: its IO threads and their shared state.
 pub struct Server {
@@ -85,7 +70,7 @@ impl Server {
                 router: router.clone(),
                 dispatch: dispatch.clone(),
                 shared: shared.clone(),
-                pipeline: pipeline.clone(),
+                middleware: pipeline.clone(),
             };
             let running = running.clone();
             let dispatch = dispatch.clone();

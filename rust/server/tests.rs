@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Body, Dispatch, Job, Response, Server};
+use super::Server;
 use crate::config::{Bind, IoDriver, ServerConfig};
 use crate::io::Driver;
+use crate::pipeline::{Dispatch, Job};
+use crate::protocol::response::{Body, Response};
 use crate::router::{RouteSpec, Router};
 
 /// Route 0 echoes the body; route 1 panics; route 2 drops the reply without answering.

@@ -19,11 +19,13 @@ use crate::io::uring::{self, UringListener};
 use crate::io::{Conn, Driver, Listener};
 use crate::log::Level;
 use crate::metrics::ShedReason;
+use crate::pipeline::Ctx;
 use crate::protocol::h1::date;
+use crate::protocol::h1::encode::{write_response_head, Framing};
+use crate::protocol::problem::problem;
+use crate::protocol::response::Body;
 use crate::server::conn::serve;
-use crate::server::respond::{problem, write_head, Framing};
 use crate::server::spin;
-use crate::server::Ctx;
 
 thread_local! {
     /// Whether this thread calls [`Dispatch::flush`] before it waits for events, so a
@@ -170,12 +172,12 @@ async fn refuse<C: Conn>(mut conn: C) {
     let response = problem(503, "too many connections");
     let mut out = Vec::with_capacity(256);
     let body = match &response.body {
-        crate::server::job::Body::Full(b) => b.clone(),
-        crate::server::job::Body::Stream(_) => return,
+        Body::Full(b) => b.clone(),
+        Body::Stream(_) => return,
     };
     let mut block = response.header_block.clone();
     block.extend_from_slice(b"retry-after: 1\r\n");
-    write_head(
+    write_response_head(
         &mut out,
         503,
         &block,

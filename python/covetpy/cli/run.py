@@ -11,7 +11,7 @@ from covetpy._importer import import_from_string
 from covetpy.app import App
 from covetpy.cli.logs import configure_logging
 from covetpy.config import ServerConfig
-from covetpy.exceptions import CovetError
+from covetpy.exceptions import ConfigError, CovetError
 from covetpy.server.supervisor import Supervisor
 
 logger = logging.getLogger("covetpy")
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(ServerConfig)} - {"fd", "metrics_dir"}
     try:
         config = ServerConfig(**{n: getattr(args, n) for n in names})
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:
         print(f"covetpy: {exc}")
         return 2
     configure_logging(config.log_level, config.log_format)

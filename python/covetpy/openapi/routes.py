@@ -23,6 +23,7 @@ from covetpy.openapi.assets import (
 from covetpy.openapi.document import openapi_schema
 from covetpy.openapi.pages import SWAGGER_UI_INIT_JS, redoc_html, swagger_ui_html
 from covetpy.responses import HTMLResponse, Response
+from covetpy.routing.options import RouteOptions
 from covetpy.routing.router import RouteDecl
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def _missing(ui: str) -> HTTPException:
 
 
 def _get(path: str, handler: Handler, name: str) -> RouteDecl:
-    return RouteDecl(path, ("GET",), handler, name=name, include_in_schema=False)
+    return RouteDecl(path, ("GET",), handler, RouteOptions(name=name, include_in_schema=False))
 
 
 def _document_handler(app: App) -> Handler:

@@ -4,6 +4,6 @@
 
 from covetpy.plugins.base import PluginError
 from covetpy.plugins.discover import GROUP
-from covetpy.plugins.manager import Added, Plugins
+from covetpy.plugins.manager import Added, Plugins, Registrations
 
-__all__ = ["GROUP", "Added", "PluginError", "Plugins"]
+__all__ = ["GROUP", "Added", "PluginError", "Plugins", "Registrations"]

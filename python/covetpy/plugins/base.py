@@ -16,6 +16,10 @@ Every hook is optional and may be sync or async; `on_app_init(app)` runs once, b
 routes are compiled, and may add routes, middleware, dependencies, exception handlers, event
 handlers and commands. `on_startup`/`on_ready`/`on_drain`/`on_shutdown` run in each worker:
 before it accepts connections, once it serves, when it starts draining, after it drained.
+`on_drain(grace)` may take the seconds the drain has. The `on_drain` hooks run one after the
+other, in reverse order; a plugin with `drain_alone = True` drains alongside them instead.
+
+CovetPy's own features (`app.events`, `app.grpc`) are plugins too (`builtins.py`).
 """
 
 from __future__ import annotations

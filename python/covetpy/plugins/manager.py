@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,17 +43,20 @@ class Added:
 
 
 class Plugins:
-    """The plugins of one app."""
+    """The plugins of one app, after its built-in ones (`builtins.py`)."""
 
-    def __init__(self, explicit: list[Any], discover: bool) -> None:
+    def __init__(self, explicit: list[Any], discover: bool, builtin: Sequence[Any] = ()) -> None:
         self.explicit = explicit
         self.discover = discover
+        self.builtin = list(builtin)
         self.ordered: list[Any] = []
+        """The app's plugins (registered and discovered) in dependency order."""
         self.added: dict[str, Added] = {}
         self._set_up = False
 
     def set_up(self, app: App) -> None:
-        """Orders the plugins and runs each `on_app_init(app)` once."""
+        """Orders the plugins and runs each `on_app_init(app)` once: the app's plugins', then
+        the built-in ones'."""
         if self._set_up:
             return
         self._set_up = True
@@ -60,9 +65,9 @@ class Plugins:
             names = {plugin_name(p) for p in plugins}
             plugins += [p for p in discovered() if plugin_name(p) not in names]
         self.ordered = in_dependency_order(plugins)
-        for p in self.ordered:
+        for p in [*self.ordered, *self.builtin]:
             name = plugin_name(p)
-            before = _snapshot(app)
+            before = app.registrations()
             hook = getattr(p, "on_app_init", None)
             if hook is not None:
                 try:
@@ -71,51 +76,88 @@ class Plugins:
                     raise PluginError(f"plugin {name!r}: on_app_init failed: {exc}") from exc
                 if inspect.isawaitable(result):
                     raise PluginError(f"plugin {name!r}: on_app_init must not be async")
-            self.added[name] = _diff(before, _snapshot(app))
+            self.added[name] = _diff(before, app.registrations())
 
     async def run(self, hook: str, reverse: bool = False) -> None:
         """Runs `hook` of every plugin (reverse order for the ones that tear down); a plugin
-        whose hook raises stops the others with its name in the message."""
+        whose hook raises stops the others with its name in the message (a built-in one's
+        error is raised as it is)."""
         assert hook in HOOKS
-        for p in reversed(self.ordered) if reverse else self.ordered:
+        everyone = [*self.builtin, *self.ordered]
+        await self._run(everyone[::-1] if reverse else everyone, hook, ())
+
+    async def drain(self, grace: float) -> None:
+        """Runs `on_drain` of every plugin in reverse order, except that those with
+        `drain_alone` run alongside that chain; a hook that takes an argument gets `grace`,
+        the seconds the drain has."""
+        everyone = [*self.builtin, *self.ordered][::-1]
+        alone = [p for p in everyone if getattr(p, "drain_alone", False)]
+        chain = [p for p in everyone if not getattr(p, "drain_alone", False)]
+        work = [self._run(chain, "on_drain", (grace,))]
+        work += [self._run([p], "on_drain", (grace,)) for p in alone]
+        results = await asyncio.gather(*work, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _run(self, plugins: list[Any], hook: str, args: tuple[Any, ...]) -> None:
+        for p in plugins:
             fn = getattr(p, hook, None)
             if fn is None:
                 continue
             try:
-                result = fn()
+                result = fn(*args) if args and _takes_arguments(fn) else fn()
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:
+                if any(p is b for b in self.builtin):
+                    raise  # the feature's own error (BusInUse, ...), as the user knows it
                 raise PluginError(f"plugin {plugin_name(p)!r}: {hook} failed: {exc}") from exc
 
 
-def _snapshot(app: App) -> dict[str, Any]:
-    bus = getattr(app, "events", None)
-    return {
-        "routes": [f"{'|'.join(d.methods)} {d.path}" for d in app.declarations],
-        "middleware": list(app._middleware),
-        "dependencies": len(app.dependencies),
-        "exception_handlers": list(app._exception_handlers),
-        "commands": list(app.commands),
-        "startup": len(app._startup),
-        "shutdown": len(app._shutdown),
-        "subscriptions": [str(s) for s in getattr(bus, "subscriptions", [])],
-    }
+def _takes_arguments(fn: Any) -> bool:
+    """Whether `fn` takes a positional argument (`on_drain(grace)`)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind in kinds or p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> Added:
+@dataclass(frozen=True)
+class Registrations:
+    """What an app has registered (`App.registrations()`): a plugin's `Added` is the
+    difference between two of these."""
+
+    routes: tuple[str, ...]
+    """As `"GET|HEAD /path"`."""
+    middleware: tuple[Any, ...]
+    dependencies: int
+    exception_handlers: tuple[type[BaseException], ...]
+    commands: tuple[str, ...]
+    startup_hooks: int
+    shutdown_hooks: int
+    subscriptions: tuple[str, ...]
+    """The event subscriptions (none until the app's bus is made)."""
+
+
+def _diff(before: Registrations, after: Registrations) -> Added:
     from covetpy.middleware import name_of
 
-    def new(key: str) -> list[Any]:
-        return [x for x in after[key] if x not in before[key]]
+    def new(old: tuple[Any, ...], now: tuple[Any, ...]) -> list[Any]:
+        return [x for x in now if x not in old]
 
     return Added(
-        routes=new("routes"),
-        middleware=[name_of(m) for m in new("middleware")],
-        dependencies=after["dependencies"] - before["dependencies"],
-        exception_handlers=[getattr(e, "__name__", str(e)) for e in new("exception_handlers")],
-        commands=new("commands"),
-        startup_hooks=after["startup"] - before["startup"],
-        shutdown_hooks=after["shutdown"] - before["shutdown"],
-        subscriptions=new("subscriptions"),
+        routes=new(before.routes, after.routes),
+        middleware=[name_of(m) for m in new(before.middleware, after.middleware)],
+        dependencies=after.dependencies - before.dependencies,
+        exception_handlers=[
+            getattr(e, "__name__", str(e))
+            for e in new(before.exception_handlers, after.exception_handlers)
+        ],
+        commands=new(before.commands, after.commands),
+        startup_hooks=after.startup_hooks - before.startup_hooks,
+        shutdown_hooks=after.shutdown_hooks - before.shutdown_hooks,
+        subscriptions=new(before.subscriptions, after.subscriptions),
     )

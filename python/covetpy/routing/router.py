@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from covetpy.exceptions import RouteError
+from covetpy.routing.options import RouteOptions, check_options
 
-__all__ = ["Router"]
+if TYPE_CHECKING:
+    from covetpy.responses import Response
+
+__all__ = ["RouteDecl", "Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,18 +26,36 @@ class RouteDecl:
     path: str
     methods: tuple[str, ...]
     handler: Callable[..., Any]
-    name: str | None = None
-    status_code: int | None = None
-    response_class: type[Any] | None = None
-    tags: tuple[str, ...] = ()
-    dependencies: tuple[Any, ...] = ()
-    sync_to_thread: bool = False
-    include_in_schema: bool = True
-    summary: str | None = None
-    description: str | None = None
-    timeout: float | None = None
-    middleware: tuple[Any, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: RouteOptions = field(default_factory=lambda: RouteOptions())
+    fixed: Response | None = None
+    """A response answered by Rust without calling Python (`App.add_static`)."""
+
+    @property
+    def name(self) -> str | None:
+        """The name given, if any."""
+        return self.options.get("name")
+
+    @property
+    def include_in_schema(self) -> bool:
+        """Whether it appears in the OpenAPI document."""
+        return self.options.get("include_in_schema", True)
+
+    def inherit(
+        self,
+        prefix: str,
+        tags: Sequence[str],
+        dependencies: Sequence[Any],
+        middleware: Sequence[Any] = (),
+    ) -> RouteDecl:
+        """This route under a router's prefix, after its tags, dependencies and middleware."""
+        o = self.options
+        options: RouteOptions = {
+            **o,
+            "tags": (*tags, *o.get("tags", ())),
+            "dependencies": (*dependencies, *o.get("dependencies", ())),
+            "middleware": (*middleware, *o.get("middleware", ())),
+        }
+        return replace(self, path=prefix + self.path, options=options)
 
 
 class Router:
@@ -64,16 +86,8 @@ class Router:
     @property
     def declarations(self) -> list[RouteDecl]:
         """The routes with this router's prefix, tags and dependencies applied."""
-        return [
-            replace(
-                d,
-                path=self.prefix + d.path,
-                tags=(*self.tags, *d.tags),
-                dependencies=(*self.dependencies, *d.dependencies),
-                middleware=(*self._router_middleware(), *d.middleware),
-            )
-            for d in self._decls
-        ]
+        own = self._router_middleware()
+        return [d.inherit(self.prefix, self.tags, self.dependencies, own) for d in self._decls]
 
     def _router_middleware(self) -> tuple[Any, ...]:
         """Middleware this router puts around each of its routes (the app keeps its own apart:
@@ -99,64 +113,21 @@ class Router:
         path: str,
         handler: Callable[..., Any],
         methods: Sequence[str] = ("GET",),
-        *,
-        name: str | None = None,
-        status_code: int | None = None,
-        response_class: type[Any] | None = None,
-        tags: Sequence[str] = (),
-        dependencies: Sequence[Any] = (),
-        sync_to_thread: bool = False,
-        include_in_schema: bool = True,
-        summary: str | None = None,
-        description: str | None = None,
-        timeout: float | None = None,
-        middleware: Sequence[Any] = (),
+        **options: Unpack[RouteOptions],
     ) -> None:
         """Registers `handler` for `methods` on `path` (relative to the prefix)."""
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"route {path}: timeout must be >= 0 seconds, got {timeout!r}")
+        options = check_options(path, options)
         if isinstance(methods, str):
             methods = (methods,)
         if path and not path.startswith("/"):
             raise ValueError(f"route paths start with '/': {path!r}")
         if not path and not self.prefix:
             raise ValueError("an empty route path needs a router prefix")
-        self._decls.append(
-            RouteDecl(
-                path,
-                tuple(m.upper() for m in methods),
-                handler,
-                name,
-                status_code,
-                response_class,
-                tuple(tags),
-                tuple(dependencies),
-                sync_to_thread,
-                include_in_schema,
-                summary,
-                description,
-                timeout,
-                tuple(middleware),
-            )
-        )
+        self._decls.append(RouteDecl(path, tuple(m.upper() for m in methods), handler, options))
         self._changed()
 
     def route(
-        self,
-        path: str,
-        methods: Sequence[str] = ("GET",),
-        *,
-        name: str | None = None,
-        status_code: int | None = None,
-        response_class: type[Any] | None = None,
-        tags: Sequence[str] = (),
-        dependencies: Sequence[Any] = (),
-        sync_to_thread: bool = False,
-        include_in_schema: bool = True,
-        summary: str | None = None,
-        description: str | None = None,
-        timeout: float | None = None,
-        middleware: Sequence[Any] = (),
+        self, path: str, methods: Sequence[str] = ("GET",), **options: Unpack[RouteOptions]
     ) -> Callable[[F], F]:
         """Registers the decorated sync or async function for `methods` on `path`.
 
@@ -164,47 +135,33 @@ class Router:
         `sync_to_thread=True` runs a blocking sync handler in the app's bounded thread pool;
         `timeout` (seconds; 0 for none) overrides the server's `request_timeout`: past it the
         client gets 504 and an async handler is cancelled; `middleware` wraps this route only
-        (inside the app's and the routers').
+        (inside the app's and the routers'). All options: `covetpy.routing.RouteOptions`.
         """
+        check_options(path, options)
 
         def decorator(fn: F) -> F:
-            self.add_route(
-                path,
-                fn,
-                methods,
-                name=name,
-                status_code=status_code,
-                response_class=response_class,
-                tags=tags,
-                dependencies=dependencies,
-                sync_to_thread=sync_to_thread,
-                include_in_schema=include_in_schema,
-                summary=summary,
-                description=description,
-                timeout=timeout,
-                middleware=middleware,
-            )
+            self.add_route(path, fn, methods, **options)
             return fn
 
         return decorator
 
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+    def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """GET (and HEAD) on `path`; options as for `route`."""
         return self.route(path, ("GET",), **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+    def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """POST on `path`; options as for `route`."""
         return self.route(path, ("POST",), **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+    def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """PUT on `path`; options as for `route`."""
         return self.route(path, ("PUT",), **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+    def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """PATCH on `path`; options as for `route`."""
         return self.route(path, ("PATCH",), **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+    def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """DELETE on `path`; options as for `route`."""
         return self.route(path, ("DELETE",), **options)
 
@@ -221,12 +178,5 @@ class Router:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix must start with '/' and not end with one: {prefix!r}")
         for d in router.declarations:
-            self._decls.append(
-                replace(
-                    d,
-                    path=prefix + d.path,
-                    tags=(*tags, *d.tags),
-                    dependencies=(*dependencies, *d.dependencies),
-                )
-            )
+            self._decls.append(d.inherit(prefix, tags, dependencies))
         self._changed()

@@ -104,7 +104,7 @@ fn parse_q(v: &[u8]) -> Option<Q> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    crate::protocol::h1::head::trim_ows(v)
+    crate::protocol::h1::token::trim_ows(v)
 }
 
 #[cfg(test)]

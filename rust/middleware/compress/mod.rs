@@ -13,8 +13,8 @@ use bytes::Bytes;
 
 use super::{headers, ConfigError};
 use crate::protocol::h1::RequestHead;
-use crate::server::job::{Body, Response};
-use crate::server::respond::status_allows_body;
+use crate::protocol::response::{Body, Response};
+use crate::protocol::status::status_allows_body;
 
 /// A content coding (RFC 9110 §8.4.1). The discriminants index per-coding tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,7 +190,7 @@ impl Compress {
             .split(|&b| b == b';')
             .next()
             .unwrap_or_default();
-        let media = crate::protocol::h1::head::trim_ows(media);
+        let media = crate::protocol::h1::token::trim_ows(media);
         self.types.iter().any(|t| match t.strip_suffix('/') {
             Some(_) => media.len() > t.len() && media[..t.len()].eq_ignore_ascii_case(t.as_bytes()),
             None => media.eq_ignore_ascii_case(t.as_bytes()),

@@ -1,7 +1,7 @@
 use super::codec::tests::{decode, sample};
 use super::*;
 use crate::middleware::tests::{head, header};
-use crate::server::job::{Chunk, StreamBody};
+use crate::protocol::response::{Chunk, StreamBody};
 
 fn layer() -> Compress {
     Compress::new(CompressConfig::default()).unwrap()

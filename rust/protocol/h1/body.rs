@@ -10,7 +10,7 @@
 use bytes::{Buf, BytesMut};
 
 use super::error::ProtoError;
-use super::head::is_tchar;
+use super::token::is_tchar;
 
 #[cfg(test)]
 #[path = "body_tests.rs"]

@@ -162,3 +162,31 @@ fn rfc9110_5_6_2_and_5_5_header_validation() {
         assert!(!valid_header_value(v), "{v:?}");
     }
 }
+
+#[test]
+fn response_head_with_length_and_keep_alive_10() {
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        200,
+        b"x-a: 1\r\n",
+        Framing::Length(5),
+        false,
+        true,
+        b"D",
+    );
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\ndate: D\r\nx-a: 1\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n"
+    );
+}
+
+#[test]
+fn response_head_without_framing_for_204() {
+    let mut out = Vec::new();
+    write_response_head(&mut out, 204, b"", Framing::None, true, false, b"D");
+    assert_eq!(
+        out,
+        b"HTTP/1.1 204 No Content\r\ndate: D\r\nconnection: close\r\n\r\n"
+    );
+}

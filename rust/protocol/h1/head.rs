@@ -14,10 +14,9 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::body::BodyFraming;
 use super::error::ProtoError;
+use super::token::{is_tchar, trim_ows};
 
-#[path = "fields.rs"]
 mod fields;
-#[path = "target.rs"]
 mod target;
 
 #[cfg(test)]
@@ -133,14 +132,6 @@ impl Method {
             _ => return None,
         })
     }
-}
-
-/// `tchar` of RFC 9110 §5.6.2: the characters of a token (method, field name, coding).
-pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
 /// Byte offsets `[start, end)` into `RequestHead::raw`.
@@ -435,17 +426,6 @@ fn parse_lines(head: &[u8], fields: usize, limits: &Limits) -> Result<RequestHea
         keep_alive: f.keep_alive,
         expects_continue: f.expects_continue,
     })
-}
-
-/// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
 }
 
 fn map_httparse_error(e: httparse::Error, head: &[u8]) -> ProtoError {

@@ -8,7 +8,7 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 
-use crate::protocol::h1::head::trim_ows;
+use crate::protocol::h1::token::trim_ows;
 use crate::protocol::h1::{parse_head, BodyDecoder, BodyFraming, Limits, ProtoError, RequestHead};
 
 /// What a request amounts to for comparison.
@@ -353,7 +353,7 @@ proptest! {
     #[test]
     fn a_first_byte_outside_the_method_alphabet_is_refused_at_once(b in any::<u8>()) {
         let refused = parse_head(&mut BytesMut::from(&[b][..]), &Limits::default()).is_err();
-        let may_start = crate::protocol::h1::head::is_tchar(b) || b == b'\r';
+        let may_start = crate::protocol::h1::token::is_tchar(b) || b == b'\r';
         prop_assert_eq!(refused, !may_start);
     }
 

@@ -281,7 +281,7 @@ impl Model {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    super::head::trim_ows(v)
+    super::token::trim_ows(v)
 }
 
 /// Field names other than the five that frame or route the request (generated separately).

@@ -1,8 +1,9 @@
 //! The header fields that decide where a request goes and where it ends: Host (RFC 9112
 //! §3.2), Content-Length and Transfer-Encoding (RFC 9112 §6), Connection (§9.3) and Expect
-//! (RFC 9110 §10.1.1). A child of `head`; it sees the head only as spans into its bytes.
+//! (RFC 9110 §10.1.1). A child of `head` (`head/fields.rs`); it sees the head only as spans into its bytes.
 
-use super::{is_tchar, trim_ows, BodyFraming, Limits, ProtoError, Span, Version};
+use super::{BodyFraming, Limits, ProtoError, Span, Version};
+use crate::protocol::h1::token::{is_tchar, trim_ows};
 
 #[cfg(test)]
 #[path = "fields_tests.rs"]

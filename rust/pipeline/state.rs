@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::Admission;
 use crate::metrics::Registry;
-use crate::server::admission::Gate;
+use crate::pipeline::admit::Gate;
 
 /// Shared by all IO threads and connections of a worker.
 pub struct Shared {

@@ -1,5 +1,5 @@
-//! Admission control per request: a bound on the requests a worker has handed to its handlers
-//! and not yet answered, and a bounded, time-limited wait for a slot.
+//! The admit stage, admission control per request: a bound on the requests a worker has handed
+//! to its handlers and not yet answered, and a bounded, time-limited wait for a slot.
 //!
 //! A slot is taken when a routed request is about to be dispatched and given back when its
 //! reply is sent (or dropped), never held by an idle keep-alive connection. Beyond the bound a
@@ -13,7 +13,13 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::Admission;
+use crate::config::{Admission, ServerConfig};
+use crate::io::Peer;
+use crate::log::{self, Level};
+use crate::metrics::ShedReason;
+use crate::pipeline::Ctx;
+use crate::protocol::problem::problem;
+use crate::protocol::response::Response;
 
 /// The in-flight slots of one worker, shared by its IO threads.
 pub struct Gate {
@@ -85,6 +91,41 @@ impl Gate {
     /// Slots free now.
     pub fn free(&self) -> usize {
         self.slots.available_permits()
+    }
+}
+
+/// 503 for a request refused by admission control, with `Retry-After` (RFC 9110 §10.2.3)
+/// of the queue timeout rounded up: by then the queue has turned over.
+pub fn overloaded(cfg: &ServerConfig) -> Response {
+    let mut r = problem(503, "the server is at capacity; retry later");
+    let secs = cfg.admission.queue_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    r.header_block.extend_from_slice(b"retry-after: ");
+    r.header_block
+        .extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+    r.header_block.extend_from_slice(b"\r\n");
+    r
+}
+
+impl Ctx {
+    /// A request that found no slot: counted as shed, logged, answered 503 with `Retry-After`.
+    pub fn refused(&self, peer: &Peer, refusal: Refusal) -> Response {
+        if let Some(m) = &self.shared.metrics {
+            m.shed(match refusal {
+                Refusal::QueueFull => ShedReason::QueueFull,
+                Refusal::TimedOut => ShedReason::QueueTimeout,
+            });
+        }
+        log::write(
+            Level::Warning,
+            format_args!(
+                "{peer}: 503: {}",
+                match refusal {
+                    Refusal::QueueFull => "admission queue full",
+                    Refusal::TimedOut => "no in-flight slot within queue_timeout",
+                }
+            ),
+        );
+        overloaded(&self.config)
     }
 }
 
