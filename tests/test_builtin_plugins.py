@@ -1,5 +1,6 @@
-"""Built-in features attach as plugins (issue 14): the event bus goes through the public
-plugin hooks, and the plugin manager reads only the public side of `App`."""
+"""Built-in features attach as plugins (issue 14): the event bus, gRPC, observability and the
+mesh go through the public plugin hooks (`on_serve` gives them the run's config), and the
+plugin manager reads only the public side of `App`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from typing import Any
 import pytest
 
 from covetpy import App
+from covetpy.config import ServerConfig
 from covetpy.events import EventBus
-from covetpy.plugins import manager
+from covetpy.mesh import context as mesh
+from covetpy.middleware.builtin import RequestId
+from covetpy.plugins import PluginError, builtins, manager
+from covetpy.plugins.builtins import MeshPlugin, ObservabilityPlugin
+from covetpy.testing import TestClient
 
 
 def test_the_plugin_manager_reads_no_private_attribute_of_the_app() -> None:
@@ -146,4 +152,138 @@ def test_on_drain_may_take_the_grace_and_a_plugin_may_drain_alongside_the_others
 
     asyncio.run(run())
     assert got == [3.5]
-    assert [p.name for p in app.plugins.builtin] == ["covetpy.events", "covetpy.grpc"]
+    assert [p.name for p in app.plugins.builtin] == [
+        "covetpy.observability",
+        "covetpy.mesh",
+        "covetpy.events",
+        "covetpy.grpc",
+    ]
+
+
+def test_observability_and_the_mesh_attach_through_on_serve_and_see_the_users_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: `App.instrument(config)`, `App.serve_metrics` and `App.wait_for_sidecar` were
+    called by the worker by hand, and a plugin had no hook that received the run's config."""
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    configs: dict[str, ServerConfig] = {}
+    for cls in (ObservabilityPlugin, MeshPlugin):
+        original = cls.on_serve
+
+        def recording(self: Any, app: App, config: ServerConfig, _f: Any = original) -> None:
+            configs[self.name] = config
+            _f(self, app, config)
+
+        monkeypatch.setattr(cls, "on_serve", recording)
+
+    class Sees:
+        name = "sees"
+
+        def on_serve(self, app: App, config: ServerConfig) -> None:
+            configs[self.name] = config
+
+    app = App(plugins=[Sees()], mesh=True, openapi_url=None)
+
+    @app.get("/context")
+    def context() -> dict[str, Any]:
+        call = mesh.current.get()
+        assert call is not None
+        return {"b3": call.b3, "request_id": call.request_id}
+
+    with TestClient(app, config=ServerConfig(b3=True, metrics=True)) as client:
+        response = client.get("/context", headers={"x-request-id": "r-1"})
+        assert response.json() == {"b3": True, "request_id": "r-1"}  # the config's b3
+        assert client.get("/metrics").status_code == 200
+    assert set(configs) == {"sees", "covetpy.observability", "covetpy.mesh"}
+    assert configs["sees"] is configs["covetpy.observability"] is configs["covetpy.mesh"]
+    assert configs["sees"].b3 and configs["sees"].metrics_dir
+    for by_hand in ("instrument", "serve_metrics", "wait_for_sidecar"):
+        assert not hasattr(App, by_hand), by_hand
+
+
+def test_the_built_in_plugins_read_no_private_attribute_of_the_app() -> None:
+    tree = ast.parse(inspect.getsource(builtins))
+    private = [
+        f"line {node.lineno}: app.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "app"
+        and node.attr.startswith("_")
+    ]
+    assert private == []
+
+
+def test_on_serve_may_wrap_the_app_and_runs_on_every_run() -> None:
+    """`outermost=True` is how a plugin puts its middleware around the app's own (and a
+    built-in one after them); `on_serve` runs again for each run of the app."""
+    order: list[str] = []
+    runs: list[int] = []
+
+    async def inner(request: Any, call_next: Any) -> Any:
+        order.append("inner")
+        return await call_next(request)
+
+    async def outer(request: Any, call_next: Any) -> Any:
+        order.append("outer")
+        return await call_next(request)
+
+    class Wraps:
+        name = "wraps"
+
+        def on_serve(self, app: App, config: ServerConfig) -> None:
+            runs.append(config.max_body_size)
+            if len(runs) == 1:
+                app.add_middleware(RequestId(), outermost=True)
+                app.add_middleware(outer, outermost=True)
+
+    app = App(plugins=[Wraps()], middleware=[inner], openapi_url=None)
+
+    @app.get("/")
+    async def index() -> str:
+        return "ok"
+
+    for size in (1000, 2000):
+        with TestClient(app, config=ServerConfig(max_body_size=size)) as client:
+            assert client.get("/").headers["x-request-id"]
+    assert runs == [1000, 2000]
+    assert order == ["outer", "inner"] * 2
+
+
+def test_an_async_on_serve_is_refused() -> None:
+    class Async:
+        name = "async"
+
+        async def on_serve(self, app: App, config: ServerConfig) -> None: ...
+
+    with pytest.raises(PluginError, match="'async': on_serve must not be async"):
+        App(plugins=[Async()], openapi_url=None).prepare(ServerConfig())
+
+
+def test_tracing_is_flushed_last_even_when_a_plugin_fails_to_shut_down() -> None:
+    """The observability plugin's `on_shutdown` runs after every other, failing or not, as
+    `App.shutdown` did by hand."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from covetpy.observability import tracing
+
+    class Fails:
+        name = "fails"
+
+        def on_shutdown(self) -> None:
+            assert tracing.enabled()
+            raise RuntimeError("pool gone")
+
+    app = App(plugins=[Fails()], openapi_url=None)
+
+    async def run() -> None:
+        await app.startup()
+        tracing.setup(exporter=InMemorySpanExporter())
+        await app.shutdown()
+
+    try:
+        with pytest.raises(PluginError, match="pool gone"):
+            asyncio.run(run())
+        assert not tracing.enabled()
+    finally:
+        tracing.shutdown(5.0)

@@ -217,14 +217,15 @@ def test_tracing_without_its_extra_stops_start_up_with_one_line(
 
 
 def test_tracing_off_does_not_load_the_sdk() -> None:
-    # With the extras installed and no OTEL_* variable: instrumenting leaves the SDK unloaded.
+    # With the extras installed and no OTEL_* variable: the plugins' on_serve (tracing's
+    # among them) leaves the SDK unloaded.
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     result = run_child(
         """
         import json, sys
         from covetpy import App
         from covetpy.config import ServerConfig
-        App().instrument(ServerConfig())
+        App().prepare(ServerConfig())
         print(json.dumps(sorted(m for m in sys.modules if m.startswith("opentelemetry"))))
         """,
         env,

@@ -11,23 +11,16 @@ import traceback
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
 from covetpy._bridge import RouteEntry
 from covetpy.exceptions import ConfigError, HTTPException, RequestValidationError, RouteError
-from covetpy.middleware.builtin import (
-    NativeMiddleware,
-    PythonKeyRateLimit,
-    RateLimit,
-    RequestId,
-)
+from covetpy.middleware.builtin import NativeMiddleware, PythonKeyRateLimit, RateLimit
 from covetpy.middleware.pipeline import name_of
-from covetpy.observability.middleware import bind_route
 from covetpy.params.resolve import Resolver
 from covetpy.plugins import Plugins, Registrations
-from covetpy.plugins.builtins import EventsPlugin, GrpcPlugin
+from covetpy.plugins.builtins import EventsPlugin, GrpcPlugin, MeshPlugin, ObservabilityPlugin
 from covetpy.requests import Request
 from covetpy.responses import Response
 from covetpy.routing.compile import compile_route, route_table
@@ -99,7 +92,8 @@ class App(Router):
         """The service name (events, tracing): `service`, else the title in lower case."""
         self._events = EventsPlugin(events, self.service)
         self._grpc = GrpcPlugin()
-        builtin = [self._events, self._grpc]
+        # Observability first: its on_shutdown (flushing the spans) runs after every other.
+        builtin = [ObservabilityPlugin(), MeshPlugin(), self._events, self._grpc]
         self.plugins = Plugins(list(plugins), discover_plugins, builtin=builtin)
         self._native: list[NativeMiddleware] = []
         for mw in middleware:
@@ -107,8 +101,7 @@ class App(Router):
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
         self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
         self.mesh = mesh
-        self._instrumented = False
-        self._traced_from_env = False
+        """`App(mesh=True)`: every request sets the call context (`covetpy.plugins.builtins`)."""
 
     @property
     def events(self) -> EventBus:
@@ -151,61 +144,11 @@ class App(Router):
         failed = [f"{n}: {why}" for n, why in zip(names, results, strict=True) if why]
         return not failed, "; ".join(failed)
 
-    async def wait_for_sidecar(self, config: ServerConfig) -> None:
-        """Waits for the sidecar named by `config.wait_for_sidecar`, if any."""
-        if config.wait_for_sidecar:
-            from covetpy.mesh.sidecar import wait_for_sidecar
-
-            await wait_for_sidecar(config.wait_for_sidecar, config.sidecar_timeout)
-
-    def instrument(self, config: ServerConfig) -> None:
-        """Called by the worker before it builds the route table: turns tracing on when the
-        `OTEL_*` variables ask for it and puts the tracing middleware (which also sets the
-        call context) around every route; with `App(mesh=True)` and tracing off, the context
-        middleware alone, so outbound calls, gRPC calls and events carry the request's id,
-        trace and deadline. Either adds the built-in RequestId unless the app has it. None of
-        this is there otherwise: routes keep the fast path."""
-        from covetpy.observability import tracing
-        from covetpy.observability.middleware import MeshContextMiddleware, TracingMiddleware
-
-        if self._instrumented:
-            if self._traced_from_env and not tracing.enabled():
-                # The previous run of this app turned tracing off at its shutdown: this run
-                # turns it on again, or it would record no span.
-                tracing.setup(self.service)
-            return
-        placed = (MeshContextMiddleware, TracingMiddleware)
-        if any(isinstance(m, placed) for r in self.routes for m in self.route_middleware(r)):
-            self._instrumented = True  # the app placed its own: theirs decide
-            return
-        first: Any = None
-        if not tracing.enabled():
-            self._traced_from_env = tracing.setup(self.service)
-        if tracing.enabled():
-            first = TracingMiddleware(b3=config.b3)
-        elif self.mesh:
-            first = MeshContextMiddleware(b3=config.b3)
-        if first is not None:
-            if not any(isinstance(m, RequestId) for m in self._native):
-                # x-request-id accepted or made (in Rust) for every request, so logs,
-                # outbound calls and events always have one.
-                self._native.append(RequestId())
-            # Outermost of the Python middleware (the built-in Rust ones run before it).
-            self._middleware.insert(0, first)
-            self._instrumented = True
-            self._changed()
-
-    def serve_metrics(self, path: str, directory: str) -> None:
-        """Adds the Prometheus endpoint at `path`: every worker's request metrics (summed from
-        the files in `directory`) and the Python-side metrics. Not in the OpenAPI document."""
-        from covetpy.observability.metrics import CONTENT_TYPE, render
-
-        where = Path(directory)
-
-        def metrics() -> Response:
-            return Response(render(where), media_type=CONTENT_TYPE)
-
-        self.add_route(path, metrics, name="metrics", include_in_schema=False)
+    def prepare(self, config: ServerConfig) -> None:
+        """Called by the worker with the run's config, before it builds the route table: runs
+        the plugins' `on_serve(app, config)` (the app's, then the built-in ones': tracing and
+        the call context, the metrics endpoint, the sidecar wait)."""
+        self.plugins.serve(self, config)
 
     def set_serving(self, serving: bool) -> None:
         """Mirrors readiness into the gRPC health service."""
@@ -218,9 +161,13 @@ class App(Router):
         # The app's middleware wraps every route, the docs included: applied in route_table.
         return ()
 
-    def add_middleware(self, middleware: Any, **options: Any) -> None:
+    def add_middleware(self, middleware: Any, *, outermost: bool = False, **options: Any) -> None:
         """Adds a middleware around every route: a function `mw(request, call_next)`, an object
-        with such a `__call__`, or a class (instantiated here with `options`)."""
+        with such a `__call__`, or a class (instantiated here with `options`).
+
+        `outermost=True` (a plugin's `on_serve` wrapping the whole app) puts a Python
+        middleware around every one added so far, and accepts a built-in one after Python
+        ones (it runs in Rust, after the other built-in ones, before every Python one)."""
         if isinstance(middleware, type):
             middleware = middleware(**options)
         elif options:
@@ -229,7 +176,7 @@ class App(Router):
             if isinstance(middleware, RateLimit) and middleware.in_python:
                 # Keyed by a Python function: the check runs in Python (buckets in Rust).
                 middleware = PythonKeyRateLimit(middleware)
-            elif self._middleware:
+            elif self._middleware and not outermost:
                 raise RouteError(
                     f"{type(middleware).__name__} runs in Rust, outside every Python middleware, "
                     f"but is added after {name_of(self._middleware[-1])}: add the built-in "
@@ -241,7 +188,7 @@ class App(Router):
                 return
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, not {type(middleware).__name__}")
-        self._middleware.append(middleware)
+        self._middleware.insert(0 if outermost else len(self._middleware), middleware)
         self._changed()
 
     @property
@@ -362,8 +309,6 @@ class App(Router):
                 for f in (*handlers.values(), *self.dependency_overrides.values())
             ),
             render_exception=self.render_exception,
-            # Tracing and context middleware learn their route's template.
-            bind=bind_route if self._instrumented else None,
         )
 
     # -- errors -----------------------------------------------------------------------------
@@ -462,19 +407,12 @@ class App(Router):
                 await _call(hook)
             except Exception as exc:
                 errors.append(exc)
-        try:
-            await self.plugins.run("on_shutdown", reverse=True)
-        except Exception as exc:
-            errors.append(exc)
+        # Each plugin's, even after one failed: the built-in observability plugin's, last,
+        # flushes the spans of the hooks above.
+        errors += await self.plugins.shutdown()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
-        try:  # last: spans of the shutdown hooks above are flushed too
-            from covetpy.observability import tracing
-
-            tracing.shutdown(5.0)
-        except Exception as exc:
-            errors.append(exc)
         if errors:
             raise ExceptionGroup("shutdown hooks failed", errors) if len(errors) > 1 else errors[0]
 

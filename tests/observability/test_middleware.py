@@ -32,11 +32,6 @@ from tests.observability.spans import PARENT, TRACE, TRACEPARENT, only, tp
 rust_trace_ids = pytest.mark.skipif(
     not hasattr(Request, "trace_id"), reason="needs request.trace_id/span_id from the Rust core"
 )
-# App.route_table handing each route's chain to `bind_route` (so an app-level middleware
-# knows the route template).
-app_binds_routes = pytest.mark.skipif(
-    "bind_route" not in inspect.getsource(App), reason="App.route_table does not call bind_route"
-)
 
 
 def context_json() -> dict[str, Any]:
@@ -168,7 +163,6 @@ def test_server_span_has_the_ids_the_rust_core_assigned(spans: InMemorySpanExpor
     assert second.parent is None and root["parent"] is None
 
 
-@app_binds_routes
 def test_app_level_tracing_middleware_names_spans_by_route(spans: InMemorySpanExporter) -> None:
     app = App(middleware=[TracingMiddleware()])
 

@@ -53,6 +53,18 @@ def is_async(mw: Any) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
+def bind_route(middleware: Sequence[Any], path: str, endpoint_async: bool) -> list[Any]:
+    """`middleware` (a route's chain, outermost first) with the route-aware ones (those with
+    `for_route(path, sync=...)`, such as the tracing middleware, which name spans after the
+    route template) replaced by their form for the route `path`: sync when nothing else in the
+    chain, handler included, is async (else start-up would refuse the sync middleware)."""
+    if not any(hasattr(m, "for_route") for m in middleware):
+        return list(middleware)
+    others = [m for m in middleware if not hasattr(m, "for_route")]
+    sync = not endpoint_async and not any(is_async(m) for m in others)
+    return [m.for_route(path, sync=sync) if hasattr(m, "for_route") else m for m in middleware]
+
+
 def compile_chain(
     middleware: Sequence[Any],
     endpoint: Endpoint,

@@ -18,12 +18,11 @@ them, the context is read from the request headers and the span has ids of its o
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from covetpy.mesh import context as mesh
-from covetpy.middleware.pipeline import CallNext, is_async
+from covetpy.middleware.pipeline import CallNext, bind_route
 from covetpy.observability import tracing
 
 if TYPE_CHECKING:
@@ -214,14 +213,3 @@ def _finish(span: Span, response: Response) -> None:
         # Server spans: 5xx only are errors; a 4xx is the client's (semantic conventions).
         span.set_attribute("error.type", str(status))
         span.set_status(StatusCode.ERROR)
-
-
-def bind_route(middleware: Sequence[Any], path: str, endpoint_async: bool) -> list[Any]:
-    """`middleware` (a route's chain, outermost first) with those that take a route (having
-    `for_route`) replaced by their form for the route `path`: sync when nothing else in the
-    chain, handler included, is async (else start-up would refuse the sync middleware)."""
-    if not any(hasattr(m, "for_route") for m in middleware):
-        return list(middleware)
-    others = [m for m in middleware if not hasattr(m, "for_route")]
-    sync = not endpoint_async and not any(is_async(m) for m in others)
-    return [m.for_route(path, sync=sync) if hasattr(m, "for_route") else m for m in middleware]

@@ -14,6 +14,7 @@ from covetpy.plugins.order import in_dependency_order
 
 if TYPE_CHECKING:
     from covetpy.app import App
+    from covetpy.config import ServerConfig
 
 
 @dataclass
@@ -77,6 +78,39 @@ class Plugins:
                 if inspect.isawaitable(result):
                     raise PluginError(f"plugin {name!r}: on_app_init must not be async")
             self.added[name] = _diff(before, app.registrations())
+
+    def serve(self, app: App, config: ServerConfig) -> None:
+        """Runs each `on_serve(app, config)`, after the set-up, in the order of `on_app_init`
+        (the app's plugins', then the built-in ones'): once per run of the app, in each
+        worker, before the route table is built."""
+        self.set_up(app)
+        for p in [*self.ordered, *self.builtin]:
+            hook = getattr(p, "on_serve", None)
+            if hook is None:
+                continue
+            if any(p is b for b in self.builtin):
+                hook(app, config)  # the feature's own error (MissingExtra, ...), as it is
+                continue
+            name = plugin_name(p)
+            try:
+                result = hook(app, config)
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r}: on_serve failed: {exc}") from exc
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never to run: no "never awaited" warning
+                raise PluginError(f"plugin {name!r}: on_serve must not be async")
+
+    async def shutdown(self) -> list[Exception]:
+        """Runs every `on_shutdown` in reverse order, each even if one before it failed;
+        returns what they raised."""
+        errors: list[Exception] = []
+        for p in [*self.builtin, *self.ordered][::-1]:
+            try:
+                await self._run([p], "on_shutdown", ())
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
     async def run(self, hook: str, reverse: bool = False) -> None:
         """Runs `hook` of every plugin (reverse order for the ones that tear down); a plugin

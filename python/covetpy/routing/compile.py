@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from covetpy._bridge import PlanItem, RouteEntry
 from covetpy.exceptions import RouteError
-from covetpy.middleware.pipeline import compile_chain
+from covetpy.middleware.pipeline import bind_route, compile_chain
 from covetpy.params.plan import ParamSpec, plan_call, plan_dependency
 from covetpy.responses import JSONResponse, PlainTextResponse, Response
 from covetpy.routing.options import RouteOptions
@@ -106,13 +106,11 @@ def route_table(
     on_error: Callable[[Request, Exception], Any] | None,
     force_async: bool,
     render_exception: Callable[[BaseException], Response],
-    bind: Callable[[Sequence[Any], str, bool], list[Any]] | None,
 ) -> list[RouteEntry]:
     """One `RouteEntry` per route. `chain_of(route)` is its middleware, outermost first;
     `on_error` the app's exception handlers (None: none, and routes may take the fast path);
     `force_async` makes resolved endpoints coroutines (an async exception handler or
-    dependency override); `bind(chain, path, endpoint_async)` tells route-aware middleware
-    their route's template."""
+    dependency override). Route-aware middleware (`for_route`) learn their route's template."""
     table = []
     for route in routes:
         if route.fixed is not None:
@@ -138,8 +136,7 @@ def route_table(
             )
         if chain:
             label = f"{'|'.join(route.methods)} {route.path}"
-            if bind is not None:
-                chain = bind(chain, route.path, endpoint_async)
+            chain = bind_route(chain, route.path, endpoint_async)
             endpoint, _ = compile_chain(chain, endpoint, endpoint_async, render_exception, label)
         plan: tuple[PlanItem, ...] = (("request", None),)
         plan += tuple(("path", n) for n in route.path_names)

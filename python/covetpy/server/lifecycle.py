@@ -59,9 +59,9 @@ class Lifecycle:
         self._drain_ends = 0.0
 
     async def become_ready(self) -> None:
-        """Called once the worker serves: waits for the sidecar if configured, runs the
-        readiness checks once, then reports started and keeps the checks running."""
-        await self.app.wait_for_sidecar(self.config)
+        """Called once the worker serves (after the plugins' `on_ready`, among which the
+        sidecar wait): runs the readiness checks once, then reports started and keeps the
+        checks running."""
         ok, why = await self.app.check_readiness()
         self.core.set_ready(ok, why)
         self.core.set_started()

@@ -64,8 +64,9 @@ async def serve(
     (plus jitter) or `config.max_worker_memory`; serving goes on until the drain.
     """
     loop = asyncio.get_running_loop()
-    config, own_metrics_dir = _with_metrics(app, config)
-    app.instrument(config)
+    config, own_metrics_dir = _with_metrics(config)
+    # The plugins see the run's config: tracing, the metrics endpoint, the mesh context.
+    app.prepare(config)
     core = Server(config, app.route_table(), app.runtime())
     await app.startup()
     # Everything alive now (modules, the app, start-up state) lives as long as the worker:
@@ -115,7 +116,7 @@ async def serve(
     try:
         # The worker serves now: plugins' on_ready (a failure stops the worker, drained).
         await app.ready()
-        # Probes: /startupz and /readyz turn 200 here (after the sidecar, if awaited).
+        # Probes: /startupz and /readyz turn 200 here (after the sidecar, awaited in on_ready).
         await lifecycle.become_ready()
         if on_ready is not None:
             on_ready(addresses)
@@ -149,10 +150,10 @@ async def serve(
         shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
-def _with_metrics(app: App, config: ServerConfig) -> tuple[ServerConfig, str | None]:
-    """With --metrics: the directory of the metrics files (the supervisor's, or one of
-    this worker's own when it runs alone) and, unless the admin port serves them, the
-    `/metrics` route."""
+def _with_metrics(config: ServerConfig) -> tuple[ServerConfig, str | None]:
+    """With --metrics: the config naming the directory of the metrics files (the
+    supervisor's, or one of this worker's own when it runs alone), and that own directory
+    (removed when the worker ends). The built-in observability plugin serves them."""
     if not config.metrics:
         return config, None
     own = None
@@ -160,8 +161,6 @@ def _with_metrics(app: App, config: ServerConfig) -> tuple[ServerConfig, str | N
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
         own = tempfile.mkdtemp(prefix="covetpy-metrics-", dir=shm)
         config = config.replace(metrics_dir=own)
-    if config.metrics_path and not config.admin_port:
-        app.serve_metrics(config.metrics_path, config.metrics_dir or own or "")
     return config, own
 
 
