@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import types
 from typing import Any
 
 import pytest
@@ -21,10 +22,10 @@ from covetpy.plugins.builtins import MeshPlugin, ObservabilityPlugin
 from covetpy.testing import TestClient
 
 
-def test_the_plugin_manager_reads_no_private_attribute_of_the_app() -> None:
-    """Before: it read `app._middleware`, `_exception_handlers`, `_startup`, `_shutdown`."""
-    tree = ast.parse(inspect.getsource(manager))
-    private = [
+def _private_reads_of_app(module: types.ModuleType) -> list[str]:
+    """Every `app._name` in a module's source."""
+    tree = ast.parse(inspect.getsource(module))
+    return [
         f"line {node.lineno}: app.{node.attr}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute)
@@ -32,7 +33,11 @@ def test_the_plugin_manager_reads_no_private_attribute_of_the_app() -> None:
         and node.value.id == "app"
         and node.attr.startswith("_")
     ]
-    assert private == []
+
+
+def test_the_plugin_manager_reads_no_private_attribute_of_the_app() -> None:
+    """Before: it read `app._middleware`, `_exception_handlers`, `_startup`, `_shutdown`."""
+    assert _private_reads_of_app(manager) == []
 
 
 def test_what_a_plugin_added_is_reported_from_the_public_registrations() -> None:
@@ -202,16 +207,7 @@ def test_observability_and_the_mesh_attach_through_on_serve_and_see_the_users_co
 
 
 def test_the_built_in_plugins_read_no_private_attribute_of_the_app() -> None:
-    tree = ast.parse(inspect.getsource(builtins))
-    private = [
-        f"line {node.lineno}: app.{node.attr}"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "app"
-        and node.attr.startswith("_")
-    ]
-    assert private == []
+    assert _private_reads_of_app(builtins) == []
 
 
 def test_on_serve_may_wrap_the_app_and_runs_on_every_run() -> None:

@@ -117,13 +117,7 @@ pub fn write_head<I>(
     I::Item: HeaderPair,
 {
     let mut num = itoa::Buffer::new();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(num.format(status).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\ndate: ");
-    out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, &mut num, status, date);
     for pair in headers {
         out.extend_from_slice(pair.name());
         out.extend_from_slice(b": ");
@@ -139,9 +133,28 @@ pub fn write_head<I>(
         None if !bodyless(status) => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         _ => {}
     }
+    end_head(out, close, keep_alive_10);
+}
+
+/// `HTTP/1.1 <status> <reason>` and the `date` field: how every response head starts.
+#[inline]
+fn write_status_line(out: &mut Vec<u8>, num: &mut itoa::Buffer, status: u16, date: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(num.format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\ndate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The connection field, if any, and the empty line that ends a response head.
+#[inline]
+fn end_head(out: &mut Vec<u8>, close: bool, keep_alive_10: bool) {
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     } else if keep_alive_10 {
+        // HTTP/1.0 defaults to close; say we keep it open (RFC 9112 §9.3).
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -170,14 +183,8 @@ pub fn write_response_head(
     keep_alive_10: bool,
     date: &[u8],
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
     let mut num = itoa::Buffer::new();
-    out.extend_from_slice(num.format(status).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\ndate: ");
-    out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, &mut num, status, date);
     out.extend_from_slice(header_block);
     match framing {
         Framing::Length(n) => {
@@ -188,13 +195,7 @@ pub fn write_response_head(
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::None => {}
     }
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    } else if keep_alive_10 {
-        // HTTP/1.0 defaults to close; say we keep it open (RFC 9112 §9.3).
-        out.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    end_head(out, close, keep_alive_10);
 }
 
 /// Appends one chunk (RFC 9112 §7.1): hex size, CRLF, data, CRLF. Writes nothing for empty
