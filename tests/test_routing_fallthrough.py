@@ -105,3 +105,29 @@ def test_a_path_parameter_takes_an_empty_rest_only_after_its_slash() -> None:
         assert c.get("/static/").json() == {"p": ""}
         assert c.get("/static/a/b").json() == {"p": "a/b"}
         assert c.get("/static").status_code == 404
+
+
+def test_a_route_without_the_method_is_a_405_even_beside_one_that_refuses_the_value() -> None:
+    """Found by the router fuzzer: `GET /users/me` with `GCET /users/me` and `GET
+    /users/{id:int}` was a 404 although `/users/me` is a route; it is a 405 naming GCET (the
+    refusing route had GET, so GET is not listed)."""
+    app = App(openapi_url=None)
+
+    @app.route("/users/me", methods=["PATCH"])
+    def me() -> str:
+        return "me"
+
+    @app.get("/users/{user_id:int}")
+    def user(user_id: int) -> int:
+        return user_id
+
+    @app.get("/items/{item_id:int}")
+    def item(item_id: int) -> int:
+        return item_id
+
+    with TestClient(app) as c:
+        r = c.get("/users/me")
+        assert r.status_code == 405
+        assert r.headers["allow"] == "PATCH"
+        assert c.get("/users/7").json() == 7
+        assert c.get("/items/x").status_code == 404  # only a refusing route matches

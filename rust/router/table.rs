@@ -23,9 +23,10 @@
 //!   and its converters accept. So `@app.get("/")` beside `@app.post("/{rest:path}")` sends
 //!   `POST /` to the catch-all, and `GET /users/abc` with `/users/{id:int}` beside
 //!   `/{kind}/{name}` to the latter, as Starlette does by trying its routes in turn. When none
-//!   takes the request: 404 if some route matching the path had the method (a converter
-//!   refused), else 405 with `Allow` the union of the methods of every shape that matches the
-//!   path (converters not consulted).
+//!   takes the request: 405 if some shape matching the path has no route for the method, with
+//!   `Allow` the union of the methods of those shapes (their converters not consulted, as
+//!   before fall-through existed: `POST /users/abc` with only `GET /users/{id:int}` is a
+//!   405); 404 when every matching shape had the method and refused a value.
 //! * Shapes matchit cannot hold side by side (a parameter and a catch-all at one position:
 //!   `/files/{name}` and `/files/{rest:path}`) are still a `RouteError::Conflict`.
 //! * Cost: the shapes that can match some path of a shape, its *fallbacks*, are computed once
@@ -403,10 +404,16 @@ impl Router {
         first: &'a Entry,
         method: &str,
         path: &'a str,
-        mut miss: Miss,
+        miss: Miss,
     ) -> Lookup<'a> {
         let mut raws = Vec::new();
-        let mut matching = vec![first];
+        // The shapes matching the path that have no route for the method: a 405 names them.
+        // A shape that had the method but refused a value is left out, or `Allow` would list
+        // the very method the client used.
+        let mut without_method: Vec<&Entry> = Vec::new();
+        if miss == Miss::Method {
+            without_method.push(first);
+        }
         for &f in first.fallbacks.iter() {
             let Some(entry) = self.entries.get(f) else {
                 continue;
@@ -417,19 +424,18 @@ impl Router {
             }
             match self.take(entry, method, raws.iter().copied()) {
                 Ok(found) => return found,
-                Err(Miss::Value) => miss = Miss::Value,
-                Err(Miss::Method) => {}
+                Err(Miss::Value) => {}
+                Err(Miss::Method) => without_method.push(entry),
             }
-            matching.push(entry);
         }
-        match (miss, matching.len()) {
-            // A route had the method: its refused value is why nothing answers.
-            (Miss::Value, _) => Lookup::NotFound,
-            (Miss::Method, 1) => Lookup::MethodNotAllowed {
-                allow: Cow::Borrowed(&first.allow),
+        match without_method.as_slice() {
+            // Every shape had the method and refused a value: nothing is at this path.
+            [] => Lookup::NotFound,
+            [only] => Lookup::MethodNotAllowed {
+                allow: Cow::Borrowed(&only.allow),
             },
-            (Miss::Method, _) => Lookup::MethodNotAllowed {
-                allow: Cow::Owned(allow_header(matching.iter().flat_map(|e| &e.methods))),
+            many => Lookup::MethodNotAllowed {
+                allow: Cow::Owned(allow_header(many.iter().flat_map(|e| &e.methods))),
             },
         }
     }

@@ -470,15 +470,33 @@ fn a_converter_that_refuses_falls_through_too() {
             allow: "GET, HEAD".into()
         }
     );
-    // A route had the method but refused the value, and nothing after it takes it: 404,
-    // since an `Allow` listing the method would contradict the refusal.
+    // A route had the method but refused the value; another shape matches the path without
+    // the method: 405 naming that shape's methods only (as Starlette, where a refused
+    // converter is no match and a path match without the method is a 405).
     let r = router(&[(&["GET"], "/users/{id:int}"), (&["POST"], "/{kind}/{name}")]);
-    assert_eq!(r.lookup("GET", "/users/bob"), Lookup::NotFound);
+    assert_eq!(
+        r.lookup("GET", "/users/bob"),
+        Lookup::MethodNotAllowed {
+            allow: "POST".into()
+        }
+    );
     assert_eq!(found(&r, "POST", "/users/bob").0, 1);
     assert_eq!(
         r.lookup("PUT", "/users/1"),
         Lookup::MethodNotAllowed {
             allow: "GET, HEAD, POST".into()
+        }
+    );
+    // Every matching shape had the method and refused the value: nothing is there, 404.
+    let r = router(&[(&["GET"], "/users/{id:int}"), (&["GET"], "/{kind}/{n:int}")]);
+    assert_eq!(r.lookup("GET", "/users/bob"), Lookup::NotFound);
+    // The fuzzer's case: a static route without the method beside a parameter route that
+    // has it but refuses the value is a 405 for the static route, never a 404.
+    let r = router(&[(&["GCET"], "/users/me"), (&["GET"], "/users/{id:int}")]);
+    assert_eq!(
+        r.lookup("GET", "/users/me"),
+        Lookup::MethodNotAllowed {
+            allow: "GCET".into()
         }
     );
 }
