@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from covetpy import Request, Response
+from covetpy import App, Request, Response
 from covetpy.headers import InvalidHeader, MutableHeaders
-from covetpy.responses import JSONResponse, RedirectResponse, to_response
+from covetpy.responses import FileResponse, JSONResponse, RedirectResponse, to_response
 from covetpy.testing import TestClient
 from tests.apps import header_edits
 from tests.conftest import RunningServer, exchange, running_server
@@ -36,6 +36,30 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def client(srv: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c
+
+
+def test_a_304_keeps_every_occurrence_of_the_fields_it_repeats(tmp_path: Path) -> None:
+    """A 304 repeats the validators and caching fields of the 200 (RFC 9110 §15.4.5); it kept
+    only the last `vary` of two, since it went through a dict."""
+    path = tmp_path / "page.txt"
+    path.write_text("page")
+    app = App(openapi_url=None)
+
+    @app.get("/page")
+    def page() -> FileResponse:
+        response = FileResponse(path)
+        response.headers.append("vary", "accept-encoding")
+        response.headers.append("vary", "accept-language")
+        response.headers["x-other"] = "not repeated in a 304"
+        return response
+
+    with TestClient(app) as c:
+        first = c.get("/page")
+        r = c.get("/page", headers={"if-none-match": first.headers["etag"]})
+        assert r.status_code == 304
+        assert r.headers.get_list("vary") == ["accept-encoding", "accept-language"]
+        assert r.headers["etag"] == first.headers["etag"]
+        assert "x-other" not in r.headers
 
 
 def test_whole_file_with_validators(client: httpx.Client) -> None:

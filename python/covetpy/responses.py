@@ -297,8 +297,12 @@ class FileResponse(Response):
         return self
 
     def _not_modified(self) -> Response:
+        # The fields a 304 repeats (RFC 9110 §15.4.5), every occurrence kept: a response may
+        # carry `vary` or `cache-control` more than once.
         keep = ("etag", "last-modified", "cache-control", "expires", "vary")
-        return Response(None, 304, {k: v for k, v in self.raw_headers if k in keep})
+        not_modified = Response(None, 304)
+        not_modified.raw_headers = [(k, v) for k, v in self.raw_headers if k in keep]
+        return not_modified
 
     async def _read(self, start: int, end: int) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
