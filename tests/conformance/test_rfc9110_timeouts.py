@@ -145,6 +145,17 @@ def test_rfc9112_9_3_2_pipelined_head_completed_while_handler_runs_is_not_timed_
 # ---------------------------------------------------------------------------------------------
 
 
+def _closed_silently_after_keep_alive(s: socket.socket) -> None:
+    """`s`, idle after an answer, is closed by the server with nothing sent, and not before
+    the 1 s keep-alive timeout (that it fired at all is `closed`)."""
+    start = time.monotonic()
+    data, closed = read_to_close(s)
+    elapsed = time.monotonic() - start
+    assert closed
+    assert data == b""
+    assert elapsed >= 0.8, elapsed
+
+
 def test_rfc9112_9_5_idle_keep_alive_connection_is_closed_silently(
     server: RunningServer,
 ) -> None:
@@ -155,13 +166,7 @@ def test_rfc9112_9_5_idle_keep_alive_connection_is_closed_silently(
         reader = Reader(s)
         r = reader.response()
         assert (r.status, r.body, r.get("connection")) == (200, HELLO, None)
-        start = time.monotonic()
-        data, closed = read_to_close(s)
-        elapsed = time.monotonic() - start
-    assert closed
-    assert data == b""
-    # Not before the 1 s keep-alive timeout; that it fired at all is `closed`.
-    assert elapsed >= 0.8, elapsed
+        _closed_silently_after_keep_alive(s)
 
 
 def test_rfc9112_9_5_idle_http10_keep_alive_connection_is_closed_silently(
@@ -173,13 +178,7 @@ def test_rfc9112_9_5_idle_http10_keep_alive_connection_is_closed_silently(
         s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         r = Reader(s).response()
         assert (r.body, r.get("connection")) == (HELLO, "keep-alive")
-        start = time.monotonic()
-        data, closed = read_to_close(s)
-        elapsed = time.monotonic() - start
-    assert closed
-    assert data == b""
-    # Not before the 1 s keep-alive timeout; that it fired at all is `closed`.
-    assert elapsed >= 0.8, elapsed
+        _closed_silently_after_keep_alive(s)
 
 
 def test_rfc9112_9_5_connection_that_sends_nothing_is_closed(server: RunningServer) -> None:

@@ -204,17 +204,23 @@ def test_rfc9112_9_6_http10_head_of_a_stream_closes_when_it_says_so(
 # ---------------------------------------------------------------------------------------------
 
 
+def _answered_once_then_closed(server: RunningServer, data: bytes) -> None:
+    """The first request of `data` is answered with `connection: close`, then the connection
+    closes and the request after it is never read."""
+    ex = talk(server, data)
+    assert ex.closed
+    assert ex.count == 1, ex.data
+    (r,) = ex.responses()
+    assert (r.status, r.body, r.get("connection")) == (200, HELLO, "close")
+
+
 @pytest.mark.parametrize("value", [b"close", b"Close", b"CLOSE", b"foo,close"])
 def test_rfc9112_9_6_connection_close(server: RunningServer, value: bytes) -> None:
     """RFC 9112 §9.6: after a request with the `close` option (case-insensitive, RFC 9110 §7.6.1)
     the server answers with `connection: close`, closes, and reads no further requests. With
     `keep-alive` in the list as well: `test_rfc9112_9_6_close_wins_over_keep_alive`."""
     data = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: " + value + b"\r\n\r\n" + get(b"/json")
-    ex = talk(server, data)
-    assert ex.closed
-    assert ex.count == 1, ex.data
-    (r,) = ex.responses()
-    assert (r.status, r.body, r.get("connection")) == (200, HELLO, "close")
+    _answered_once_then_closed(server, data)
 
 
 @pytest.mark.parametrize(
@@ -233,11 +239,7 @@ def test_rfc9112_9_6_close_wins_over_keep_alive(
     """RFC 9112 §9.6: a `close` option means the connection will close after this response,
     whatever else the Connection field lists."""
     data = b"GET / " + version + b"\r\nHost: x\r\n" + fields + b"\r\n" + get(b"/json")
-    ex = talk(server, data)
-    assert ex.closed
-    assert ex.count == 1, ex.data
-    (r,) = ex.responses()
-    assert (r.status, r.body, r.get("connection")) == (200, HELLO, "close")
+    _answered_once_then_closed(server, data)
 
 
 @pytest.mark.parametrize(
