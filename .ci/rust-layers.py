@@ -32,6 +32,7 @@ LAYERS: list[set[str]] = [
     {"server"},  # IO threads, the HTTP/1.1 connection, drain
     {"pipeline"},  # route, admit, middleware, dispatch, respond, record: no protocol framing
     {"middleware"},  # built-in middleware over the response value
+    {"websocket"},  # WebSocket sessions and topics, between connections and handlers
     {"io"},  # epoll and io_uring behind one trait
     {"config", "log", "client"},
     {"mesh", "metrics", "router"},

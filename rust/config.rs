@@ -75,6 +75,54 @@ pub struct ServerConfig {
     /// How long an IO thread keeps polling after an answer before it sleeps (zero: it
     /// sleeps at once); epoll driver only (`server/spin.rs`).
     pub busy_poll: Duration,
+    /// WebSocket limits and keep-alive.
+    pub ws: WsConfig,
+}
+
+/// What a full send queue does to a broadcast (`--ws-queue-policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueuePolicy {
+    /// The oldest queued message goes to make room: a slow subscriber misses messages.
+    #[default]
+    DropOldest,
+    /// The socket is closed with 1008: a slow subscriber reconnects and catches up.
+    Disconnect,
+}
+
+/// WebSocket settings (`covetpy run --ws-*`).
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// How often an idle socket is pinged (None: never).
+    pub ping_interval: Option<Duration>,
+    /// How long a ping may wait for its pong before the socket is closed with 1011.
+    pub ping_timeout: Duration,
+    /// How long a close frame we sent may wait for the peer's before the TCP connection goes.
+    pub close_timeout: Duration,
+    /// The largest message accepted, after decompression (1009 beyond).
+    pub max_message: usize,
+    /// Open WebSockets per worker; upgrades beyond it are answered 503.
+    pub max_connections: usize,
+    /// Messages queued for sending per socket (a handler's send waits beyond it).
+    pub max_queue: usize,
+    /// What a broadcast does to a socket whose queue is full.
+    pub queue_policy: QueuePolicy,
+    /// permessage-deflate (RFC 7692): off unless enabled.
+    pub deflate: crate::protocol::ws::deflate::DeflateConfig,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(5),
+            max_message: 1 << 20,
+            max_connections: 10_000,
+            max_queue: 64,
+            queue_policy: QueuePolicy::DropOldest,
+            deflate: crate::protocol::ws::deflate::DeflateConfig::default(),
+        }
+    }
 }
 
 /// How many requests a worker lets into its handlers at once, and what waits.
@@ -124,6 +172,7 @@ impl Default for ServerConfig {
             b3: false,
             access_log: false,
             busy_poll: Duration::ZERO,
+            ws: WsConfig::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ from covetpy.params import Body, Cookie, Depends, File, Form, Header, Query
 from covetpy.requests import Headers, PeerIdentity, QueryParams, Request
 from covetpy.responses import Response
 from covetpy.routing.router import Router
+from covetpy.websocket import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "App",
@@ -49,5 +50,7 @@ __all__ = [
     "RouteError",
     "Router",
     "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
 ]

@@ -193,6 +193,9 @@ class RouteEntry:
     """A response answered by the IO threads without calling Python (`App.add_static`)."""
     timeout: float | None
     """Seconds the endpoint may take (504 after; 0 for none); None: `request_timeout`."""
+    websocket: bool
+    """A WebSocket route: Rust checks the upgrade handshake and hands the endpoint the
+    session as `request.websocket` (`covetpy.websocket.endpoint`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,15 @@
 `mypy.stubtest covetpy._core` checks it in CI."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, final, overload
 
 from covetpy._bridge import RouteEntry, Runtime
@@ -24,6 +32,7 @@ __all__ = [
     "RouteError",
     "Server",
     "StreamSender",
+    "WsSession",
     "__version__",
     "metrics_mark_closed",
     "metrics_scrape",
@@ -202,6 +211,47 @@ class Request:
         """When the caller stops waiting, in time.monotonic() seconds (None: no deadline)."""
     def remaining(self) -> float | None:
         """Seconds left before the deadline (0.0 once passed); None without one."""
+    @property
+    def websocket(self) -> WsSession | None:
+        """The session of a WebSocket upgrade routed to a WebSocket route; else None."""
+
+@final
+class WsSession:
+    """One WebSocket connection as Rust runs it (framing, pings, the close handshake);
+    `covetpy.WebSocket` is its Python face."""
+
+    @property
+    def subprotocols(self) -> tuple[str, ...]:
+        """What the client offered in Sec-WebSocket-Protocol, in order."""
+    @property
+    def close_code(self) -> int | None:
+        """Set once closed (by either side); 1006 when the TCP connection dropped."""
+    @property
+    def close_reason(self) -> str: ...
+    @property
+    def accepted(self) -> bool:
+        """Whether the handler accepted (or the session ended)."""
+    def accept(
+        self, subprotocol: str | None = None, headers: Sequence[tuple[str, str]] = ...
+    ) -> None:
+        """Sends 101 Switching Protocols now. ValueError: a subprotocol not offered or a bad
+        header; RuntimeError: accepted twice or already closed."""
+    def receive(self) -> str | bytes | int | None:
+        """The next whole message: str (text) or bytes (binary); int: the connection is
+        closed and this is the close code; None: nothing yet (see `wait_receive`)."""
+    def wait_receive(self, future: asyncio.Future[None]) -> None:
+        """Resolves `future` on its loop once `receive()` would not return None."""
+    def send(self, data: str | bytes) -> bool:
+        """Queues one message (text for str, binary for bytes). False: the send queue is
+        full (see `wait_send`); ConnectionResetError once the connection is closed."""
+    def wait_send(self, future: asyncio.Future[None]) -> None:
+        """Resolves `future` on its loop once the send queue has room."""
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Starts the close handshake. ValueError: a code not allowed on the wire
+        (RFC 6455 §7.4) or a reason over 123 bytes."""
+    def subscribe(self, topic: str) -> None:
+        """This connection receives `Server.broadcast(topic, ...)`."""
+    def unsubscribe(self, topic: str) -> None: ...
 
 @final
 class PeerIdentity:
@@ -264,6 +314,9 @@ class Server:
     def connections(self) -> int: ...
     @property
     def native_middleware(self) -> list[str]: ...
+    def broadcast(self, topic: str, data: str | bytes) -> int:
+        """Fans a message out to this worker's subscribers of `topic` (the frame encoded
+        once); returns how many sockets it was queued for."""
 
 def metrics_mark_closed(directory: str, pid: int) -> bool:
     """Marks dead worker `pid`'s metrics file in `directory` closed: its in-flight gauge stops
@@ -278,11 +331,15 @@ def panic_for_test() -> None:
 def run_bench(options: Mapping[str, Any]) -> dict[str, Any]:
     """Runs a load test (rust/bench/) without the GIL and returns its report.
 
-    `options`: `url` (http:// only, required), `connections`, `threads`, `duration` (seconds)
-    and/or `requests`, `rate` (requests/s, constant-rate mode), `pipeline`, `method`,
+    `options`: `url` (http:// or ws://, required), `connections`, `threads`, `duration`
+    (seconds) and/or `requests`, `rate` (requests/s, constant-rate mode), `pipeline`, `method`,
     `headers` (list of (name, value)), `body` (bytes), `timeout` (seconds), `progress`
     (the live line on stderr). Unknown keys or unusable values raise ValueError; a host that
     does not resolve raises OSError. Ctrl-C ends the run early with `interrupted` set.
+    A ws:// URL is a WebSocket run: `ws_mode` ("echo" | "subscribe"), `message_size`,
+    `binary`, `publish_rate` (messages/s, "max", or None for an outside publisher); then
+    `requests` counts messages received, `pipeline` is the window, and the report adds `ws`
+    (`mode`, `message_size`, `binary`, `publish_rate`, `published`, `opened`).
 
     The report: `url`, `method`, `connections`, `threads`, `pipeline`, `rate`, `duration_s`,
     `interrupted`, `requests`, `requests_per_s`, `bytes_read`, `bytes_written`,

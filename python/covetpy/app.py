@@ -29,9 +29,11 @@ from covetpy.routing.route import Route
 from covetpy.routing.router import RouteDecl, Router
 
 if TYPE_CHECKING:
+    from covetpy._core import Server
     from covetpy.config import ServerConfig
     from covetpy.events import EventBus
     from covetpy.grpc import GrpcHost
+    from covetpy.websocket.channels import Channels
 
 __all__ = ["App"]
 
@@ -71,6 +73,7 @@ class App(Router):
         events: str | EventBus | None = None,
         service: str | None = None,
         mesh: bool = False,
+        channels: str | None = None,
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies)
@@ -102,6 +105,11 @@ class App(Router):
         self.readiness_checks: dict[str, tuple[Callable[[], Any], float]] = {}
         self.mesh = mesh
         """`App(mesh=True)`: every request sets the call context (`covetpy.plugins.builtins`)."""
+        self.channels_url = channels
+        """`App(channels=url)`: where broadcasts travel between workers and hosts
+        (`covetpy.websocket.channels`); None: each worker's sockets only."""
+        self._server: Server | None = None
+        self._channels: Channels | None = None
 
     @property
     def events(self) -> EventBus:
@@ -222,7 +230,10 @@ class App(Router):
         """What the app has registered so far (plugins report what each of theirs added)."""
         bus = self._events.bus
         return Registrations(
-            routes=tuple(f"{'|'.join(d.methods)} {d.path}" for d in self.declarations),
+            routes=tuple(
+                f"{'WS' if d.websocket else '|'.join(d.methods)} {d.path}"
+                for d in self.declarations
+            ),
             middleware=tuple(self._middleware),
             dependencies=len(self.dependencies),
             exception_handlers=tuple(self._exception_handlers),
@@ -245,7 +256,9 @@ class App(Router):
 
                 decls = decls + docs_routes(self)
             self._compiled = [
-                compile_route(d.path, d.methods, d.handler, fixed=d.fixed, **d.options)
+                compile_route(
+                    d.path, d.methods, d.handler, fixed=d.fixed, websocket=d.websocket, **d.options
+                )
                 for d in decls
             ]
         return list(self._compiled)
@@ -310,6 +323,44 @@ class App(Router):
             ),
             render_exception=self.render_exception,
         )
+
+    # -- WebSocket broadcasts ---------------------------------------------------------------
+
+    def attach_server(self, server: Server | None) -> None:
+        """Called by the worker with its Rust server (None once it stopped): the one
+        `broadcast` fans out through."""
+        self._server = server
+
+    async def broadcast(self, topic: str, data: Any) -> int:
+        """Sends `data` (str: a text message, bytes: binary, anything else: JSON text by
+        msgspec) to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`): this
+        worker's, fanned out in Rust with the frame encoded once, and with
+        `App(channels=url)` every other worker's and host's too. Returns how many of this
+        worker's sockets it was queued for (0 when the app is not serving)."""
+        if not isinstance(data, str | bytes):
+            data = _bridge.json_encode(data).decode()
+        sent = self._server.broadcast(topic, data) if self._server is not None else 0
+        if self._channels is not None:
+            await self._channels.publish(topic, data)
+        return sent
+
+    async def _start_channels(self) -> None:
+        server = self._server
+        if self.channels_url is None or server is None or self._channels is not None:
+            return
+        from covetpy.websocket.channels import channels_for
+
+        def deliver(topic: str, data: str | bytes) -> None:
+            server.broadcast(topic, data)
+
+        channels = channels_for(self.channels_url)
+        await channels.start(deliver)
+        self._channels = channels
+
+    async def _close_channels(self) -> None:
+        channels, self._channels = self._channels, None
+        if channels is not None:
+            await channels.close()
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -376,11 +427,19 @@ class App(Router):
     async def startup(self) -> None:
         """Runs the plugins' `on_startup` (the built-in ones first, then the app's in
         dependency order), then the start-up hooks (`app.events` starts its subscriptions and
-        `app.grpc` its server in the ones added last)."""
+        `app.grpc` its server in the ones added last). With `App(channels=url)` the channels
+        connect before all of them."""
         self.plugins.set_up(self)
-        await self.plugins.run("on_startup")
-        for hook in self._startup:
-            await _call(hook)
+        # Channels first: a start-up hook may broadcast, and a broker that cannot be reached
+        # fails the start-up rather than the first broadcast.
+        await self._start_channels()
+        try:
+            await self.plugins.run("on_startup")
+            for hook in self._startup:
+                await _call(hook)
+        except BaseException:
+            await self._close_channels()  # no shutdown follows a failed start-up
+            raise
 
     async def ready(self) -> None:
         """Runs the plugins' `on_ready`: the worker serves now."""
@@ -410,6 +469,11 @@ class App(Router):
         # Each plugin's, even after one failed: the built-in observability plugin's, last,
         # flushes the spans of the hooks above.
         errors += await self.plugins.shutdown()
+        try:
+            await self._close_channels()
+        except Exception as exc:
+            errors.append(exc)
+        self._server = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

@@ -144,6 +144,40 @@ class ServerConfig:
         "how requests reach Python: batched (one GIL hold per batch) or inline (IO thread "
         "takes the GIL per request; an experiment kept for adrs/0002, no suspending handlers)",
     )
+    ws_ping_interval: float = _opt(
+        20.0, "seconds between keep-alive pings on an idle WebSocket; 0 for none"
+    )
+    ws_ping_timeout: float = _opt(
+        20.0, "seconds a ping waits for its pong before the WebSocket is closed with 1011"
+    )
+    ws_close_timeout: float = _opt(
+        5.0,
+        "seconds our close frame waits for the peer's before the TCP connection is dropped "
+        "(also the grace WebSockets get at a drain, after close 1001)",
+    )
+    ws_max_message: int = _opt(
+        1 << 20, "largest WebSocket message accepted, in bytes after decompression (1009 beyond)"
+    )
+    ws_max_connections: int = _opt(
+        10_000, "open WebSockets per worker; upgrades beyond it are answered 503"
+    )
+    ws_max_queue: int = _opt(
+        64,
+        "messages queued for sending per WebSocket: a handler's send waits beyond it, and a "
+        "broadcast applies ws_queue_policy",
+    )
+    ws_queue_policy: str = _opt(
+        "drop_oldest",
+        "what a broadcast does to a WebSocket whose send queue is full: drop_oldest (the "
+        "subscriber misses messages) or disconnect (close 1008)",
+    )
+    ws_compression: bool = _opt(
+        False, "accept permessage-deflate (RFC 7692) from WebSocket clients that offer it"
+    )
+    ws_compression_min_size: int = _opt(
+        256, "WebSocket messages shorter than this are sent uncompressed"
+    )
+    ws_compression_level: int = _opt(1, "zlib level 0-9 of compressed WebSocket messages")
 
     def __post_init__(self) -> None:
         for name, allowed in _field_types().items():
@@ -175,6 +209,17 @@ class ServerConfig:
             raise ValueError(
                 f"busy_poll_us is in microseconds, at most 1000, got {self.busy_poll_us}"
             )
+        if self.ws_queue_policy not in ("drop_oldest", "disconnect"):
+            raise ValueError(
+                f"ws_queue_policy must be drop_oldest or disconnect, not {self.ws_queue_policy!r}"
+            )
+        if self.ws_compression_level > 9:
+            raise ValueError(
+                f"ws_compression_level must be 0-9, got {self.ws_compression_level}"
+            )
+        for name in ("ws_max_message", "ws_max_connections", "ws_max_queue"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.proxy_hops < 1:
             raise ValueError(f"proxy_hops must be at least 1, got {self.proxy_hops}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

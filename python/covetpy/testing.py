@@ -33,6 +33,8 @@ start if the app has an event bus: its constructor raises `StartupError` (from
 
 With `raise_server_exceptions=True`, an exception a handler raised (other than
 `HTTPException`) is re-raised in the test by the client call that received its 500 response.
+
+`TestClient.websocket_connect(path)` opens a WebSocket session (`covetpy.websocket.testing`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self, cast
 
 from covetpy.exceptions import CovetError, HTTPException, MissingExtra
@@ -64,8 +66,15 @@ from covetpy.app import App
 from covetpy.config import ServerConfig
 from covetpy.responses import Response
 from covetpy.server.worker import _new_loop, serve
+from covetpy.websocket.testing import WebSocketRejected, WebSocketTestSession
 
-__all__ = ["AsyncTestClient", "StartupError", "TestClient"]
+__all__ = [
+    "AsyncTestClient",
+    "StartupError",
+    "TestClient",
+    "WebSocketRejected",
+    "WebSocketTestSession",
+]
 
 logger = logging.getLogger("covetpy")
 
@@ -288,6 +297,26 @@ class TestClient(httpx.Client):
     def socket_path(self) -> str:
         """The Unix socket the server listens on (for raw-socket tests)."""
         return os.path.join(self._server.directory, _SOCKET_NAME)
+
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = 30.0,
+    ) -> WebSocketTestSession:
+        """A WebSocket session with the app, as a context manager (`websockets`' sync
+        client): `with client.websocket_connect("/ws") as ws: ws.send_text("hi")`. The
+        client's cookies go along unless `headers` has a cookie; `timeout` bounds the
+        handshake and each receive. A refused upgrade raises `WebSocketRejected`."""
+        sent = {k.lower(): v for k, v in (headers or {}).items()}
+        if "cookie" not in sent and self.cookies:
+            sent["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        url = self.base_url.copy_with(scheme="ws").join(path)
+        return WebSocketTestSession(
+            self.socket_path, str(url), subprotocols=subprotocols, headers=sent, timeout=timeout
+        )
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         response = super().send(request, **kwargs)

@@ -118,6 +118,7 @@ impl Handlers {
             request_id,
             call,
             queued,
+            ws,
         } = job;
         if let (Some(m), Some(q)) = (&self.metrics, queued) {
             m.gil_wait(q.elapsed());
@@ -149,6 +150,10 @@ impl Handlers {
                     id,
                     request_id,
                     call,
+                    ws: ws.map(|session| super::websocket::WsLink {
+                        session,
+                        queue: self.queue.clone(),
+                    }),
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {

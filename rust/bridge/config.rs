@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::config::{Admission, Bind, IoDriver, ServerConfig};
+use crate::config::{Admission, Bind, IoDriver, QueuePolicy, ServerConfig, WsConfig};
 use crate::io::Driver;
 use crate::log::{self, Level};
 use crate::mesh::forwarded::TrustPolicy;
 use crate::protocol::h1::Limits;
+use crate::protocol::ws::deflate::DeflateConfig;
 
 use super::errors::ConfigError;
 use super::fields::Fields;
@@ -121,5 +122,50 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         startupz_path: path(&f, "startupz_path")?,
         b3: f.get("b3", "bool")?,
         busy_poll: Duration::from_micros(f.get("busy_poll_us", "int >= 0")?),
+        ws: websocket(&f)?,
+    })
+}
+
+/// The `ws_*` fields.
+fn websocket(f: &Fields<'_, '_>) -> PyResult<WsConfig> {
+    let policy = match f.get::<String>("ws_queue_policy", "str")?.as_str() {
+        "drop_oldest" => QueuePolicy::DropOldest,
+        "disconnect" => QueuePolicy::Disconnect,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `ws_queue_policy` must be drop_oldest or disconnect, got {other:?}"
+            )))
+        }
+    };
+    let at_least_1 = |name: &str| -> PyResult<usize> {
+        let v: usize = f.get(name, "int >= 1")?;
+        if v == 0 {
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `{name}` must be at least 1"
+            )));
+        }
+        Ok(v)
+    };
+    let interval = seconds(f, "ws_ping_interval")?;
+    let level: u32 = f.get("ws_compression_level", "int 0-9")?;
+    if level > 9 {
+        return Err(ConfigError::new_err(format!(
+            "{OWNER}: field `ws_compression_level` must be 0-9, got {level}"
+        )));
+    }
+    Ok(WsConfig {
+        ping_interval: Some(interval).filter(|d| !d.is_zero()),
+        ping_timeout: seconds(f, "ws_ping_timeout")?,
+        close_timeout: seconds(f, "ws_close_timeout")?,
+        max_message: at_least_1("ws_max_message")?,
+        max_connections: at_least_1("ws_max_connections")?,
+        max_queue: at_least_1("ws_max_queue")?,
+        queue_policy: policy,
+        deflate: DeflateConfig {
+            enabled: f.get("ws_compression", "bool")?,
+            min_size: f.get("ws_compression_min_size", "int >= 0")?,
+            level,
+            ..DeflateConfig::default()
+        },
     })
 }

@@ -11,6 +11,7 @@ use crate::mesh::forwarded::TrustPolicy;
 use crate::middleware::compress::{Compress, CompressConfig, Encoding};
 use crate::middleware::cors::{Cors, CorsConfig};
 use crate::middleware::hosts::TrustedHosts;
+use crate::middleware::origins::WebSocketOrigins;
 use crate::middleware::ratelimit::{Limiter, RateKey, RateLimit, RateLimitConfig};
 use crate::middleware::request_id::{RequestId, RequestIdConfig};
 use crate::middleware::security::{Hsts, SecurityConfig, SecurityHeaders};
@@ -117,6 +118,10 @@ fn layer(spec: &Bound<'_, PyDict>, trust: &TrustPolicy) -> PyResult<Option<Layer
         "trusted_hosts" => {
             let allowed: Vec<String> = get(spec, "allowed")?;
             Layer::Hosts(TrustedHosts::new(&allowed).map_err(bad)?)
+        }
+        "websocket_origins" => {
+            let allow: Option<Vec<String>> = get(spec, "allow")?;
+            Layer::WsOrigins(WebSocketOrigins::new(allow.as_deref()).map_err(bad)?)
         }
         "body_limit" => Layer::BodyLimit(get(spec, "max_bytes")?),
         "rate_limit" => {

@@ -22,6 +22,7 @@ mod request;
 mod runtime;
 mod server;
 mod stream;
+mod websocket;
 
 use pyo3::prelude::*;
 
@@ -36,6 +37,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<multidict::QueryParams>()?;
     m.add_class::<convert::Responder>()?;
     m.add_class::<stream::StreamSender>()?;
+    m.add_class::<websocket::WsSession>()?;
     m.add_class::<awaitable::Ready>()?;
     m.add_class::<middleware::RateLimiter>()?;
     errors::register(m)?;

@@ -54,6 +54,8 @@ pub struct JobQueue {
     fixed: Vec<Option<Response>>,
     /// Handler time limits, by route id.
     timeouts: Vec<RouteTimeout>,
+    /// WebSocket routes, by route id.
+    websocket: Vec<bool>,
     /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
     batches: AtomicU64,
     taken: AtomicU64,
@@ -63,7 +65,11 @@ pub struct JobQueue {
 
 impl JobQueue {
     /// Creates the queue and its eventfd.
-    pub fn new(fixed: Vec<Option<Response>>, timeouts: Vec<RouteTimeout>) -> std::io::Result<Self> {
+    pub fn new(
+        fixed: Vec<Option<Response>>,
+        timeouts: Vec<RouteTimeout>,
+        websocket: Vec<bool>,
+    ) -> std::io::Result<Self> {
         // SAFETY: eventfd(2) with valid flags; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -77,6 +83,7 @@ impl JobQueue {
             stopped: AtomicBool::new(false),
             fixed,
             timeouts,
+            websocket,
             deferred: AtomicBool::new(false),
             batches: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -197,6 +204,10 @@ impl Dispatch for JobQueue {
 
     fn fixed_response(&self, route: usize) -> Option<Response> {
         self.fixed.get(route)?.as_ref()?.try_clone()
+    }
+
+    fn is_websocket(&self, route: usize) -> bool {
+        self.websocket.get(route).copied().unwrap_or(false)
     }
 
     fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {

@@ -35,6 +35,8 @@ pub struct RequestData {
     pub request_id: Option<Box<str>>,
     /// Its trace and deadline.
     pub call: CallMeta,
+    /// The WebSocket an upgrade request to a WebSocket route opens.
+    pub ws: Option<super::websocket::WsLink>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -81,6 +83,12 @@ pub fn param_to_py(py: Python<'_>, rt: &Runtime, p: &Param) -> PyResult<PyObject
 
 #[pymethods]
 impl Request {
+    /// The WebSocket this upgrade request opens (None for every other request).
+    #[getter]
+    fn websocket(&self) -> Option<super::websocket::WsSession> {
+        self.data.ws.clone().map(super::websocket::WsSession::new)
+    }
+
     /// The request method, e.g. "GET".
     #[getter]
     fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {

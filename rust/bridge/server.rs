@@ -75,6 +75,7 @@ impl Server {
         let mut defs = Vec::new();
         let mut fixed = Vec::new();
         let mut timeouts = Vec::new();
+        let mut websocket = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
             let owner = format!("route table entry {id}");
@@ -104,6 +105,7 @@ impl Server {
             }
             let plan: Vec<(String, Option<String>)> =
                 f.get("plan", "a tuple of (str, str or None)")?;
+            websocket.push(f.get::<bool>("websocket", "bool")?);
             specs.push(RouteSpec {
                 id,
                 methods,
@@ -153,7 +155,7 @@ impl Server {
             });
         }
         let queue = Arc::new(
-            JobQueue::new(fixed, timeouts)
+            JobQueue::new(fixed, timeouts, websocket)
                 .map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
         );
         // Confined to one CPU, the Python thread would poll on the CPU the IO thread needs to
@@ -204,6 +206,16 @@ impl Server {
         let _ = self.shared.set(server.shared().clone());
         *running = Some(server);
         Ok(addresses)
+    }
+
+    /// Queues a message on every WebSocket of this worker subscribed to `topic` (text for
+    /// str, binary for bytes); the frame is encoded once. Returns how many sockets it went to.
+    fn broadcast(&self, topic: &str, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let (kind, bytes) = super::websocket::message(data)?;
+        Ok(match self.shared.get() {
+            Some(s) => s.hub.broadcast(topic, kind, bytes),
+            None => 0,
+        })
     }
 
     /// The eventfd to watch for readability (then call `dispatch`).

@@ -6,8 +6,10 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+use tokio::net::{tcp, unix};
+
 use super::socket::RawListener;
-use super::{Conn, Listener, Peer};
+use super::{Conn, Listener, Peer, ReadHalf, WriteHalf};
 
 /// A TCP or Unix stream registered with tokio.
 pub enum Stream {
@@ -87,5 +89,92 @@ impl Conn for Stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
         })
+    }
+
+    type Reader = Reader;
+    type Writer = Writer;
+
+    fn split(self) -> (Reader, Writer) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Reader::Tcp(r), Writer::Tcp(w))
+            }
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (Reader::Unix(r), Writer::Unix(w))
+            }
+        }
+    }
+}
+
+/// The reading half of a [`Stream`].
+pub enum Reader {
+    /// TCP.
+    Tcp(tcp::OwnedReadHalf),
+    /// Unix socket.
+    Unix(unix::OwnedReadHalf),
+}
+
+/// The writing half of a [`Stream`].
+pub enum Writer {
+    /// TCP.
+    Tcp(tcp::OwnedWriteHalf),
+    /// Unix socket.
+    Unix(unix::OwnedWriteHalf),
+}
+
+impl ReadHalf for Reader {
+    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        loop {
+            // Readiness first: the buffer grows only when there is something to read, so ten
+            // thousand idle sockets hold no read buffers.
+            let ready = match self {
+                Reader::Tcp(r) => r.readable().await,
+                Reader::Unix(r) => r.readable().await,
+            };
+            if let Err(e) = ready {
+                return (Err(e), buf);
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            let r = match self {
+                Reader::Tcp(r) => r.try_read_buf(&mut buf),
+                Reader::Unix(r) => r.try_read_buf(&mut buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return (r, buf),
+            }
+        }
+    }
+}
+
+impl WriteHalf for Writer {
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let r = match self {
+            Writer::Tcp(w) => w.write_all(&buf).await,
+            Writer::Unix(w) => w.write_all(&buf).await,
+        };
+        (r, buf)
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Writer::Tcp(w) => w.shutdown().await,
+            Writer::Unix(w) => w.shutdown().await,
+        };
+    }
+
+    fn abort(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Writer::Tcp(w) => w.as_ref().as_raw_fd(),
+            Writer::Unix(w) => w.as_ref().as_raw_fd(),
+        };
+        // SAFETY: shutdown(2) on a descriptor this half keeps open; it only changes the
+        // socket's state, never the descriptor.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
 }

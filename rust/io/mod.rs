@@ -111,6 +111,33 @@ pub trait Conn: 'static {
     /// What the peer has done, checked without reading: a client that sent its request and
     /// went away while the handler runs.
     fn peer_state(&self) -> socket::PeerState;
+
+    /// The reading half.
+    type Reader: ReadHalf;
+    /// The writing half.
+    type Writer: WriteHalf;
+    /// Splits the connection so one task can read and write at once (a WebSocket: a broadcast
+    /// goes out while a read waits). Neither half's operation is ever cancelled: under io_uring
+    /// a cancelled read would lose what the kernel wrote into its buffer.
+    fn split(self) -> (Self::Reader, Self::Writer);
+}
+
+/// The reading half of a split connection.
+pub trait ReadHalf: 'static {
+    /// Waits until the socket is readable, then reads into the spare capacity of `buf`
+    /// (growing it only then, so an idle socket holds no read buffer); `Ok(0)` is end of
+    /// stream.
+    fn read(&mut self, buf: BytesMut) -> impl Future<Output = (io::Result<usize>, BytesMut)>;
+}
+
+/// The writing half of a split connection.
+pub trait WriteHalf: 'static {
+    /// Writes all of `buf`; the buffer comes back for reuse.
+    fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
+    /// Half-closes the write side (the peer reads end of stream).
+    fn shutdown(&mut self) -> impl Future<Output = ()>;
+    /// Shuts both directions now: a read waiting on the other half returns.
+    fn abort(&mut self);
 }
 
 /// A listening socket owned by one IO thread.

@@ -23,8 +23,11 @@ use tokio::io::Interest;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::{TcpStream, UnixStream};
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use super::socket::RawListener;
-use super::{Conn, Listener, Peer};
+use super::{Conn, Listener, Peer, ReadHalf, WriteHalf};
 
 /// Checks that this kernel lets the process use io_uring as this driver needs it: the ring
 /// can be created (seccomp filters, `kernel.io_uring_disabled` and old kernels refuse), the
@@ -127,6 +130,8 @@ impl Listener for UringListener {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Moved out by `split`.
+    Empty,
 }
 
 /// An accepted connection whose reads and writes are io_uring operations.
@@ -148,6 +153,7 @@ impl UringStream {
         let _ = match &self.stream {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Empty => Ok(()),
         };
     }
 }
@@ -163,6 +169,7 @@ impl Conn for UringStream {
         let (r, slice) = match &self.stream {
             Stream::Tcp(s) => s.read(buf.slice(spare)).await,
             Stream::Unix(s) => s.read(buf.slice(spare)).await,
+            Stream::Empty => return (Err(io::ErrorKind::NotConnected.into()), buf),
         };
         self.in_flight = false;
         (r, slice.into_inner())
@@ -175,6 +182,7 @@ impl Conn for UringStream {
         let r = match &self.stream {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Empty => (Err(io::ErrorKind::NotConnected.into()), buf),
         };
         self.in_flight = false;
         r
@@ -189,7 +197,122 @@ impl Conn for UringStream {
         super::socket::peer_state(match &self.stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Empty => return super::socket::PeerState::Gone,
         })
+    }
+
+    type Reader = UringReader;
+    type Writer = UringWriter;
+
+    fn split(mut self) -> (UringReader, UringWriter) {
+        // tokio-uring's sockets read and write through `&self`: both halves share it.
+        let in_flight = self.in_flight;
+        self.in_flight = false;
+        let stream = match std::mem::replace(&mut self.stream, Stream::Empty) {
+            Stream::Empty => unreachable!("a connection is split once"),
+            s => s,
+        };
+        let shared = Rc::new(Shared {
+            stream,
+            in_flight: Cell::new(u8::from(in_flight)),
+        });
+        (UringReader(shared.clone()), UringWriter(shared))
+    }
+}
+
+/// The socket both halves of a split [`UringStream`] use.
+struct Shared {
+    stream: Stream,
+    /// Operations started whose futures have not returned.
+    in_flight: Cell<u8>,
+}
+
+impl Shared {
+    fn shutdown(&self, how: Shutdown) {
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+            Stream::Empty => Ok(()),
+        };
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.in_flight.get() > 0 {
+            // As for `UringStream`: complete abandoned operations so the descriptor closes.
+            self.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Counts an operation in flight while alive.
+struct Op<'a>(&'a Cell<u8>);
+
+impl<'a> Op<'a> {
+    fn start(c: &'a Cell<u8>) -> Self {
+        c.set(c.get() + 1);
+        Op(c)
+    }
+}
+
+impl Drop for Op<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// The reading half of a split [`UringStream`].
+pub struct UringReader(Rc<Shared>);
+
+/// The writing half of a split [`UringStream`].
+pub struct UringWriter(Rc<Shared>);
+
+/// What an idle WebSocket's read holds while the kernel waits for data: small, since an
+/// io_uring read needs its buffer from submission (readiness first, as under epoll, would
+/// add a system call per read). It grows to 16 KiB when a read fills it.
+const IDLE_READ: usize = 1024;
+
+impl ReadHalf for UringReader {
+    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        let spare = buf.capacity() - buf.len();
+        if spare == 0 {
+            buf.reserve(IDLE_READ);
+        }
+        let wanted = buf.len()..;
+        let _op = Op::start(&self.0.in_flight);
+        let (r, slice) = match &self.0.stream {
+            Stream::Tcp(s) => s.read(buf.slice(wanted)).await,
+            Stream::Unix(s) => s.read(buf.slice(wanted)).await,
+            Stream::Empty => return (Err(io::ErrorKind::NotConnected.into()), buf),
+        };
+        let mut buf = slice.into_inner();
+        if let Ok(n) = r {
+            if n > 0 && buf.len() == buf.capacity() {
+                // A full read: more is likely waiting; the next read gets room for it.
+                buf.reserve(16 * 1024);
+            }
+        }
+        (r, buf)
+    }
+}
+
+impl WriteHalf for UringWriter {
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let _op = Op::start(&self.0.in_flight);
+        match &self.0.stream {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Empty => (Err(io::ErrorKind::NotConnected.into()), buf),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.0.shutdown(Shutdown::Write);
+    }
+
+    fn abort(&mut self) {
+        self.0.shutdown(Shutdown::Both);
     }
 }
 

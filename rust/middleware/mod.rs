@@ -5,8 +5,8 @@
 //! by all its IO threads. Per request the connection calls:
 //!
 //! 1. [`Pipeline::on_request`] after parsing the head, before routing. Layers run outermost
-//!    first; one may answer (CORS preflight, 400 untrusted host, 413, 429), and then the layers
-//!    inside it never see the request.
+//!    first; one may answer (CORS preflight, 400 untrusted host, 403 cross-site WebSocket
+//!    upgrade, 413, 429), and then the layers inside it never see the request.
 //! 2. [`Pipeline::on_response`] on whatever answer goes out for the request (the handler's, the
 //!    server's 404/405/504, a fixed response, or the early answer of step 1), just before it is
 //!    encoded. Only the layers that saw the request see its response, innermost first, as in
@@ -32,6 +32,7 @@ pub mod compress;
 pub mod cors;
 mod headers;
 pub mod hosts;
+pub mod origins;
 pub mod ratelimit;
 pub mod request_id;
 pub mod security;
@@ -63,6 +64,8 @@ pub enum Layer {
     Security(security::SecurityHeaders),
     /// Refuses requests for hosts not listed (400).
     Hosts(hosts::TrustedHosts),
+    /// Refuses WebSocket upgrades from origins not allowed (403).
+    WsOrigins(origins::WebSocketOrigins),
     /// Refuses request bodies larger than this many bytes (413).
     BodyLimit(usize),
     /// Per-client token bucket (429 with `Retry-After`).
@@ -80,6 +83,7 @@ impl Layer {
             Layer::RequestId(_) => "request_id",
             Layer::Security(_) => "security_headers",
             Layer::Hosts(_) => "trusted_hosts",
+            Layer::WsOrigins(_) => "websocket_origins",
             Layer::BodyLimit(_) => "body_limit",
             Layer::RateLimit(_) => "rate_limit",
             Layer::Timing => "timing",
@@ -175,7 +179,10 @@ impl Pipeline {
                 Layer::RequestId(_) => 64,
                 Layer::Security(s) => s.headers().map(|(n, v)| n.len() + v.len() + 4).sum(),
                 Layer::Timing => 40,
-                Layer::Hosts(_) | Layer::BodyLimit(_) | Layer::RateLimit(_) => 0,
+                Layer::Hosts(_)
+                | Layer::WsOrigins(_)
+                | Layer::BodyLimit(_)
+                | Layer::RateLimit(_) => 0,
             })
             .sum();
         Ok(Pipeline { layers, reserve })
@@ -233,6 +240,7 @@ impl Pipeline {
                 }
                 Layer::Security(_) | Layer::Timing => None,
                 Layer::Hosts(h) => h.check(head).err().map(|r| (r, false)),
+                Layer::WsOrigins(o) => o.check(head).err().map(|r| (r, false)),
                 Layer::BodyLimit(max) => body_limit::check(head, *max).err().map(|r| (r, true)),
                 Layer::RateLimit(r) => r.on_request(head, peer, now).err().map(|r| (r, false)),
             };
@@ -288,7 +296,10 @@ impl Pipeline {
                 }
                 Layer::Security(s) => s.on_response(response),
                 Layer::Timing => timing::on_response(ctx.start, Instant::now(), response),
-                Layer::Hosts(_) | Layer::BodyLimit(_) | Layer::RateLimit(_) => {}
+                Layer::Hosts(_)
+                | Layer::WsOrigins(_)
+                | Layer::BodyLimit(_)
+                | Layer::RateLimit(_) => {}
             }
         }
         encoder

@@ -4,6 +4,7 @@
 //! The pipeline knows nothing of Python: the bridge implements [`Dispatch`]. Only owned Rust data
 //! crosses here, so IO threads never touch a Python object and never need the GIL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use crate::pipeline::route::{Param, Routed};
 use crate::pipeline::Ctx;
 use crate::protocol::h1::RequestHead;
 use crate::protocol::response::Response;
+use crate::websocket::Session;
 
 /// A routed request with its whole body, waiting for a handler.
 pub struct Job {
@@ -42,6 +44,8 @@ pub struct Job {
     /// When it was queued for the handler thread (kept only while metrics are recorded: the
     /// wait for the GIL is measured from here).
     pub queued: Option<std::time::Instant>,
+    /// The WebSocket a WebSocket route's upgrade request opens (None for every other job).
+    pub ws: Option<Arc<Session>>,
 }
 
 /// The one-shot return path of a job to its connection. It holds the request's admission
@@ -97,6 +101,11 @@ pub trait Dispatch: Send + Sync + 'static {
         let _ = route;
         None
     }
+    /// Whether `route` is a WebSocket route (its upgrade requests open a [`Session`]).
+    fn is_websocket(&self, route: usize) -> bool {
+        let _ = route;
+        false
+    }
     /// How long `route`'s handler may take; `default` is the server's `request_timeout`.
     fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {
         let _ = route;
@@ -123,16 +132,19 @@ pub struct Dispatched {
 
 impl Ctx {
     /// Hands a routed, admitted request with its whole body to the handlers. `slot` is its
-    /// admission slot, given back when the reply is sent or dropped.
+    /// admission slot, given back when the reply is sent or dropped (a WebSocket's session
+    /// holds its own slot until the accept: `slot` is None then); `ws` its WebSocket.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub fn dispatch_job(
         &self,
         head: RequestHead,
         body: Bytes,
         routed: Routed,
-        slot: OwnedSemaphorePermit,
+        slot: Option<OwnedSemaphorePermit>,
         peer: Peer,
         ex: &mut Exchange,
+        ws: Option<Arc<Session>>,
     ) -> Dispatched {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id();
@@ -159,13 +171,11 @@ impl Ctx {
             params: routed.params,
             request_id,
             peer,
-            reply: Reply {
-                tx,
-                _slot: Some(slot),
-            },
+            reply: Reply { tx, _slot: slot },
             id,
             call,
             queued: ex.sample.as_ref().map(|_| std::time::Instant::now()),
+            ws,
         };
         self.dispatch.dispatch(job);
         Dispatched {

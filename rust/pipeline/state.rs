@@ -26,6 +26,8 @@ pub struct Shared {
     pub gate: Gate,
     /// Request metrics shared with the other workers (`--metrics`), if recorded.
     pub metrics: Option<Arc<Registry>>,
+    /// The worker's WebSockets by topic, and their count.
+    pub hub: Arc<crate::websocket::Hub>,
     next_id: AtomicU64,
 }
 
@@ -42,6 +44,7 @@ impl Shared {
             drain_tx,
             gate: Gate::new(admission),
             metrics,
+            hub: Arc::default(),
             next_id: AtomicU64::new(1),
         })
     }

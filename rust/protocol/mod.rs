@@ -7,3 +7,4 @@ pub mod h1;
 pub mod problem;
 pub mod response;
 pub mod status;
+pub mod ws;

@@ -34,8 +34,13 @@ use crate::server::spin;
 use crate::server::ticker::{ticker, Ticker};
 use crate::server::unwind::{self, CatchUnwind};
 
+#[path = "upgrade.rs"]
+mod upgrade;
+
 /// Why a connection loop stopped.
 enum Stop {
+    /// A WebSocket handler accepted: the connection now carries that WebSocket.
+    Upgraded(Box<upgrade::Upgraded>),
     /// We decided to close (after `connection: close`, an error answer, a drain or a timeout):
     /// half-close the write side so the client reads everything we sent.
     Done,
@@ -158,6 +163,9 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// The interim response that tells a closed client from a half-closed one (see `client_left`).
 const EARLY_HINTS_103: &[u8] = b"HTTP/1.1 103 Early Hints\r\n\r\n";
 
+/// How often an idle streamed body looks whether its client is still there.
+const STREAM_PEER_CHECK: Duration = Duration::from_secs(1);
+
 /// Buffers above this are given back after use so idle keep-alive connections stay small.
 const KEEP_BUF: usize = 64 * 1024;
 
@@ -178,6 +186,41 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
         probed: false,
     };
     match CatchUnwind(c.run()).await {
+        Ok(Err(Stop::Upgraded(up))) => {
+            let Connection {
+                conn,
+                rbuf,
+                ctx,
+                drain,
+                peer,
+                ..
+            } = c;
+            let up = *up;
+            let cfg = ctx.config.ws.clone();
+            let served = super::ws::serve(
+                conn,
+                rbuf,
+                up.session.clone(),
+                cfg,
+                ctx.config.write_timeout,
+                drain,
+                peer.clone(),
+                up.open,
+            );
+            if let Err(payload) = CatchUnwind(served).await {
+                log::write(
+                    Level::Error,
+                    format_args!(
+                        "{peer}: panic while serving a websocket: {}",
+                        unwind::message(&*payload)
+                    ),
+                );
+            }
+            // Whatever ended it, the handler sees the close and the topics forget it.
+            up.session.end(1006, "");
+            ctx.shared.hub.remove(&up.session);
+            return;
+        }
         Ok(Err(Stop::Done)) => {
             c.conn.shutdown().await;
             c.linger().await;
@@ -273,6 +316,11 @@ impl<C: Conn> Connection<C> {
                 ex,
             };
             let routed = match front {
+                Front::Routed(routed) if self.ctx.dispatch.is_websocket(routed.route) => {
+                    // Earlier answers first: after this request the connection is not HTTP.
+                    self.flush().await?;
+                    return self.upgrade(head, routed, meta).await;
+                }
                 Front::Routed(routed) => Ok(routed),
                 Front::Answer {
                     response,
@@ -333,9 +381,15 @@ impl<C: Conn> Connection<C> {
                         Ok(slot) => {
                             let in_flight = spin::InFlight::new();
                             let peer = self.peer.clone();
-                            let d =
-                                self.ctx
-                                    .dispatch_job(head, body, routed, slot, peer, &mut meta.ex);
+                            let d = self.ctx.dispatch_job(
+                                head,
+                                body,
+                                routed,
+                                Some(slot),
+                                peer,
+                                &mut meta.ex,
+                                None,
+                            );
                             Answer::Wait(Waiting {
                                 rx: d.rx,
                                 id: d.id,
@@ -683,8 +737,27 @@ impl<C: Conn> Connection<C> {
         // A handler's producer feeds this stream: no busy polling until it ends, since the
         // producer may need this CPU (`spin.rs`).
         let _producing = spin::InFlight::new();
+        // An idle stream (an event stream between events) never writes, so a client that left
+        // would go unnoticed until the next write: look at the socket every second. A client
+        // that half-closed counts as gone here: streaming clients (EventSource, fetch) never
+        // half-close, and a 103 probe cannot be sent in the middle of a body.
+        let check = sleep_until(TokioInstant::now() + STREAM_PEER_CHECK);
+        tokio::pin!(check);
         loop {
-            let next = stream.rx.recv().await;
+            let next = tokio::select! {
+                next = stream.rx.recv() => next,
+                _ = &mut check => {
+                    if self.conn.peer_state() != PeerState::Open {
+                        log::write(
+                            Level::Debug,
+                            format_args!("{}: client left during a streamed body", self.peer),
+                        );
+                        return Err(Stop::Gone);
+                    }
+                    check.as_mut().reset(TokioInstant::now() + STREAM_PEER_CHECK);
+                    continue;
+                }
+            };
             if let Some(n) = &stream.on_space {
                 n.space();
             }

@@ -10,6 +10,7 @@ mod tests;
 mod thread;
 mod ticker;
 mod unwind;
+mod ws;
 
 pub use thread::defers_wakeups;
 

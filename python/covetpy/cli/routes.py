@@ -9,8 +9,9 @@ from covetpy.middleware import describe
 
 
 def print_routes(app_ref: str, middleware: bool = False) -> int:
-    """Prints one line per route: methods, path (with converters), handler; with `middleware`,
-    the chain around each route, outermost first, under it."""
+    """Prints one line per route: methods (`WS` for a WebSocket route), path (with
+    converters), handler; with `middleware`, the chain around each route, outermost first,
+    under it."""
     try:
         app = import_from_string(app_ref)
     except CovetError as exc:
@@ -20,7 +21,11 @@ def print_routes(app_ref: str, middleware: bool = False) -> int:
         print(f"covetpy: {app_ref} is not a covetpy.App")
         return 2
     rows = [
-        (",".join(r.methods), r.rust_path, f"{r.endpoint.__module__}.{r.endpoint.__qualname__}")
+        (
+            "WS" if r.websocket else ",".join(r.methods),
+            r.rust_path,
+            f"{r.endpoint.__module__}.{r.endpoint.__qualname__}",
+        )
         for r in app.routes
     ]
     width_m = max((len(m) for m, _, _ in rows), default=6)
@@ -36,6 +41,8 @@ def print_routes(app_ref: str, middleware: bool = False) -> int:
         print(f"{m:<{width_m}}  {p:<{width_p}}  {h}")
         if middleware and route.fixed is not None:
             print(f"{'':<{width_m}}    (static: answered in Rust, no Python middleware)")
+        elif middleware and route.websocket:
+            print(f"{'':<{width_m}}    (WebSocket: no Python middleware)")
         elif middleware:
             chain = describe(app.route_middleware(route))
             for i, name in enumerate(chain, 1):

@@ -3,6 +3,7 @@
 ```python
 app = App(middleware=[
     TrustedHosts(["example.com", "*.example.com"]),
+    WebSocketOrigins(["https://app.example.com"]),  # cross-site WebSocket upgrades: 403
     RateLimit(rate=100, burst=200),               # per client address
     CORS(allow_origins=["https://app.example.com"], allow_credentials=True),
     RequestId(),
@@ -40,6 +41,7 @@ __all__ = [
     "SecurityHeaders",
     "ServerTiming",
     "TrustedHosts",
+    "WebSocketOrigins",
 ]
 
 
@@ -146,6 +148,23 @@ class TrustedHosts(NativeMiddleware):
         object.__setattr__(self, "allowed", _tuple(self.allowed))
         if not self.allowed:
             raise ConfigError("TrustedHosts allowed: needs at least one host")
+
+
+@dataclass(frozen=True)
+class WebSocketOrigins(NativeMiddleware):
+    """Refuses (403, before Python) a WebSocket upgrade whose `Origin` is not allowed: browsers
+    apply no CORS to WebSocket, so any site's page could otherwise open a socket with the
+    user's cookies. `allow`: full origins (`"https://app.example.com"`, scheme, host and port,
+    compared case-insensitively with default ports filled in) or `"*"`; None (the default)
+    allows only the request's own origin (the Origin's host and port equal to `Host`). Plain
+    HTTP requests, and upgrades without `Origin` (non-browser clients), pass."""
+
+    kind = "websocket_origins"
+    allow: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.allow is not None:
+            object.__setattr__(self, "allow", _tuple(self.allow))
 
 
 @dataclass(frozen=True)

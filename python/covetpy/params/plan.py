@@ -2,6 +2,7 @@
 
 Where each parameter comes from:
 - annotated `Request` -> the request;
+- annotated `WebSocket` -> the connection (WebSocket routes only);
 - named like a path parameter -> the path (converted in Rust);
 - default `Depends(fn)` -> a dependency, itself planned the same way;
 - default `Query(...)`, `Header(...)`, `Cookie(...)`, `Body(...)`, `Form(...)` -> there;
@@ -25,6 +26,7 @@ from covetpy.datastructures import UploadFile
 from covetpy.exceptions import RouteError
 from covetpy.params.markers import Param, Required, _Depends
 from covetpy.requests import Request
+from covetpy.websocket.socket import WebSocket
 
 __all__ = ["CallPlan", "ParamSpec", "plan_call"]
 
@@ -206,6 +208,9 @@ def plan_call(
             continue
         if isinstance(ann, type) and issubclass(ann, Request):
             plan.params.append(ParamSpec(p.name, "request", p.name, ann, declared))
+            continue
+        if isinstance(ann, type) and issubclass(ann, WebSocket):
+            plan.params.append(ParamSpec(p.name, "websocket", p.name, ann, declared))
             continue
         marker = default if isinstance(default, Param) else None
         value_default = (

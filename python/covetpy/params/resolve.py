@@ -26,7 +26,7 @@ from covetpy.params.markers import Required
 from covetpy.params.plan import CallPlan, ParamSpec, is_body_type, plan_call
 from covetpy.requests import Request
 
-__all__ = ["Resolver"]
+__all__ = ["Resolver", "parse_cookies"]
 
 _json_decode = msgspec.json.decode
 _MISSING = object()
@@ -40,7 +40,8 @@ def _media_type(request: Request) -> str:
     return ct.split(";", 1)[0].strip().lower()
 
 
-def _parse_cookies(header: str | None) -> dict[str, str]:
+def parse_cookies(header: str | None) -> dict[str, str]:
+    """The cookies of a `Cookie` header, the first of each name."""
     out: dict[str, str] = {}
     if header:
         for part in header.split(";"):
@@ -53,11 +54,21 @@ def _parse_cookies(header: str | None) -> dict[str, str]:
 class _Ctx:
     """What one request's resolution accumulates."""
 
-    __slots__ = ("cache", "cookies", "errors", "exits", "multipart", "path", "request")
+    __slots__ = (
+        "cache",
+        "cookies",
+        "errors",
+        "exits",
+        "multipart",
+        "path",
+        "request",
+        "websocket",
+    )
 
-    def __init__(self, request: Request, path: dict[str, Any]) -> None:
+    def __init__(self, request: Request, path: dict[str, Any], websocket: Any = None) -> None:
         self.request = request
         self.path = path
+        self.websocket = websocket
         self.errors: list[ValidationIssue] = []
         self.cache: dict[Callable[..., Any], Any] = {}
         self.exits: list[Any] = []
@@ -85,6 +96,8 @@ class Resolver:
             return ctx.path[spec.name]
         if loc == "request":
             return ctx.request
+        if loc == "websocket":
+            return ctx.websocket
         if loc == "query":
             qp = ctx.request.query_params
             raw: Any = qp.getlist(spec.key) if spec.multi else qp.get(spec.key)
@@ -95,7 +108,7 @@ class Resolver:
                 raw = ctx.request.header(spec.key)
         elif loc == "cookie":
             if ctx.cookies is None:
-                ctx.cookies = _parse_cookies(ctx.request.header("cookie"))
+                ctx.cookies = parse_cookies(ctx.request.header("cookie"))
             raw = ctx.cookies.get(spec.key)
         else:
             return self._body(spec, ctx)
@@ -336,6 +349,30 @@ class Resolver:
             except BaseException as raised:
                 if raised is not exc:
                     raise
+
+    # -- calls driven by their caller (WebSocket endpoints) -------------------------------
+
+    async def enter(
+        self, plan: CallPlan, request: Request, path: dict[str, Any], websocket: Any = None
+    ) -> tuple[dict[str, Any], object]:
+        """The arguments of `plan` for one request (dependencies entered), and a token for
+        `leave`, which runs the teardowns: for a caller whose call outlives the usual
+        request (a WebSocket session). Raises `RequestValidationError` for bad parameters;
+        whatever raises here has run its teardowns already."""
+        ctx = _Ctx(request, path, websocket)
+        try:
+            kwargs = await self._kwargs_async(plan, ctx)
+            if ctx.errors:
+                raise RequestValidationError(ctx.errors)
+        except BaseException as exc:
+            await self._exit_async(ctx, exc)
+            raise
+        return kwargs, ctx
+
+    async def leave(self, token: object, exc: BaseException | None) -> None:
+        """Runs the teardowns of an `enter` (`exc`: what ended the call, if it failed)."""
+        assert isinstance(token, _Ctx)
+        await self._exit_async(token, exc)
 
     # -- endpoints ------------------------------------------------------------------------
 

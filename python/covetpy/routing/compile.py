@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Unpack
 from covetpy._bridge import PlanItem, RouteEntry
 from covetpy.exceptions import RouteError
 from covetpy.middleware.pipeline import bind_route, compile_chain
-from covetpy.params.plan import ParamSpec, plan_call, plan_dependency
+from covetpy.params.plan import BODY_LOCATIONS, CallPlan, ParamSpec, plan_call, plan_dependency
 from covetpy.responses import JSONResponse, PlainTextResponse, Response
 from covetpy.routing.options import RouteOptions
 from covetpy.routing.route import PARAM, Route, return_annotation, split_path
+from covetpy.websocket.endpoint import websocket_endpoint
 
 if TYPE_CHECKING:
     from covetpy.params.resolve import Resolver
@@ -33,18 +34,22 @@ def compile_route(
     handler: Callable[..., Any],
     *,
     fixed: Response | None = None,
+    websocket: bool = False,
     **options: Unpack[RouteOptions],
 ) -> Route:
-    """Checks a handler's signature against its path and plans its parameters."""
+    """Checks a handler's signature against its path and plans its parameters
+    (`websocket=True`: a WebSocket route's handler)."""
     if not callable(handler):
         raise RouteError(f"route {path}: handler {handler!r} is not callable")
     if isinstance(methods, str):
         methods = (methods,)
-    label = f"{'|'.join(methods)} {path} -> {getattr(handler, '__qualname__', handler)!s}"
+    verbs = "WS" if websocket else "|".join(methods)
+    label = f"{verbs} {path} -> {getattr(handler, '__qualname__', handler)!s}"
     declared = dict(split_path(path))
     sync_to_thread = options.get("sync_to_thread", False)
     plan = plan_call(handler, set(declared), label, sync_to_thread=sync_to_thread)
     plan.pre = [plan_dependency(d, set(declared), label) for d in options.get("dependencies", ())]
+    _check_kind(plan, websocket, label)
     converters = dict(declared)
     for spec in [s for s in plan.walk() if s.location == "path"]:
         _check_path_param(spec, declared, converters, label)
@@ -76,7 +81,29 @@ def compile_route(
         fixed=fixed,
         timeout=options.get("timeout"),
         middleware=tuple(options.get("middleware", ())),
+        websocket=websocket,
     )
+
+
+def _check_kind(plan: CallPlan, websocket: bool, label: str) -> None:
+    """A WebSocket handler is a coroutine function and reads no body; an HTTP one takes no
+    `WebSocket`."""
+    locations = {s.location for s in plan.walk()}
+    if not websocket:
+        if "websocket" in locations:
+            raise RouteError(
+                f"{label}: a WebSocket parameter on an HTTP route; declare it with "
+                "@app.websocket(path)"
+            )
+        return
+    if not plan.is_async:
+        raise RouteError(f"{label}: a WebSocket handler must be an async function")
+    bodies = locations & set(BODY_LOCATIONS)
+    if bodies:
+        raise RouteError(
+            f"{label}: a WebSocket upgrade has no body to read a {sorted(bodies)[0]} "
+            "parameter from; receive messages from the WebSocket instead"
+        )
 
 
 def _check_path_param(
@@ -113,16 +140,23 @@ def route_table(
     dependency override). Route-aware middleware (`for_route`) learn their route's template."""
     table = []
     for route in routes:
+        if route.websocket:
+            table.append(_websocket_entry(route, resolver, on_error, render_exception))
+            continue
         if route.fixed is not None:
             table.append(
-                RouteEntry(route.methods, route.rust_path, route.handler, (), route.fixed, None)
+                RouteEntry(
+                    route.methods, route.rust_path, route.handler, (), route.fixed, None, False
+                )
             )
             continue
         chain = chain_of(route)
         fast = None if on_error is not None or _needs_prepare(route) else route.fast_plan()
         if fast is not None and not chain:
             table.append(
-                RouteEntry(route.methods, route.rust_path, route.handler, fast, None, route.timeout)
+                RouteEntry(
+                    route.methods, route.rust_path, route.handler, fast, None, route.timeout, False
+                )
             )
             continue
         if fast is not None:
@@ -141,9 +175,26 @@ def route_table(
         plan: tuple[PlanItem, ...] = (("request", None),)
         plan += tuple(("path", n) for n in route.path_names)
         table.append(
-            RouteEntry(route.methods, route.rust_path, endpoint, plan, None, route.timeout)
+            RouteEntry(route.methods, route.rust_path, endpoint, plan, None, route.timeout, False)
         )
     return table
+
+
+def _websocket_entry(
+    route: Route,
+    resolver: Resolver,
+    on_error: Callable[[Request, Exception], Any] | None,
+    render_exception: Callable[[BaseException], Response],
+) -> RouteEntry:
+    """A WebSocket route's entry: no Python middleware (they wrap one request and one
+    response; the built-in ones in Rust apply to the upgrade) and no timeout (a session
+    lasts as long as its peers keep it open)."""
+    endpoint = websocket_endpoint(
+        route.plan, route.path_names, resolver, on_error, render_exception
+    )
+    plan: tuple[PlanItem, ...] = (("request", None),)
+    plan += tuple(("path", n) for n in route.path_names)
+    return RouteEntry(route.methods, route.rust_path, endpoint, plan, None, 0.0, websocket=True)
 
 
 def _needs_prepare(route: Route) -> bool:

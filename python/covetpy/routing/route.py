@@ -54,6 +54,8 @@ class Route:
     """Seconds the handler may take (504 after); None: the server's `request_timeout`."""
     middleware: tuple[Any, ...] = ()
     """Its routers' and its own middleware, outermost first (the app's come before these)."""
+    websocket: bool = False
+    """A WebSocket route (`Router.websocket`): Python middleware do not run around it."""
 
     @property
     def endpoint(self) -> Callable[..., Any]:
@@ -68,6 +70,8 @@ class Route:
     def fast_plan(self) -> tuple[PlanItem, ...] | None:
         """The Rust call plan when the handler needs nothing but path values and the Request."""
         if self.plan.pre or self.status_code is not None or self.response_class is not None:
+            return None
+        if self.websocket:
             return None
         if self.sync_to_thread:
             return None

@@ -29,6 +29,8 @@ class RouteDecl:
     options: RouteOptions = field(default_factory=lambda: RouteOptions())
     fixed: Response | None = None
     """A response answered by Rust without calling Python (`App.add_static`)."""
+    websocket: bool = False
+    """A WebSocket route (`Router.websocket`)."""
 
     @property
     def name(self) -> str | None:
@@ -164,6 +166,42 @@ class Router:
     def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """DELETE on `path`; options as for `route`."""
         return self.route(path, ("DELETE",), **options)
+
+    def add_websocket_route(
+        self,
+        path: str,
+        handler: Callable[..., Any],
+        *,
+        name: str | None = None,
+        dependencies: Sequence[Any] = (),
+    ) -> None:
+        """Registers the async `handler` for WebSocket connections on `path` (relative to
+        the prefix); see `websocket`."""
+        if path and not path.startswith("/"):
+            raise ValueError(f"route paths start with '/': {path!r}")
+        if not path and not self.prefix:
+            raise ValueError("an empty route path needs a router prefix")
+        options = check_options(path, RouteOptions(name=name, dependencies=dependencies))
+        self._decls.append(RouteDecl(path, ("GET",), handler, options, websocket=True))
+        self._changed()
+
+    def websocket(
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> Callable[[F], F]:
+        """Registers the decorated async function for WebSocket connections on `path`.
+
+        Its parameter annotated `covetpy.WebSocket` gets the connection; path parameters,
+        `Query`, `Header`, `Cookie` and `Depends` work as on HTTP routes (a dependency's
+        teardown runs after the connection closed). Before `ws.accept()` the upgrade can
+        be refused: returning or closing answers 403, an `HTTPException` its status.
+        Python middleware do not run around WebSocket routes (the built-in ones in Rust
+        apply to the upgrade request)."""
+
+        def decorator(fn: F) -> F:
+            self.add_websocket_route(path, fn, name=name, dependencies=dependencies)
+            return fn
+
+        return decorator
 
     def include_router(
         self,

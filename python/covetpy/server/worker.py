@@ -68,6 +68,7 @@ async def serve(
     # The plugins see the run's config: tracing, the metrics endpoint, the mesh context.
     app.prepare(config)
     core = Server(config, app.route_table(), app.runtime())
+    app.attach_server(core)  # `app.broadcast` fans out through it
     await app.startup()
     # Everything alive now (modules, the app, start-up state) lives as long as the worker:
     # moving it out of the collector's reach keeps full collections from scanning it on the

@@ -191,6 +191,13 @@ impl Compress {
             .next()
             .unwrap_or_default();
         let media = crate::protocol::h1::token::trim_ows(media);
+        // Never an event stream, even when listed: it lives for hours as a trickle of small
+        // events, so an encoder would be held per open stream (brotli's and zstd's windows are
+        // hundreds of KiB: 1,000 streams, hundreds of MiB) and each sync flush per event costs
+        // more bytes than it saves; some proxies also hold a compressed stream back.
+        if media.eq_ignore_ascii_case(b"text/event-stream") {
+            return false;
+        }
         self.types.iter().any(|t| match t.strip_suffix('/') {
             Some(_) => media.len() > t.len() && media[..t.len()].eq_ignore_ascii_case(t.as_bytes()),
             None => media.eq_ignore_ascii_case(t.as_bytes()),

@@ -135,7 +135,7 @@ fn incompressible_bodies_are_sent_as_they_are() {
 #[test]
 fn streams_get_an_encoder_and_headers() {
     let (_tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
-    let mut r = Response::full(200, "text/event-stream", "");
+    let mut r = Response::full(200, "text/plain", "");
     r.body = Body::Stream(StreamBody { rx, on_space: None });
     let enc = layer()
         .on_response(Some(Encoding::Brotli), false, &mut r)
@@ -156,6 +156,26 @@ fn streams_get_an_encoder_and_headers() {
             }
         )
         .is_none());
+}
+
+#[test]
+fn event_streams_are_never_compressed() {
+    // Issue 15: an SSE stream is sent as produced, even when its type is listed explicitly.
+    let mut c = layer();
+    assert!(!c.compresses_type(b"text/event-stream; charset=utf-8"));
+    c = Compress::new(CompressConfig {
+        content_types: vec!["text/event-stream".into(), "text/*".into()],
+        ..CompressConfig::default()
+    })
+    .unwrap();
+    assert!(!c.compresses_type(b"Text/Event-Stream"));
+    assert!(c.compresses_type(b"text/plain"));
+    let (_tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let mut r = Response::full(200, "text/event-stream; charset=utf-8", "");
+    r.body = Body::Stream(StreamBody { rx, on_space: None });
+    assert!(c.on_response(Some(Encoding::Gzip), false, &mut r).is_none());
+    assert_eq!(header(&r, "content-encoding"), None);
+    assert_eq!(header(&r, "vary"), None);
 }
 
 #[test]

@@ -1,0 +1,284 @@
+//! One WebSocket connection after its `101`: the socket split in a reading and a writing half
+//! run together on the IO thread's task, the session between them and the handler.
+//!
+//! The reader turns bytes into messages for the handler (stopping while its inbox is full),
+//! answers pings and notes the peer's close. The writer sends what the handler and broadcasts
+//! queued, the pongs and closes, the keep-alive pings, and ends the connection: after both
+//! closes (the server closes TCP first, RFC 6455 §7.1.1), after a protocol failure (§7.1.7),
+//! or when the peer does not answer our close within the close timeout.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::config::WsConfig;
+use crate::io::{Conn, Peer, ReadHalf, WriteHalf};
+use crate::log::{self, Level};
+use crate::protocol::ws::deflate::Inflater;
+use crate::protocol::ws::frame;
+use crate::protocol::ws::{Failure, Incoming, Reader};
+use crate::websocket::{Open, Session};
+
+use super::spin;
+
+/// What one write takes from the send queue at most: large enough to batch a burst of small
+/// messages into one system call, small enough that a pong is not stuck behind megabytes.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What the two halves tell each other.
+#[derive(Default)]
+struct Local {
+    /// Encoded control frames (pongs) to send before anything queued after them.
+    control: Vec<u8>,
+    /// The peer's close, as received.
+    peer_close: Option<(Option<u16>, Box<str>)>,
+    /// The peer broke the protocol.
+    failed: Option<Failure>,
+    /// The socket reached end of stream or failed.
+    gone: bool,
+    /// Our close frame is out: whatever else the peer sends is read and dropped.
+    close_sent: bool,
+    /// When our last ping went out, if its pong has not come.
+    ping_out: Option<Instant>,
+}
+
+/// How a WebSocket connection ended, for the log.
+struct Ended {
+    code: u16,
+}
+
+/// Serves an accepted WebSocket until it closes. `rbuf` holds what the client sent after its
+/// upgrade request.
+pub(crate) async fn serve<C: Conn>(
+    conn: C,
+    rbuf: BytesMut,
+    session: Arc<Session>,
+    cfg: WsConfig,
+    write_timeout: Duration,
+    drain: watch::Receiver<bool>,
+    peer: Peer,
+    open: Open,
+) {
+    let started = Instant::now();
+    let (rd, wr) = conn.split();
+    let inflater = session.deflate.as_ref().map(Inflater::new);
+    let reader = Reader::new(cfg.max_message, inflater);
+    let local = RefCell::new(Local::default());
+    // An idle socket keeps no read buffer (see `ReadHalf::read`).
+    let rbuf = if rbuf.is_empty() { BytesMut::new() } else { rbuf };
+    let reading = read_loop(rd, rbuf, reader, &session, &local);
+    let writing = write_loop(wr, &session, &local, &cfg, write_timeout, drain);
+    let ((), ended) = tokio::join!(reading, writing);
+    let (code, _) = session.closed().unwrap_or((ended.code, Box::from("")));
+    log::write(
+        Level::Debug,
+        format_args!(
+            "{peer}: websocket closed ({code}) after {:.3} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    drop(open);
+}
+
+async fn read_loop<R: ReadHalf>(
+    mut rd: R,
+    mut rbuf: BytesMut,
+    mut reader: Reader,
+    session: &Arc<Session>,
+    local: &RefCell<Local>,
+) {
+    // After a close or a failure: read and drop until the peer's end of stream.
+    let mut discard = false;
+    loop {
+        while !discard {
+            let event = reader.next(&mut rbuf);
+            let closing = local.borrow().close_sent;
+            match event {
+                Ok(Some(Incoming::Message(kind, data))) => {
+                    // After our close, data is read and dropped (§5.5.1).
+                    if closing || session.deliver(kind, data) {
+                        continue;
+                    }
+                    // The handler is behind: stop reading until it takes a message (the
+                    // peer's TCP window fills and it waits), or until we close.
+                    while !session.inbox_has_room() && !local.borrow().close_sent {
+                        session.reader.notified().await;
+                    }
+                }
+                Ok(Some(Incoming::Ping(payload))) => {
+                    frame::control(&mut local.borrow_mut().control, true, &payload);
+                    session.writer.notify_one();
+                }
+                Ok(Some(Incoming::Pong)) => local.borrow_mut().ping_out = None,
+                Ok(Some(Incoming::Close(code, reason))) => {
+                    local.borrow_mut().peer_close = Some((code, reason));
+                    session.writer.notify_one();
+                    // The writer ends the connection; nothing after a close frame counts
+                    // (§5.5.1).
+                    discard = true;
+                }
+                Ok(None) => break,
+                Err(f) => {
+                    local.borrow_mut().failed = Some(f);
+                    session.writer.notify_one();
+                    discard = true;
+                }
+            }
+        }
+        if discard {
+            rbuf.clear();
+        }
+        if rbuf.is_empty() && rbuf.capacity() > 0 {
+            rbuf = BytesMut::new();
+        }
+        let (r, b) = rd.read(rbuf).await;
+        rbuf = b;
+        if !matches!(r, Ok(n) if n > 0) {
+            local.borrow_mut().gone = true;
+            session.writer.notify_one();
+            return;
+        }
+    }
+}
+
+async fn write_loop<W: WriteHalf>(
+    mut wr: W,
+    session: &Arc<Session>,
+    local: &RefCell<Local>,
+    cfg: &WsConfig,
+    write_timeout: Duration,
+    mut drain: watch::Receiver<bool>,
+) -> Ended {
+    let mut wbuf = Vec::new();
+    let mut last_ping = Instant::now();
+    let mut close_deadline: Option<Instant> = None;
+    let mut settle_until: Option<Instant> = None;
+    let mut draining = *drain.borrow();
+    if draining {
+        session.close(1001, "server shutting down");
+    }
+    let ended = loop {
+        // What to send now, and whether the connection is over once it is out.
+        let mut finished = None;
+        {
+            let mut l = local.borrow_mut();
+            wbuf.append(&mut l.control);
+            if l.gone && !l.close_sent {
+                session.end(1006, "");
+                break Ended { code: 1006 };
+            }
+            if l.failed.is_some() && !l.close_sent && !settled(session, &mut settle_until, cfg) {
+                // Messages that came before the bad frame are answered first (Autobahn 3.x,
+                // 4.x, 5.15: strict behaviour), within a bound.
+                session.take_frames(&mut wbuf, WRITE_BATCH);
+            } else if let Some(f) = l.failed {
+                if !l.close_sent {
+                    // What the handler queued before it settled goes out before the close.
+                    session.take_frames(&mut wbuf, usize::MAX);
+                    frame::close(&mut wbuf, Some(f.code), f.reason);
+                    l.close_sent = true;
+                    session.end(f.code, f.reason);
+                }
+                finished = Some(f.code);
+            } else if let Some((code, reason)) = l.peer_close.clone() {
+                if !l.close_sent {
+                    session.take_frames(&mut wbuf, usize::MAX);
+                    // Echo the peer's code (§5.5.1); a close without one gets one without.
+                    frame::close(&mut wbuf, code, "");
+                    l.close_sent = true;
+                    session.end(code.unwrap_or(1005), &reason);
+                }
+                finished = Some(code.unwrap_or(1005));
+            } else if !l.close_sent {
+                session.take_frames(&mut wbuf, WRITE_BATCH);
+                if let Some((code, reason)) = session.take_close_request() {
+                    frame::close(&mut wbuf, Some(code), &reason);
+                    l.close_sent = true;
+                    session.end(code, &reason);
+                    close_deadline = Some(Instant::now() + cfg.close_timeout);
+                }
+            }
+        }
+        if local.borrow().close_sent {
+            // Unblocks a reader waiting for inbox room: it now reads and drops.
+            session.reader.notify_one();
+        }
+        if !wbuf.is_empty() {
+            let buf = std::mem::take(&mut wbuf);
+            match timeout(write_timeout, wr.write_all(buf)).await {
+                Ok((Ok(()), mut buf)) => {
+                    buf.clear();
+                    // An idle socket keeps no write buffer either.
+                    if buf.capacity() <= WRITE_BATCH && session.has_frames() {
+                        wbuf = buf;
+                    }
+                    spin::activity();
+                }
+                _ => {
+                    session.end(1006, "");
+                    break Ended { code: 1006 };
+                }
+            }
+        }
+        if let Some(code) = finished {
+            break Ended { code };
+        }
+        let ping_at = match (cfg.ping_interval, local.borrow().ping_out) {
+            (_, Some(sent)) => Some(sent + cfg.ping_timeout),
+            (Some(every), None) => Some(last_ping + every),
+            (None, None) => None,
+        };
+        let waiting_close = local.borrow().close_sent;
+        tokio::select! {
+            _ = session.writer.notified() => {}
+            _ = sleep_until(at(ping_at)), if ping_at.is_some() && !waiting_close => {
+                let mut l = local.borrow_mut();
+                if l.ping_out.is_some() {
+                    l.failed = Some(Failure { code: 1011, reason: "keepalive ping timeout" });
+                } else {
+                    frame::control(&mut l.control, false, b"");
+                    last_ping = Instant::now();
+                    l.ping_out = Some(last_ping);
+                }
+            }
+            _ = sleep_until(at(settle_until)), if settle_until.is_some() && !waiting_close => {}
+            _ = sleep_until(at(close_deadline)), if close_deadline.is_some() => {
+                // The peer never answered our close: drop the connection (§7.1.1).
+                break Ended { code: session.closed().map_or(1006, |c| c.0) };
+            }
+            _ = drain.wait_for(|d| *d), if !draining => {
+                draining = true;
+                session.close(1001, "server shutting down");
+            }
+        }
+    };
+    // The server closes TCP first (§7.1.1): our FIN, then a short wait for the peer's end of
+    // stream, so the kernel does not reset a peer still reading our close.
+    wr.shutdown().await;
+    let linger = Instant::now() + cfg.close_timeout.min(Duration::from_secs(1));
+    while !local.borrow().gone && Instant::now() < linger {
+        tokio::select! {
+            _ = session.writer.notified() => {}
+            _ = sleep_until(linger) => break,
+        }
+    }
+    wr.abort();
+    ended
+}
+
+/// Whether a failing connection may close now: the handler took every message that came
+/// before the failure and waits for more, or the bound (at most 1 s) passed.
+fn settled(session: &Session, until: &mut Option<Instant>, cfg: &WsConfig) -> bool {
+    let until = *until.get_or_insert_with(|| {
+        Instant::now() + cfg.close_timeout.min(Duration::from_secs(1))
+    });
+    session.settled() || Instant::now() >= until
+}
+
+fn at(t: Option<Instant>) -> Instant {
+    t.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+}
