@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint layers fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers docs check-base-install clean
+.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,12 @@ lint: dev layers ## rustfmt, clippy, ruff, mypy --strict, the Rust layering
 	$(VENV)/bin/ruff format --check python tests examples benches
 	$(VENV)/bin/mypy python/covetpy examples tests/typing
 	$(PY) -m mypy.stubtest covetpy._core
+
+autobahn: dev    ## Autobahn's cases 1-7, 10, 12 and 13 (compression off and on) against the server, through kosoku
+	AUTOBAHN=full $(PY) -m pytest -q tests/websocket/test_autobahn.py
+
+autobahn-perf: dev ## the same plus the long performance cases 9.x
+	AUTOBAHN=perf $(PY) -m pytest -q tests/websocket/test_autobahn.py
 
 layers:          ## fail on an import cycle in rust/ or an import against the layer order of .ci/rust-layers.py
 	python3 .ci/rust-layers.py
