@@ -84,7 +84,8 @@ pub fn write(level: Level, msg: std::fmt::Arguments<'_>) {
 }
 
 /// Writes one access-log line: `peer "METHOD target" status bytes micros [request-id]
-/// [trace=TRACE_ID span=SPAN_ID]`, or the same as a JSON object.
+/// [trace=TRACE_ID span=SPAN_ID] [close=CODE]`, or the same as a JSON object. A WebSocket's
+/// line is written when it closes: status 101, its whole duration and its close code.
 #[allow(clippy::too_many_arguments)]
 pub fn access(
     peer: &str,
@@ -95,6 +96,7 @@ pub fn access(
     micros: u128,
     request_id: Option<&str>,
     trace: Option<&ServerTrace>,
+    close: Option<u16>,
 ) {
     let target = String::from_utf8_lossy(target);
     let line = if json() {
@@ -120,6 +122,9 @@ pub fn access(
             hex_into(&t.span_id, &mut out);
             out.push('"');
         }
+        if let Some(code) = close {
+            out.push_str(&format!(",\"close_code\":{code}"));
+        }
         out.push_str("}\n");
         out
     } else {
@@ -133,6 +138,9 @@ pub fn access(
             hex_into(&t.trace_id, &mut out);
             out.push_str(" span=");
             hex_into(&t.span_id, &mut out);
+        }
+        if let Some(code) = close {
+            out.push_str(&format!(" close={code}"));
         }
         out.push('\n');
         out

@@ -29,6 +29,13 @@ def _label(result: dict[str, Any], server: str) -> str:
     return f"{info['label']} {version}" if version else info["label"]
 
 
+def _rate(v: float) -> str:
+    """`3.26M`, `110.8k` or `950`: millions appear in the WebSocket broadcast panel."""
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
+
+
 def draw(result: dict[str, Any], out: str) -> None:
     """Writes the chart of `result` (a suite JSON document) to `out`."""
     cells = result["cells"]
@@ -47,9 +54,12 @@ def draw(result: dict[str, Any], out: str) -> None:
             c = by[(server, scenario)]
             if c["status"] == "ok":
                 v = c["requests_per_s"]
-                rate = f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
+                rate = _rate(v)
                 values.append(v)
-                notes.append(f"{rate} · {c['server_cpu_us_per_request']:.0f} µs")
+                cpu = c["server_cpu_us_per_request"]
+                # A WebSocket delivery costs 0.2 to 0.5 µs: decimals tell those apart.
+                digits = 2 if cpu < 1 else 1 if cpu < 10 else 0
+                notes.append(f"{rate} · {cpu:.{digits}f} µs")
             else:
                 values.append(0.0)
                 notes.append("n/a" if c["status"] == "n/a" else c["status"])
@@ -63,7 +73,9 @@ def draw(result: dict[str, Any], out: str) -> None:
         ax.set_yticks(list(y), labels if ax in axes[:, 0] else [""] * len(servers), fontsize=8)
         ax.invert_yaxis()
         ax.tick_params(axis="x", labelsize=7)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda x, _, big=top >= 1e6: f"{x / 1e6:g}M" if big else f"{x / 1000:g}k")
+        )
         ax.grid(axis="x", alpha=0.3)
         r = result["ratios"][scenario]
         ours = by.get(("covetpy", scenario))
@@ -81,7 +93,7 @@ def draw(result: dict[str, Any], out: str) -> None:
     kind = "QUICK RUN, " if result["quick"] else ""
     fig.suptitle(
         "Requests/s · server CPU µs per request; one worker per server pinned to CPU 0, "
-        "wrk pinned to CPU 1 (loopback)\n"
+        "wrk (covetpy bench for WS) pinned to CPU 1 (loopback)\n"
         f"{result['date']} · {kind}medians of {opts['runs']} x {opts['duration']:g} s "
         f"after {opts['warmup']:g} s warm-up · {m['cpus']} x {m['cpu']} · "
         f"`{result['command']}`",

@@ -1,6 +1,7 @@
 """Measuring one cell (a server serving a scenario): start the server pinned to CPU 0, check
 its answer, warm it up with wrk pinned to CPU 1, then run wrk `runs` times, reading the
-server's CPU time and peak memory from /proc.
+server's CPU time and peak memory from /proc. WebSocket scenarios run `covetpy bench ws://…`
+in wrk's place (benches/suite/ws.py).
 
 - Latency percentiles and counts come from a wrk Lua `done()` hook that prints them as JSON
   (wrk's own report has no p99.9).
@@ -28,7 +29,9 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from benches.suite import ws
 from benches.suite.scenarios import Scenario
 from benches.suite.servers import ROOT, Server
 
@@ -305,6 +308,21 @@ def wrk(port: int, scenario: Scenario, seconds: float, pin: bool, script: str) -
     raise RuntimeError(f"wrk printed no result: {out[-500:]}")
 
 
+def _wrk_figures(w: dict[str, float]) -> dict[str, Any]:
+    """What a `Run` takes from the `done()` hook's figures (latencies in ms)."""
+    requests = int(w["requests"])
+    seconds = w["duration_us"] / 1e6
+    return {
+        "requests": requests,
+        "seconds": seconds,
+        "requests_per_s": requests / seconds if seconds else 0.0,
+        "p50_ms": w["p50_us"] / 1000,
+        "p99_ms": w["p99_us"] / 1000,
+        "p999_ms": w["p999_us"] / 1000,
+        "errors": {k: int(w[k]) for k in ("connect", "read", "write", "timeout", "status")},
+    }
+
+
 def measure_cell(server: Server, scenario: Scenario, opts: Options) -> Cell:
     """Starts `server` for `scenario`, warms it up, measures `opts.runs` runs, stops it."""
     cell = Cell(server.name, scenario.name, "ok")
@@ -314,27 +332,27 @@ def measure_cell(server: Server, scenario: Scenario, opts: Options) -> Cell:
             pid, port = served.proc.pid, served.port
             cell.command = served.command
             script = _script(scenario, tmp)
-            if opts.warmup > 0:
+            if scenario.ws is not None:
+                ws.warm_up(port, scenario, opts)
+            elif opts.warmup > 0:
                 wrk(port, scenario, opts.warmup, opts.pin, script)
             for _ in range(opts.runs):
                 pids = process_tree(pid)
                 before = cpu_seconds(pids)
-                w = wrk(port, scenario, opts.duration, opts.pin, script)
+                if scenario.ws is not None:
+                    # WebSocket cells: `covetpy bench ws://…`; a "request" is a message
+                    # (ws-echo) or a delivery (ws-broadcast).
+                    figures = ws.run_figures(
+                        ws.covetpy_bench(port, scenario, opts.duration, opts.pin)
+                    )
+                else:
+                    figures = _wrk_figures(wrk(port, scenario, opts.duration, opts.pin, script))
                 cpu = cpu_seconds(pids) - before
-                requests = int(w["requests"])
-                seconds = w["duration_us"] / 1e6
-                errors = {k: int(w[k]) for k in ("connect", "read", "write", "timeout", "status")}
                 cell.runs.append(
                     Run(
-                        requests=requests,
-                        seconds=seconds,
-                        requests_per_s=requests / seconds if seconds else 0.0,
-                        p50_ms=w["p50_us"] / 1000,
-                        p99_ms=w["p99_us"] / 1000,
-                        p999_ms=w["p999_us"] / 1000,
-                        errors=errors,
+                        **figures,
                         server_cpu_s=cpu,
-                        server_cpu_us_per_request=cpu / max(requests, 1) * 1e6,
+                        server_cpu_us_per_request=cpu / max(figures["requests"], 1) * 1e6,
                     )
                 )
             served.check_alive()

@@ -53,6 +53,11 @@ def summarize(cell: Cell) -> dict[str, Any]:
     return out
 
 
+def _cpu(us: float) -> str:
+    """CPU µs per request; two decimals below 1 µs (a WebSocket delivery costs 0.2 to 0.5)."""
+    return f"{us:.2f}" if us < 1 else f"{us:.1f}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -134,7 +139,7 @@ def markdown(result: dict[str, Any]) -> str:
             row.append("-")
             continue
         row.append(
-            f"{r['covetpy_cpu_us_per_request']:.1f} / {r['least_cpu_peer_us_per_request']:.1f} "
+            f"{_cpu(r['covetpy_cpu_us_per_request'])} / {_cpu(r['least_cpu_peer_us_per_request'])} "
             f"({SERVERS[r['least_cpu_peer']].label})"
         )
     lines.append("| server CPU µs/req: CovetPy / least peer | " + " | ".join(row) + " |")
@@ -154,7 +159,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {scenario} | {name} | {s['requests_per_s']:,.0f} | {_ms(s['p50_ms'])} | "
                 f"{_ms(s['p99_ms'])} | {_ms(s['p999_ms'])} | {s['errors']} | "
-                f"{s['server_cpu_us_per_request']:.1f} | {s['peak_rss_mb']:.0f} |"
+                f"{_cpu(s['server_cpu_us_per_request'])} | {s['peak_rss_mb']:.0f} |"
             )
     notes = [f"- {SERVERS[n].label}: {r}" for n, r in result["unavailable"].items()]
     if notes:
@@ -170,7 +175,7 @@ def console(summary: dict[str, Any]) -> str:
     return (
         f"{head} {summary['requests_per_s']:>9,.0f} req/s  p50 {_ms(summary['p50_ms']):>6}  "
         f"p99 {_ms(summary['p99_ms']):>7}  p99.9 {_ms(summary['p999_ms']):>7} ms  "
-        f"{summary['server_cpu_us_per_request']:6.1f} µs CPU/req  "
+        f"{_cpu(summary['server_cpu_us_per_request']):>6} µs CPU/req  "
         f"RSS {summary['peak_rss_mb']:5.0f} MB  errors {summary['errors']}"
     )
 

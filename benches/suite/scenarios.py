@@ -1,13 +1,15 @@
 """What each scenario asks of every server: the request (path, method, body), the number of
 keep-alive connections, the wrk Lua that shapes the load, and the answer a server must give
-before it is measured (so every server provably does the same work)."""
+before it is measured (so every server provably does the same work). The WebSocket
+scenarios (`ws-*`) are driven by `covetpy bench ws://…` instead of wrk (benches/suite/ws.py);
+their `path` is only the HTTP request that checks the server is up."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["POST_BODY", "SCENARIOS", "Scenario"]
+__all__ = ["POST_BODY", "SCENARIOS", "Scenario", "WsLoad"]
 
 HELLO = b"Hello, World!"
 CONNECTIONS = 64
@@ -25,6 +27,16 @@ def _post_body() -> bytes:
 
 POST_BODY = _post_body()
 """About 1 KB of JSON: the fields of `benches.peers.item.Item`, 40 tags."""
+
+
+@dataclass(frozen=True)
+class WsLoad:
+    """A WebSocket load: the socket path and the `covetpy bench` options that shape it."""
+
+    path: str
+    options: tuple[str, ...]
+    unit: str
+    """What one counted message is: "message" (an echo) or "delivery" (to one subscriber)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class Scenario:
     headers: dict[str, str] = field(default_factory=dict)
     latency: bool = True
     """Whether wrk's latency percentiles mean anything here (not for pipelining, see below)."""
+    ws: WsLoad | None = None
+    """A WebSocket scenario: measured with `covetpy bench ws://…`, not wrk."""
 
     def check(self, status: int, body: bytes) -> str | None:
         """Why an answer is wrong, or None when it is the expected one."""
@@ -115,5 +129,38 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("sleep", "await sleep(1 ms)", "/sleep"),
         Scenario("c1000", "1,000 connections", "/plaintext", connections=1000),
+        Scenario(
+            "ws-echo",
+            "WS echo, 1 KiB text, 64 sockets (messages/s)",
+            "/plaintext",
+            ws=WsLoad("/echo", ("--ws-mode", "echo", "--message-size", "1024"), "message"),
+        ),
+        # The bench publishes closed loop: each message is retired when its broadcast comes
+        # back to the publisher (a subscriber too), 64 in flight, so the server sets the pace
+        # and no queue grows without bound. With 4 in flight the servers sat idle between
+        # round trips (2026-12-06, 1,000 subscribers: CovetPy 0.5 M deliveries/s at 0.6 of a
+        # core, socketify.py 1.3 M); with 64 both use the whole core (3.4 M and 6.5 M). The
+        # 64-byte text messages start with their send time, so delivery latency is known
+        # (at this load it is mostly the queue of 64 messages).
+        Scenario(
+            "ws-broadcast",
+            "WS broadcast, 1 publisher to 1,000 (deliveries/s)",
+            "/plaintext",
+            connections=1000,
+            ws=WsLoad(
+                "/broadcast",
+                (
+                    "--ws-mode",
+                    "subscribe",
+                    "--publish-rate",
+                    "max",
+                    "--pipeline",
+                    "64",
+                    "--message-size",
+                    "64",
+                ),
+                "delivery",
+            ),
+        ),
     ]
 }

@@ -2,7 +2,9 @@
 process, bound to 127.0.0.1, access logs off, each in its fastest documented setup.
 
 CovetPy runs from the project's .venv; every Python peer from benches/.venv
-(benches/suite/venv.py). nginx is the floor, not a peer: a C server answering the same bytes
+(benches/suite/venv.py). The WebSocket scenarios (`ws-*`) run the apps of benches/apps/ws_*.py
+on the servers that compete there: CovetPy, socketify.py, Granian (ASGI) and uvicorn with its
+`websockets` implementation. nginx is the floor, not a peer: a C server answering the same bytes
 from its config shows what the kernel and HTTP/1.1 cost with no application at all.
 """
 
@@ -56,8 +58,13 @@ def _module(module: str, scenario: Scenario) -> str:
 def _covetpy(port: int, scenario: Scenario) -> list[str]:
     # Info level logs only start and stop lines (the IO driver chosen, recorded with the
     # results), nothing per request: access logs are off by default.
+    app = (
+        "benches.apps.ws_covetpy:app"
+        if scenario.ws
+        else _module("benches.apps.covetpy_app", scenario)
+    )
     return [
-        str(PROJECT_BIN / "covetpy"), "run", _module("benches.apps.covetpy_app", scenario),
+        str(PROJECT_BIN / "covetpy"), "run", app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "info",
     ]  # fmt: skip
 
@@ -67,8 +74,11 @@ def _granian(interface: str, module: str) -> Command:
         cmd = [
             str(PEERS_BIN / "granian"), "--interface", interface, "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "1",
-            "--no-ws", "--log-level", "warning",
+            "--log-level", "warning",
         ]  # fmt: skip
+        if scenario.ws:
+            return [*cmd, "--ws", "benches.apps.ws_asgi:app"]
+        cmd.append("--no-ws")
         if scenario.name == "pipelined":
             # Documented (experimental) option that batches the flushes of pipelined answers.
             cmd.append("--http1-pipeline-flush")
@@ -79,9 +89,11 @@ def _granian(interface: str, module: str) -> Command:
 
 def _uvicorn(module: str) -> Command:
     def command(port: int, scenario: Scenario) -> list[str]:
+        app = "benches.apps.ws_asgi:app" if scenario.ws else _module(module, scenario)
         return [
-            str(PEERS_BIN / "uvicorn"), _module(module, scenario), "--host", "127.0.0.1",
+            str(PEERS_BIN / "uvicorn"), app, "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--http", "httptools", "--loop", "uvloop",
+            "--ws", "websockets" if scenario.ws else "none",
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
 
@@ -89,6 +101,8 @@ def _uvicorn(module: str) -> Command:
 
 
 def _socketify(port: int, scenario: Scenario) -> list[str]:
+    if scenario.ws:
+        return [str(PEERS_BIN / "python"), "-m", "benches.apps.ws_socketify", str(port)]
     cmd = [str(PEERS_BIN / "python"), "-m", "benches.peers.socketify_app", str(port)]
     return [*cmd, "--middleware"] if scenario.middleware else cmd
 
@@ -148,6 +162,12 @@ def _nginx(port: int, scenario: Scenario) -> list[str]:
 
 _NGINX_CANNOT = "nginx answers fixed bytes from its config; it has no application code to run"
 
+# The WebSocket comparison is CovetPy, socketify.py, Granian (ASGI) and uvicorn (issue 15).
+_NO_WS = {
+    "ws-echo": "not in the WebSocket comparison",
+    "ws-broadcast": "not in the WebSocket comparison",
+}
+
 SERVERS: dict[str, Server] = {
     s.name: s
     for s in [
@@ -168,6 +188,7 @@ SERVERS: dict[str, Server] = {
             ("granian", "uvloop"),
             ("granian", "uvloop"),
             _granian("rsgi", "benches.peers.rsgi_bench"),
+            not_applicable=_NO_WS,
         ),
         Server(
             "granian-asgi",
@@ -189,6 +210,7 @@ SERVERS: dict[str, Server] = {
             ("starlette", "uvicorn"),
             ("starlette", "uvicorn", "httptools", "uvloop"),
             _uvicorn("benches.peers.starlette_app"),
+            not_applicable=_NO_WS,
         ),
         Server(
             "fastapi-uvicorn",
@@ -196,6 +218,7 @@ SERVERS: dict[str, Server] = {
             ("fastapi", "uvicorn", "pydantic"),
             ("fastapi", "uvicorn", "httptools", "uvloop"),
             _uvicorn("benches.peers.fastapi_app"),
+            not_applicable=_NO_WS,
         ),
         Server(
             "socketify",
@@ -211,6 +234,7 @@ SERVERS: dict[str, Server] = {
             ("robyn", "pydantic"),
             _robyn,
             env=_robyn_env,
+            not_applicable=_NO_WS,
         ),
         Server(
             "blacksheep-uvicorn",
@@ -218,6 +242,7 @@ SERVERS: dict[str, Server] = {
             ("blacksheep", "uvicorn", "pydantic"),
             ("blacksheep", "uvicorn", "httptools", "uvloop"),
             _uvicorn("benches.peers.blacksheep_app"),
+            not_applicable=_NO_WS,
         ),
         Server(
             "nginx",
@@ -232,6 +257,7 @@ SERVERS: dict[str, Server] = {
                 "post": _NGINX_CANNOT,
                 "middleware": _NGINX_CANNOT,
                 "sleep": _NGINX_CANNOT,
+                **_NO_WS,
             },
         ),
     ]

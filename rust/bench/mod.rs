@@ -5,6 +5,7 @@
 //!
 //! [`run`] resolves the target, encodes the request once, starts the threads, prints the
 //! progress line while they work and merges what they recorded into a [`Report`].
+//! [`run_ws_until`] does the same for `ws://` URLs (WebSocket echo and subscribe, `ws*.rs`).
 
 mod budget;
 mod conn;
@@ -16,6 +17,10 @@ mod stats;
 mod target;
 mod timer;
 mod worker;
+mod ws;
+mod ws_conn;
+mod ws_frame;
+mod ws_handshake;
 
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -24,6 +29,7 @@ pub use progress::grouped;
 pub use report::{Report, PERCENTILES};
 pub use stats::{ErrorKind, Stats};
 pub use target::{RequestSpec, Target};
+pub use ws::{run_ws_until, Publish, WsMode, WsReport, WsSpec};
 
 use conn::Plan;
 use progress::Progress;
@@ -149,6 +155,12 @@ pub fn run_until(
 ) -> Result<Report, BenchError> {
     opts.validate()?;
     let target = Target::parse(&opts.url)?;
+    if target.websocket {
+        return Err(BenchError::Invalid(format!(
+            "{}: a ws:// URL is a WebSocket run (run_ws_until)",
+            opts.url
+        )));
+    }
     let request = opts.request.encode(&target)?;
     let addr = target.resolve(opts.timeout)?;
     let threads = opts.threads.min(opts.connections);

@@ -1,5 +1,5 @@
-//! The target: an `http://` URL parsed into host, port and path, and the request bytes sent to
-//! it, encoded once before the run.
+//! The target: an `http://` (or `ws://`, rust/bench/ws.rs) URL parsed into host, port and
+//! path, and the request bytes sent to it, encoded once before the run.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -17,11 +17,13 @@ pub struct Target {
     pub path: String,
     /// The `Host` header value: host, bracketed for IPv6, and the port unless it is 80.
     pub authority: String,
+    /// The URL is `ws://`: a WebSocket run.
+    pub websocket: bool,
 }
 
 impl Target {
-    /// Parses `http://host[:port][/path][?query]`; the fragment is dropped. `https://` is
-    /// refused: the load generator speaks plain HTTP/1.1 only.
+    /// Parses `http://host[:port][/path][?query]` (or `ws://…`); the fragment is dropped.
+    /// `https://` and `wss://` are refused: the load generator speaks no TLS.
     pub fn parse(url: &str) -> Result<Target, BenchError> {
         let bad = |why: &str| BenchError::Invalid(format!("bad URL {url:?}: {why}"));
         let (scheme, rest) = url
@@ -32,8 +34,14 @@ impl Target {
                 "{url}: https is not supported; covetpy bench speaks plain HTTP/1.1 (use http://)"
             )));
         }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(bad("only http:// URLs are supported"));
+        if scheme.eq_ignore_ascii_case("wss") {
+            return Err(BenchError::Invalid(format!(
+                "{url}: wss is not supported; covetpy bench speaks no TLS (use ws://)"
+            )));
+        }
+        let websocket = scheme.eq_ignore_ascii_case("ws");
+        if !websocket && !scheme.eq_ignore_ascii_case("http") {
+            return Err(bad("only http:// and ws:// URLs are supported"));
         }
         let rest = rest.split('#').next().unwrap_or("");
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -93,6 +101,7 @@ impl Target {
             port,
             path,
             authority,
+            websocket,
         })
     }
 
@@ -212,6 +221,9 @@ mod tests {
             ("127.0.0.1", 8000, "/users/42?x=1")
         );
         assert_eq!(t.authority, "127.0.0.1:8000");
+        assert!(!t.websocket);
+        let t = Target::parse("ws://127.0.0.1:9000/ws").unwrap();
+        assert!(t.websocket && t.path == "/ws" && t.port == 9000);
         let t = Target::parse("HTTP://example.test").unwrap();
         assert_eq!(
             (t.port, t.path.as_str(), t.authority.as_str()),
@@ -228,6 +240,8 @@ mod tests {
     fn refuses_https_and_garbage() {
         let err = Target::parse("https://127.0.0.1/").unwrap_err().to_string();
         assert!(err.contains("https is not supported"), "{err}");
+        let err = Target::parse("wss://127.0.0.1/").unwrap_err().to_string();
+        assert!(err.contains("wss is not supported"), "{err}");
         for url in [
             "127.0.0.1:80/",
             "ftp://x/",

@@ -1,6 +1,7 @@
 //! `covetpy._core.run_bench`: the load generator (rust/bench/) as `covetpy bench` calls it.
 //! The options arrive as one mapping, the run happens without the GIL, and the report comes
 //! back as the dict its JSON describes, so `--json` and the printed report cannot differ.
+//! A `ws://` URL makes it a WebSocket run (rust/bench/ws.rs), with the `ws_*` keys.
 
 use std::time::Duration;
 
@@ -8,10 +9,10 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::bench::{self, BenchError, Options, RequestSpec};
+use crate::bench::{self, BenchError, Options, Publish, RequestSpec, Target, WsMode, WsSpec};
 
 /// The keys `run_bench` understands; any other is a mistake worth reporting.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 16] = [
     "url",
     "connections",
     "threads",
@@ -24,6 +25,10 @@ const KEYS: [&str; 12] = [
     "body",
     "timeout",
     "progress",
+    "ws_mode",
+    "message_size",
+    "binary",
+    "publish_rate",
 ];
 
 /// `options[key]`, or `None` when it is missing or None.
@@ -101,6 +106,41 @@ fn extract(options: &Bound<'_, PyAny>) -> PyResult<Options> {
     Ok(opts)
 }
 
+/// Reads the `ws_*` keys: `ws_mode` ("echo" | "subscribe"), `message_size`, `binary`, and
+/// `publish_rate` (messages/s, "max" for a closed-loop publisher, or None for an outside one).
+fn extract_ws(options: &Bound<'_, PyAny>) -> PyResult<WsSpec> {
+    let mut spec = WsSpec::default();
+    if let Some(v) = item(options, "ws_mode")? {
+        spec.mode = match v.extract::<String>()?.as_str() {
+            "echo" => WsMode::Echo,
+            "subscribe" => WsMode::Subscribe,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "ws_mode must be 'echo' or 'subscribe', got {other:?}"
+                )))
+            }
+        };
+    }
+    if let Some(v) = item(options, "message_size")? {
+        spec.message_size = v.extract()?;
+    }
+    if let Some(v) = item(options, "binary")? {
+        spec.binary = v.extract()?;
+    }
+    if let Some(v) = item(options, "publish_rate")? {
+        spec.publish = Some(match v.extract::<String>() {
+            Ok(s) if s == "max" => Publish::Closed,
+            Ok(s) => {
+                return Err(PyValueError::new_err(format!(
+                    "publish_rate must be a number of messages/s or 'max', got {s:?}"
+                )))
+            }
+            Err(_) => Publish::Rate(v.extract()?),
+        });
+    }
+    Ok(spec)
+}
+
 fn to_py(err: BenchError) -> PyErr {
     match err {
         BenchError::Invalid(msg) => PyValueError::new_err(msg),
@@ -114,11 +154,17 @@ fn to_py(err: BenchError) -> PyErr {
 #[pyfunction]
 pub fn run_bench(py: Python<'_>, options: &Bound<'_, PyAny>) -> PyResult<PyObject> {
     let opts = extract(options)?;
-    let report = py
+    let ws = Target::parse(&opts.url).is_ok_and(|t| t.websocket);
+    let spec = extract_ws(options)?;
+    let json = py
         .allow_threads(|| {
-            bench::run_until(&opts, || Python::with_gil(|py| py.check_signals().is_err()))
+            let interrupted = || Python::with_gil(|py| py.check_signals().is_err());
+            if ws {
+                bench::run_ws_until(&opts, &spec, interrupted).map(|r| r.to_json())
+            } else {
+                bench::run_until(&opts, interrupted).map(|r| r.to_json())
+            }
         })
         .map_err(to_py)?;
-    let json = report.to_json();
     Ok(py.import("json")?.call_method1("loads", (json,))?.unbind())
 }

@@ -212,10 +212,14 @@ impl Server {
     /// str, binary for bytes); the frame is encoded once. Returns how many sockets it went to.
     fn broadcast(&self, topic: &str, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let (kind, bytes) = super::websocket::message(data)?;
-        Ok(match self.shared.get() {
-            Some(s) => s.hub.broadcast(topic, kind, bytes),
-            None => 0,
-        })
+        let Some(s) = self.shared.get() else {
+            return Ok(0);
+        };
+        let (queued, dropped) = s.hub.broadcast(topic, kind, bytes);
+        if let Some(m) = &s.metrics {
+            m.ws_dropped(dropped);
+        }
+        Ok(queued)
     }
 
     /// The eventfd to watch for readability (then call `dispatch`).

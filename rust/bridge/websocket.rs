@@ -66,13 +66,15 @@ pub fn message<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<(Kind, &'a [u8])> {
     )))
 }
 
-
 #[pymethods]
 impl WsSession {
     /// The subprotocols the client offered, in its order.
     #[getter]
     fn subprotocols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.link.session.upgrade.subprotocols.iter().map(|s| &**s))
+        PyTuple::new(
+            py,
+            self.link.session.upgrade.subprotocols.iter().map(|s| &**s),
+        )
     }
 
     /// The close code once closed (1006: the connection dropped without a close).
@@ -146,10 +148,9 @@ impl WsSession {
                 PyString::new(py, s).into_any().unbind()
             }
             Received::Message(Kind::Binary, data) => PyBytes::new(py, &data).into_any().unbind(),
-            Received::Closed(code, _) => code.into_pyobject(py).map_or_else(
-                |_| py.None(),
-                |c| c.into_any().unbind(),
-            ),
+            Received::Closed(code, _) => code
+                .into_pyobject(py)
+                .map_or_else(|_| py.None(), |c| c.into_any().unbind()),
             Received::Empty => py.None(),
         }
     }

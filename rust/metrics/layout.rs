@@ -20,7 +20,7 @@
 /// The first word of a finished file: "CovetPyM" read as a little-endian u64.
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"CovetPyM");
 /// The format version; readers skip files of another version.
-pub(super) const VERSION: u64 = 1;
+pub(super) const VERSION: u64 = 2;
 
 /// Names of metrics files: `covetpy-{pid}.metrics`.
 pub(super) const FILE_PREFIX: &str = "covetpy-";
@@ -50,6 +50,18 @@ pub(super) const H_TIMEOUTS: usize = 20;
 pub(super) const H_OVERFLOW: usize = 21;
 pub(super) const H_GIL_SUM: usize = 24;
 pub(super) const H_GIL: usize = 25;
+/// WebSocket totals of the worker, lines 6-7: open sockets (a two's-complement i64), messages
+/// and bytes in and out, broadcast messages dropped, then closes by [`WS_CLOSE_CODES`] (the
+/// last word: every other code).
+pub(super) const H_WS_OPEN: usize = 48;
+pub(super) const H_WS_IN: usize = 49;
+pub(super) const H_WS_IN_BYTES: usize = 50;
+pub(super) const H_WS_OUT: usize = 51;
+pub(super) const H_WS_OUT_BYTES: usize = 52;
+pub(super) const H_WS_DROPPED: usize = 53;
+pub(super) const H_WS_CLOSES: usize = 54;
+/// The close codes counted apart; the rest are counted as `other`.
+pub(super) const WS_CLOSE_CODES: [u16; 9] = [1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011];
 /// The header is 512 bytes; the route table starts right after it.
 pub(super) const HEADER_WORDS: usize = 64;
 /// Byte offset of the route table.
@@ -135,7 +147,8 @@ pub(super) const SERIES_WORDS: usize = 48;
 
 const _: () = assert!(S_RESPONSE + BODY_BUCKETS <= SERIES_WORDS);
 const _: () = assert!(SERIES_WORDS * 8 % LINE == 0);
-const _: () = assert!(H_GIL + GIL_BUCKETS <= HEADER_WORDS);
+const _: () = assert!(H_GIL + GIL_BUCKETS <= H_WS_OPEN);
+const _: () = assert!(H_WS_CLOSES + WS_CLOSE_CODES.len() < HEADER_WORDS);
 
 /// Series slots per file. Each series renders about 45 samples (3 histograms), so 2048 series
 /// are ~92k samples, already past what one scrape target should expose: a full table means the

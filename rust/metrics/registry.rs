@@ -12,8 +12,9 @@ use super::layout::{self, Layout};
 use super::layout::{
     BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS, H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL,
     H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_VERSION,
-    H_WORDS, MAGIC, S_DURATION, S_DURATION_SUM, S_REQUEST, S_REQUEST_SUM, S_RESPONSE,
-    S_RESPONSE_SUM, VERSION,
+    H_WORDS, H_WS_CLOSES, H_WS_DROPPED, H_WS_IN, H_WS_IN_BYTES, H_WS_OPEN, H_WS_OUT,
+    H_WS_OUT_BYTES, MAGIC, S_DURATION, S_DURATION_SUM, S_REQUEST, S_REQUEST_SUM, S_RESPONSE,
+    S_RESPONSE_SUM, VERSION, WS_CLOSE_CODES,
 };
 use super::map::Mapping;
 
@@ -263,6 +264,42 @@ impl Registry {
         let ns = nanos(wait);
         self.add(H_GIL + layout::bucket(&GIL_BOUNDS_NS, ns), 1);
         self.add(H_GIL_SUM, ns);
+    }
+
+    /// Counts a WebSocket opened (`true`) or closed.
+    pub fn ws_open(&self, open: bool) {
+        match open {
+            true => self.add(H_WS_OPEN, 1),
+            false => {
+                self.map.word(H_WS_OPEN).fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts a message received of `bytes` bytes (after decompression).
+    pub fn ws_in(&self, bytes: usize) {
+        self.add(H_WS_IN, 1);
+        self.add(H_WS_IN_BYTES, bytes as u64);
+    }
+
+    /// Counts `messages` sent in `bytes` bytes of frames.
+    pub fn ws_out(&self, messages: usize, bytes: usize) {
+        self.add_nonzero(H_WS_OUT, messages as u64);
+        self.add_nonzero(H_WS_OUT_BYTES, bytes as u64);
+    }
+
+    /// Counts broadcast messages a full send queue dropped.
+    pub fn ws_dropped(&self, n: u64) {
+        self.add_nonzero(H_WS_DROPPED, n);
+    }
+
+    /// Counts a WebSocket closed with `code`.
+    pub fn ws_closed(&self, code: u16) {
+        let i = WS_CLOSE_CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(WS_CLOSE_CODES.len());
+        self.add(H_WS_CLOSES + i, 1);
     }
 
     #[inline]

@@ -90,6 +90,19 @@ fn read_file(path: &Path, totals: &mut Totals) -> io::Result<bool> {
 
     if map.load(H_CLOSED) == 0 && pid_alive(map.load(H_PID)) {
         totals.active = totals.active.wrapping_add(map.load(H_ACTIVE) as i64);
+        totals.ws.open = totals
+            .ws
+            .open
+            .wrapping_add(map.load(layout::H_WS_OPEN) as i64);
+    }
+    let ws = &mut totals.ws;
+    ws.messages_in = ws.messages_in.wrapping_add(map.load(layout::H_WS_IN));
+    ws.bytes_in = ws.bytes_in.wrapping_add(map.load(layout::H_WS_IN_BYTES));
+    ws.messages_out = ws.messages_out.wrapping_add(map.load(layout::H_WS_OUT));
+    ws.bytes_out = ws.bytes_out.wrapping_add(map.load(layout::H_WS_OUT_BYTES));
+    ws.dropped = ws.dropped.wrapping_add(map.load(layout::H_WS_DROPPED));
+    for (i, c) in ws.closes.iter_mut().enumerate() {
+        *c = c.wrapping_add(map.load(layout::H_WS_CLOSES + i));
     }
     for (i, shed) in totals.shed.iter_mut().enumerate() {
         *shed = shed.wrapping_add(map.load(H_SHED + i));

@@ -78,4 +78,19 @@ pub(super) struct Totals {
     /// Requests recorded into the overflow series.
     pub overflowed: u64,
     pub gil: Hist<GIL_BUCKETS>,
+    /// WebSocket totals.
+    pub ws: WsTotals,
+}
+
+/// WebSocket totals, summed over the workers (open sockets of live workers only).
+#[derive(Debug, Default)]
+pub(super) struct WsTotals {
+    pub open: i64,
+    pub messages_in: u64,
+    pub bytes_in: u64,
+    pub messages_out: u64,
+    pub bytes_out: u64,
+    pub dropped: u64,
+    /// By `WS_CLOSE_CODES`, then every other code.
+    pub closes: [u64; 10],
 }

@@ -43,6 +43,16 @@ impl Exchange {
     /// Writes the access-log line (when the log is on) of an answer of `bytes` bytes on the wire.
     #[inline]
     pub fn log_access(&self, peer: &Peer, status: u16, bytes: usize) {
+        self.log_line(peer, status, bytes, None);
+    }
+
+    /// Writes a WebSocket's access-log line when it closes: 101, the bytes it sent, its whole
+    /// duration and its close code.
+    pub fn log_closed(&self, peer: &Peer, bytes: usize, code: u16) {
+        self.log_line(peer, 101, bytes, Some(code));
+    }
+
+    fn log_line(&self, peer: &Peer, status: u16, bytes: usize, close: Option<u16>) {
         if let Some((method, target)) = &self.access {
             log::access(
                 &peer.to_string(),
@@ -53,6 +63,7 @@ impl Exchange {
                 self.started.elapsed().as_micros(),
                 self.request_id(),
                 self.trace.as_ref(),
+                close,
             );
         }
     }

@@ -206,16 +206,24 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
                 drain,
                 peer.clone(),
                 up.open,
+                ctx.shared.metrics.clone(),
             );
-            if let Err(payload) = CatchUnwind(served).await {
-                log::write(
-                    Level::Error,
-                    format_args!(
-                        "{peer}: panic while serving a websocket: {}",
-                        unwind::message(&*payload)
-                    ),
-                );
-            }
+            let (code, bytes) = match CatchUnwind(served).await {
+                Ok(closed) => (closed.code, closed.bytes_out),
+                Err(payload) => {
+                    log::write(
+                        Level::Error,
+                        format_args!(
+                            "{peer}: panic while serving a websocket: {}",
+                            unwind::message(&*payload)
+                        ),
+                    );
+                    (1011, 0)
+                }
+            };
+            let mut ex = up.ex;
+            ex.log_closed(&peer, bytes, code);
+            ex.record_streamed(101, bytes as u64);
             // Whatever ended it, the handler sees the close and the topics forget it.
             up.session.end(1006, "");
             ctx.shared.hub.remove(&up.session);

@@ -23,6 +23,15 @@ use super::{Answer, Connection, Meta, Pending, Stop};
 pub(crate) struct Upgraded {
     pub session: Arc<Session>,
     pub open: Open,
+    /// The upgrade request's state: its access-log line and metrics sample are written when
+    /// the WebSocket closes.
+    pub ex: crate::pipeline::Exchange,
+}
+
+/// What `dispatch_upgrade` gives back on an accept.
+struct Accepted {
+    session: Arc<Session>,
+    open: Open,
 }
 
 impl<C: Conn> Connection<C> {
@@ -39,10 +48,14 @@ impl<C: Conn> Connection<C> {
         let answer = match self.open_session(&head) {
             Err(refusal) => refusal,
             Ok((session, open, accepted)) => {
-                match self.dispatch_upgrade(head, routed, &mut meta, session, open, accepted).await {
-                    Ok(upgraded) => {
-                        meta.ex.log_access(&self.peer, 101, 0);
-                        return Err(Stop::Upgraded(Box::new(upgraded)));
+                match self
+                    .dispatch_upgrade(head, routed, &mut meta, session, open, accepted)
+                    .await
+                {
+                    Ok(Accepted { session, open }) => {
+                        let ex = meta.ex;
+                        let up = Upgraded { session, open, ex };
+                        return Err(Stop::Upgraded(Box::new(up)));
                     }
                     Err(answer) => answer?,
                 }
@@ -62,12 +75,17 @@ impl<C: Conn> Connection<C> {
     ) -> Result<(Arc<Session>, Open, tokio::sync::oneshot::Receiver<Vec<u8>>), Response> {
         let up = handshake::check(head).map_err(|r| r.response())?;
         let ws = &self.ctx.config.ws;
-        let open = self.ctx.shared.hub.open(ws.max_connections).ok_or_else(|| {
-            problem(
-                503,
-                "this worker has as many WebSockets open as it allows (--ws-max-connections)",
-            )
-        })?;
+        let open = self
+            .ctx
+            .shared
+            .hub
+            .open(ws.max_connections)
+            .ok_or_else(|| {
+                problem(
+                    503,
+                    "this worker has as many WebSockets open as it allows (--ws-max-connections)",
+                )
+            })?;
         let negotiated = if ws.deflate.enabled {
             let offers: Vec<&[u8]> = head
                 .headers()
@@ -99,7 +117,7 @@ impl<C: Conn> Connection<C> {
         session: Arc<Session>,
         open: Open,
         mut accepted: tokio::sync::oneshot::Receiver<Vec<u8>>,
-    ) -> Result<Upgraded, Result<Response, Stop>> {
+    ) -> Result<Accepted, Result<Response, Stop>> {
         let slot = match self.ctx.shared.gate.try_admit() {
             Some(slot) => Ok(slot),
             None => self.ctx.shared.clone().gate.admit().await,
@@ -128,7 +146,7 @@ impl<C: Conn> Connection<C> {
             head = &mut accepted => match head {
                 Ok(block) => {
                     self.write_101(&block).await.map_err(Err)?;
-                    Ok(Upgraded { session, open })
+                    Ok(Accepted { session, open })
                 }
                 // The session ended before an accept: the handler's answer follows.
                 Err(_) => Err(Ok((&mut rx).await.unwrap_or_else(|_| forbidden()))),

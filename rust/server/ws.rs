@@ -18,6 +18,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use crate::config::WsConfig;
 use crate::io::{Conn, Peer, ReadHalf, WriteHalf};
 use crate::log::{self, Level};
+use crate::metrics::Registry;
 use crate::protocol::ws::deflate::Inflater;
 use crate::protocol::ws::frame;
 use crate::protocol::ws::{Failure, Incoming, Reader};
@@ -51,8 +52,15 @@ struct Ended {
     code: u16,
 }
 
+/// What a closed WebSocket reports: its close code and the bytes it sent.
+pub(crate) struct Closed {
+    pub code: u16,
+    pub bytes_out: usize,
+}
+
 /// Serves an accepted WebSocket until it closes. `rbuf` holds what the client sent after its
 /// upgrade request.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<C: Conn>(
     conn: C,
     rbuf: BytesMut,
@@ -62,18 +70,41 @@ pub(crate) async fn serve<C: Conn>(
     drain: watch::Receiver<bool>,
     peer: Peer,
     open: Open,
-) {
+    metrics: Option<Arc<Registry>>,
+) -> Closed {
     let started = Instant::now();
+    if let Some(m) = &metrics {
+        m.ws_open(true);
+    }
+    let metrics = metrics.as_deref();
     let (rd, wr) = conn.split();
     let inflater = session.deflate.as_ref().map(Inflater::new);
     let reader = Reader::new(cfg.max_message, inflater);
     let local = RefCell::new(Local::default());
     // An idle socket keeps no read buffer (see `ReadHalf::read`).
-    let rbuf = if rbuf.is_empty() { BytesMut::new() } else { rbuf };
-    let reading = read_loop(rd, rbuf, reader, &session, &local);
-    let writing = write_loop(wr, &session, &local, &cfg, write_timeout, drain);
+    let rbuf = if rbuf.is_empty() {
+        BytesMut::new()
+    } else {
+        rbuf
+    };
+    let reading = read_loop(rd, rbuf, reader, &session, &local, metrics);
+    let sent = std::cell::Cell::new(0usize);
+    let writing = write_loop(
+        wr,
+        &session,
+        &local,
+        &cfg,
+        write_timeout,
+        drain,
+        metrics,
+        &sent,
+    );
     let ((), ended) = tokio::join!(reading, writing);
     let (code, _) = session.closed().unwrap_or((ended.code, Box::from("")));
+    if let Some(m) = metrics {
+        m.ws_open(false);
+        m.ws_closed(code);
+    }
     log::write(
         Level::Debug,
         format_args!(
@@ -82,6 +113,10 @@ pub(crate) async fn serve<C: Conn>(
         ),
     );
     drop(open);
+    Closed {
+        code,
+        bytes_out: sent.get(),
+    }
 }
 
 async fn read_loop<R: ReadHalf>(
@@ -90,6 +125,7 @@ async fn read_loop<R: ReadHalf>(
     mut reader: Reader,
     session: &Arc<Session>,
     local: &RefCell<Local>,
+    metrics: Option<&Registry>,
 ) {
     // After a close or a failure: read and drop until the peer's end of stream.
     let mut discard = false;
@@ -99,6 +135,9 @@ async fn read_loop<R: ReadHalf>(
             let closing = local.borrow().close_sent;
             match event {
                 Ok(Some(Incoming::Message(kind, data))) => {
+                    if let Some(m) = metrics {
+                        m.ws_in(data.len());
+                    }
                     // After our close, data is read and dropped (§5.5.1).
                     if closing || session.deliver(kind, data) {
                         continue;
@@ -145,6 +184,7 @@ async fn read_loop<R: ReadHalf>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_loop<W: WriteHalf>(
     mut wr: W,
     session: &Arc<Session>,
@@ -152,6 +192,8 @@ async fn write_loop<W: WriteHalf>(
     cfg: &WsConfig,
     write_timeout: Duration,
     mut drain: watch::Receiver<bool>,
+    metrics: Option<&Registry>,
+    sent: &std::cell::Cell<usize>,
 ) -> Ended {
     let mut wbuf = Vec::new();
     let mut last_ping = Instant::now();
@@ -194,7 +236,11 @@ async fn write_loop<W: WriteHalf>(
                 }
                 finished = Some(code.unwrap_or(1005));
             } else if !l.close_sent {
-                session.take_frames(&mut wbuf, WRITE_BATCH);
+                let before = wbuf.len();
+                let n = session.take_frames(&mut wbuf, WRITE_BATCH);
+                if let Some(m) = metrics {
+                    m.ws_out(n, wbuf.len() - before);
+                }
                 if let Some((code, reason)) = session.take_close_request() {
                     frame::close(&mut wbuf, Some(code), &reason);
                     l.close_sent = true;
@@ -209,6 +255,7 @@ async fn write_loop<W: WriteHalf>(
         }
         if !wbuf.is_empty() {
             let buf = std::mem::take(&mut wbuf);
+            sent.set(sent.get() + buf.len());
             match timeout(write_timeout, wr.write_all(buf)).await {
                 Ok((Ok(()), mut buf)) => {
                     buf.clear();
@@ -273,9 +320,8 @@ async fn write_loop<W: WriteHalf>(
 /// Whether a failing connection may close now: the handler took every message that came
 /// before the failure and waits for more, or the bound (at most 1 s) passed.
 fn settled(session: &Session, until: &mut Option<Instant>, cfg: &WsConfig) -> bool {
-    let until = *until.get_or_insert_with(|| {
-        Instant::now() + cfg.close_timeout.min(Duration::from_secs(1))
-    });
+    let until = *until
+        .get_or_insert_with(|| Instant::now() + cfg.close_timeout.min(Duration::from_secs(1)));
     session.settled() || Instant::now() >= until
 }
 

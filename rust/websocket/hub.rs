@@ -96,11 +96,13 @@ impl Hub {
     }
 
     /// Queues one message on every subscriber of `topic`; returns how many it was queued
-    /// for. The plain frame is encoded once; the compressed one once per window size asked
+    /// for, and how many full queues dropped a message or refused it. The plain frame is encoded once; the compressed one once per window size asked
     /// (every compressed message is independent: `server_no_context_takeover`).
-    pub fn broadcast(&self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
+    pub fn broadcast(&self, topic: &str, kind: Kind, payload: &[u8]) -> (usize, u64) {
         let t = self.topics.read().unwrap_or_else(|p| p.into_inner());
-        let Some(subs) = t.get(topic) else { return 0 };
+        let Some(subs) = t.get(topic) else {
+            return (0, 0);
+        };
         let plain = frame::message_bytes(kind, false, payload);
         // Compressed frames by window bits (8..=15), made on first need.
         let mut packed: [Option<Bytes>; 16] = Default::default();
@@ -132,6 +134,6 @@ impl Hub {
         if dropped > 0 {
             self.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
-        queued
+        (queued, dropped)
     }
 }

@@ -382,7 +382,9 @@ impl Session {
         let mut st = self.lock();
         let mut n = 0;
         while out.len() < max {
-            let Some(f) = st.outbox.pop_front() else { break };
+            let Some(f) = st.outbox.pop_front() else {
+                break;
+            };
             out.extend_from_slice(&f);
             n += 1;
         }

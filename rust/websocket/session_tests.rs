@@ -50,7 +50,10 @@ fn messages_wake_a_waiting_receiver_and_the_close_follows_them() {
     assert_eq!(woken.load(Ordering::SeqCst), 1);
     s.end(1000, "bye");
     // Messages delivered before the close are still received, then the close.
-    assert_eq!(s.receive(), Received::Message(Kind::Text, Bytes::from_static(b"hi")));
+    assert_eq!(
+        s.receive(),
+        Received::Message(Kind::Text, Bytes::from_static(b"hi"))
+    );
     assert_eq!(s.receive(), Received::Closed(1000, Box::from("bye")));
     // A waiter registered after the close is woken at once.
     s.on_receive(wake());
@@ -93,7 +96,10 @@ fn a_full_queue_drops_the_oldest_broadcast_or_asks_for_a_1008_close() {
     for f in [&b"1"[..], b"2"] {
         assert_eq!(s.push_shared(Bytes::copy_from_slice(f)), Pushed::Queued);
     }
-    assert_eq!(s.push_shared(Bytes::from_static(b"3")), Pushed::DroppedOldest);
+    assert_eq!(
+        s.push_shared(Bytes::from_static(b"3")),
+        Pushed::DroppedOldest
+    );
     let mut out = Vec::new();
     s.take_frames(&mut out, usize::MAX);
     assert_eq!(out, b"23");
@@ -104,7 +110,10 @@ fn a_full_queue_drops_the_oldest_broadcast_or_asks_for_a_1008_close() {
     assert_eq!(s.push_shared(Bytes::from_static(b"2")), Pushed::Refused);
     let mut out = Vec::new();
     s.take_frames(&mut out, usize::MAX);
-    assert_eq!(s.take_close_request(), Some((1008, Box::from("send queue full"))));
+    assert_eq!(
+        s.take_close_request(),
+        Some((1008, Box::from("send queue full")))
+    );
 }
 
 #[test]
@@ -136,16 +145,16 @@ fn the_hub_fans_out_once_per_topic_and_forgets_ended_sockets() {
     a.subscribe("room");
     b.subscribe("room");
     b.subscribe("other");
-    assert_eq!(hub.broadcast("room", Kind::Text, b"hi"), 2);
-    assert_eq!(hub.broadcast("nobody", Kind::Text, b"hi"), 0);
+    assert_eq!(hub.broadcast("room", Kind::Text, b"hi"), (2, 0));
+    assert_eq!(hub.broadcast("nobody", Kind::Text, b"hi"), (0, 0));
     let mut out = Vec::new();
     a.take_frames(&mut out, usize::MAX);
     assert_eq!(out, [0x81, 2, b'h', b'i']);
     hub.remove(&b);
-    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), 1);
-    assert_eq!(hub.broadcast("other", Kind::Text, b"x"), 0);
+    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), (1, 0));
+    assert_eq!(hub.broadcast("other", Kind::Text, b"x"), (0, 0));
     a.unsubscribe("room");
-    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), 0);
+    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), (0, 0));
     assert_eq!(hub.delivered(), 3);
     let open = hub.open(1).unwrap();
     assert!(hub.open(1).is_none());

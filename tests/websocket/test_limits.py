@@ -61,8 +61,9 @@ def upgrade(port: int, path: str) -> socket.socket:
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
     )
     head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
+    # Byte by byte: frames may follow the head in the same segment.
+    while not head.endswith(b"\r\n\r\n"):
+        chunk = s.recv(1)
         assert chunk, head
         head += chunk
     assert head.startswith(b"HTTP/1.1 101 "), head
@@ -259,3 +260,22 @@ def test_a_drain_closes_open_sockets_with_1001() -> None:
     t.join(30)
     assert got == [1001], server.log
     assert code == 0, server.log
+
+
+def test_metrics_count_sockets_messages_and_closes() -> None:
+    with running_server("tests.apps.ws_limits:app", "--metrics") as server:
+        with connect(f"ws://127.0.0.1:{server.port}/echo", proxy=None) as ws:
+            for text in ("one", "two"):
+                ws.send(text)
+                assert ws.recv(timeout=10) == text
+            page = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
+            assert "covetpy_websocket_connections 1" in page, page
+        deadline = time.monotonic() + 30
+        while 'covetpy_websocket_closes_total{code="1000"} 1' not in page:
+            assert time.monotonic() < deadline, page
+            time.sleep(0.05)
+            page = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
+    assert 'covetpy_websocket_messages_total{direction="in"} 2' in page
+    assert 'covetpy_websocket_messages_total{direction="out"} 2' in page
+    assert 'covetpy_websocket_bytes_total{direction="in"} 6' in page
+    assert "covetpy_websocket_connections 0" in page

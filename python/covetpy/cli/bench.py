@@ -1,5 +1,7 @@
 """`covetpy bench URL`: load-test an HTTP/1.1 server with the Rust load generator
-(rust/bench/), print a readable report and, with `--json`, write it for CI."""
+(rust/bench/), print a readable report and, with `--json`, write it for CI. A `ws://` URL
+runs a WebSocket load instead: echo (`--ws-mode echo`) or subscribers counting deliveries
+(`--ws-mode subscribe`, with the bench's own publisher given `--publish-rate`)."""
 
 from __future__ import annotations
 
@@ -46,9 +48,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _publish_rate(text: str) -> float | str:
+    if text == "max":
+        return text
+    try:
+        return _positive_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use messages/s or max, got {text!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `covetpy bench`."""
-    parser.add_argument("url", help="http://host[:port]/path (plain HTTP/1.1; no https)")
+    parser.add_argument(
+        "url", help="http://host[:port]/path (plain HTTP/1.1; no https), or ws://… (WebSocket)"
+    )
     parser.add_argument(
         "-c", "--connections", type=_positive_int, default=64, help="connections (default: 64)"
     )
@@ -101,6 +114,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="connect timeout, and longest wait for an answer (default: 5s)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+    ws = parser.add_argument_group("WebSocket (ws:// URLs)")
+    ws.add_argument(
+        "--ws-mode",
+        choices=("echo", "subscribe"),
+        default=None,
+        help="echo: send messages and time their echoes (-n counts messages, --pipeline is "
+        "the window in flight per socket, --rate the total messages/s); subscribe: only "
+        "receive and count deliveries (default: echo)",
+    )
+    ws.add_argument(
+        "--message-size",
+        type=_positive_int,
+        default=None,
+        help="bytes per message sent (default: 1024)",
+    )
+    ws.add_argument("--binary", action="store_true", help="binary messages (default: text)")
+    ws.add_argument(
+        "--publish-rate",
+        type=_publish_rate,
+        default=None,
+        metavar="RATE|max",
+        help="subscribe mode: the bench also publishes, from one more socket, messages "
+        "stamped with their send time (delivery latency), at RATE messages/s or with max "
+        "(--pipeline messages in flight, each retired when its broadcast reaches the "
+        "publisher); without it the publisher is another program",
+    )
+
+
+def _is_ws(url: str) -> bool:
+    return url.lower().startswith("ws://")
+
+
+def _ws_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `ws_*` keys of a ws:// run; a ValueError when WebSocket options meet an http URL."""
+    given = {
+        "--ws-mode": args.ws_mode is not None,
+        "--message-size": args.message_size is not None,
+        "--binary": args.binary,
+        "--publish-rate": args.publish_rate is not None,
+    }
+    if not _is_ws(args.url):
+        used = [flag for flag, on in given.items() if on]
+        if used:
+            raise ValueError(f"{', '.join(used)} only apply to ws:// URLs")
+        return {}
+    return {
+        "ws_mode": args.ws_mode or "echo",
+        "message_size": args.message_size or 1024,
+        "binary": args.binary,
+        "publish_rate": args.publish_rate,
+    }
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +172,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.duration
     if duration is None and args.requests is None:
         duration = 10.0
-    return {
+    return _ws_options(args) | {
         "url": args.url,
         "connections": args.connections,
         "threads": args.threads,
@@ -140,8 +204,54 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def _format_ws(r: dict[str, Any]) -> str:
+    ws = r["ws"]
+    kind = "echoes" if ws["mode"] == "echo" else "deliveries"
+    lat = r["latency_us"]
+    lines = [
+        f"Messages    {r['requests']:,} {kind} in {r['duration_s']:.2f} s: "
+        f"{r['requests_per_s']:,.1f} msg/s" + ("  (interrupted)" if r["interrupted"] else ""),
+        f"Sockets     {ws['opened']:,} of {r['connections']:,} open at the start; "
+        f"{ws['message_size']:,} B {'binary' if ws['binary'] else 'text'} messages",
+        f"Transfer    {_size(r['bytes_read'])} read ({_size(r['bytes_read_per_s'])}/s), "
+        f"{_size(r['bytes_written'])} written",
+    ]
+    if ws["mode"] == "subscribe":
+        source = (
+            "another program"
+            if ws["publish_rate"] is None
+            else f"the bench ({ws['published']:,} sent, rate {ws['publish_rate']})"
+        )
+        lines.append(f"Publisher   {source}")
+    if r["rate"] is not None:
+        lines.append(
+            f"Rate        target {r['rate']:,.0f} msg/s; latency counts from intended send times"
+        )
+    if lat["max"]:
+        what = "echo round trip" if ws["mode"] == "echo" else "publish to delivery"
+        lines.append(
+            f"Latency     {what}: mean {_latency(lat['mean'])}, stdev {_latency(lat['stdev'])}, "
+            f"min {_latency(lat['min'])}, max {_latency(lat['max'])}"
+        )
+        for label, value in lat["percentiles"].items():
+            lines.append(f"  {label + '%':>8}  {_latency(value)}")
+    else:
+        lines.append("Latency     not known (messages carry no timestamp of this process)")
+    failed = {kind: n for kind, n in r["errors"].items() if n}
+    if failed:
+        detail = ", ".join(f"{kind} {n:,}" for kind, n in failed.items())
+        lines.append(f"Errors      {r['errors_total']:,} lost: {detail}")
+    else:
+        lines.append("Errors      none")
+    if r["reconnects"]:
+        lines.append(f"Reconnects  {r['reconnects']:,}")
+    return "\n".join(lines)
+
+
 def format_report(r: dict[str, Any]) -> str:
     """The report as text: rates, latency percentiles, status counts, errors."""
+    if "ws" in r:
+        return _format_ws(r)
     lat = r["latency_us"]
     lines = [
         f"Requests    {r['requests']:,} in {r['duration_s']:.2f} s: "
@@ -173,6 +283,8 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def _describe(opts: dict[str, Any]) -> str:
+    if "ws_mode" in opts:
+        return _describe_ws(opts)
     stop = f"{opts['requests']:,} requests" if opts["requests"] else f"{opts['duration']:g} s"
     pace = f"{opts['rate']:,g} req/s" if opts["rate"] else "closed loop"
     threads = f"{opts['threads']} thread" + ("s" if opts["threads"] > 1 else "")
@@ -180,6 +292,26 @@ def _describe(opts: dict[str, Any]) -> str:
         f"{opts['method']} {opts['url']}: {opts['connections']} connections, {threads}, "
         f"pipeline {opts['pipeline']}, {stop}, {pace}"
     )
+
+
+def _describe_ws(opts: dict[str, Any]) -> str:
+    stop = f"{opts['requests']:,} messages" if opts["requests"] else f"{opts['duration']:g} s"
+    threads = f"{opts['threads']} thread" + ("s" if opts["threads"] > 1 else "")
+    kind = "binary" if opts["binary"] else "text"
+    head = f"WS {opts['ws_mode']} {opts['url']}: {opts['connections']} sockets, {threads}, "
+    if opts["ws_mode"] == "echo":
+        pace = f"{opts['rate']:,g} msg/s" if opts["rate"] else "closed loop"
+        return head + (
+            f"{opts['message_size']} B {kind}, window {opts['pipeline']}, {stop}, {pace}"
+        )
+    rate = opts["publish_rate"]
+    publisher = (
+        "outside publisher"
+        if rate is None
+        else f"publishing {opts['message_size']} B {kind} "
+        + ("closed loop" if rate == "max" else f"at {rate:,g} msg/s")
+    )
+    return head + f"{publisher}, {stop}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,6 +322,9 @@ def run(args: argparse.Namespace) -> int:
         opts = _options(args)
     except OSError as exc:
         print(f"covetpy bench: cannot read the body file: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"covetpy bench: {exc}", file=sys.stderr)
         return 2
     print(_describe(opts), flush=True)
     try:

@@ -99,7 +99,13 @@ mod tests {
 
     #[test]
     fn lengths_use_the_shortest_form() {
-        for (len, header) in [(0usize, 2usize), (125, 2), (126, 4), (65535, 4), (65536, 10)] {
+        for (len, header) in [
+            (0usize, 2usize),
+            (125, 2),
+            (126, 4),
+            (65535, 4),
+            (65536, 10),
+        ] {
             let mut out = Vec::new();
             message(&mut out, Kind::Binary, false, &vec![0; len]);
             assert_eq!(out.len(), header + len, "{len}");
@@ -131,7 +137,9 @@ mod tests {
 
     #[test]
     fn close_codes_on_the_wire() {
-        for ok in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999] {
+        for ok in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+        ] {
             assert!(code_allowed(ok), "{ok}");
         }
         for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {

@@ -115,7 +115,11 @@ pub fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
         .headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol"))
     {
-        for p in v.split(|&b| b == b',').map(trim_ows).filter(|p| !p.is_empty()) {
+        for p in v
+            .split(|&b| b == b',')
+            .map(trim_ows)
+            .filter(|p| !p.is_empty())
+        {
             if !p.iter().all(|&b| is_tchar(b)) {
                 return Err(Refusal::Bad("Sec-WebSocket-Protocol holds a non-token"));
             }

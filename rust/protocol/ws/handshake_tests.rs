@@ -47,8 +47,14 @@ fn malformed_upgrades_get_400() {
         GOOD.replace("Connection: keep-alive, Upgrade", "Connection: keep-alive"),
         GOOD.replace("GET", "POST"),
         GOOD.replace("HTTP/1.1", "HTTP/1.0"),
-        GOOD.replace("Sec-WebSocket-Protocol: chat, superchat", "Sec-WebSocket-Protocol: a b"),
-        GOOD.replace("Host:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nHost:"),
+        GOOD.replace(
+            "Sec-WebSocket-Protocol: chat, superchat",
+            "Sec-WebSocket-Protocol: a b",
+        ),
+        GOOD.replace(
+            "Host:",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nHost:",
+        ),
         GOOD.replace("\n\n", "\nContent-Length: 2\n\n"),
     ];
     for raw in bad {
@@ -65,5 +71,7 @@ fn a_plain_request_is_not_an_upgrade() {
     assert_eq!(check(&plain).unwrap_err(), Refusal::NotUpgrade);
     assert_eq!(Refusal::NotUpgrade.response().status, 426);
     // Token lists are case-insensitive (§4.2.1 items 3, 4).
-    assert!(is_upgrade(&head("GET / HTTP/1.1\nHost: a\nUpgrade: h2c, WebSocket\n\n")));
+    assert!(is_upgrade(&head(
+        "GET / HTTP/1.1\nHost: a\nUpgrade: h2c, WebSocket\n\n"
+    )));
 }

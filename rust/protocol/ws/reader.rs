@@ -217,9 +217,7 @@ impl Reader {
             match inflater.inflate(&m.data, self.max_message, &mut out) {
                 Ok(()) => {}
                 Err(InflateError::TooBig) => return Err(fail(1009, "message too big")),
-                Err(InflateError::Corrupt) => {
-                    return Err(fail(1007, "invalid compressed data"))
-                }
+                Err(InflateError::Corrupt) => return Err(fail(1007, "invalid compressed data")),
             }
             if m.kind == Kind::Text && std::str::from_utf8(&out).is_err() {
                 return Err(fail(1007, "text message is not valid UTF-8"));

@@ -38,14 +38,22 @@ fn all(reader: &mut Reader, bytes: &[u8]) -> Vec<Result<Incoming, Failure>> {
 }
 
 fn text(s: &str) -> Result<Incoming, Failure> {
-    Ok(Incoming::Message(Kind::Text, Bytes::copy_from_slice(s.as_bytes())))
+    Ok(Incoming::Message(
+        Kind::Text,
+        Bytes::copy_from_slice(s.as_bytes()),
+    ))
 }
 
 #[test]
 fn rfc_example_single_frame_masked_text() {
     // §5.7: a single-frame masked text message containing "Hello".
-    let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    assert_eq!(all(&mut Reader::new(1 << 20, None), &bytes), [text("Hello")]);
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    assert_eq!(
+        all(&mut Reader::new(1 << 20, None), &bytes),
+        [text("Hello")]
+    );
 }
 
 #[test]
@@ -55,7 +63,10 @@ fn fragments_reassemble_with_a_ping_between() {
     bytes.extend(frame(0x89, b"p"));
     bytes.extend(frame(0x80, b"lo"));
     let got = all(&mut Reader::new(1 << 20, None), &bytes);
-    assert_eq!(got, [Ok(Incoming::Ping(Bytes::from_static(b"p"))), text("Hello")]);
+    assert_eq!(
+        got,
+        [Ok(Incoming::Ping(Bytes::from_static(b"p"))), text("Hello")]
+    );
 }
 
 #[test]
@@ -74,7 +85,10 @@ fn bytes_arriving_one_at_a_time_give_the_same_events() {
     assert_eq!(
         got,
         [
-            Incoming::Message(Kind::Binary, Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])),
+            Incoming::Message(
+                Kind::Binary,
+                Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+            ),
             Incoming::Close(Some(1000), Box::from("ok")),
         ]
     );
@@ -103,7 +117,11 @@ fn protocol_errors_fail_1002() {
     ];
     for (case, bytes) in cases {
         let got = all(&mut Reader::new(1 << 20, None), &bytes);
-        assert_eq!(got.last().unwrap().as_ref().unwrap_err().code, 1002, "{case}");
+        assert_eq!(
+            got.last().unwrap().as_ref().unwrap_err().code,
+            1002,
+            "{case}"
+        );
     }
     // §5.4: a new data message while one is unfinished.
     let mut bytes = frame(0x01, b"a");
@@ -128,7 +146,10 @@ fn invalid_utf8_fails_1007_as_soon_as_it_arrives() {
     let got = all(&mut Reader::new(1 << 20, None), &frame(0x81, &euro[..2]));
     assert_eq!(got[0].as_ref().unwrap_err().code, 1007);
     // §5.5.1: a close reason must be UTF-8 too.
-    let got = all(&mut Reader::new(1 << 20, None), &frame(0x88, &[0x03, 0xe8, 0xff]));
+    let got = all(
+        &mut Reader::new(1 << 20, None),
+        &frame(0x88, &[0x03, 0xe8, 0xff]),
+    );
     assert_eq!(got[0].as_ref().unwrap_err().code, 1007);
 }
 
