@@ -187,6 +187,9 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
     };
     match CatchUnwind(c.run()).await {
         Ok(Err(Stop::Upgraded(up))) => {
+            // The HTTP buffers go now, not when the WebSocket ends (8 KiB per idle socket).
+            drop(std::mem::take(&mut c.wbuf));
+            drop(std::mem::take(&mut c.pending));
             let Connection {
                 conn,
                 rbuf,

@@ -40,11 +40,12 @@ impl<C: Conn> Connection<C> {
     /// what the client sent after its request was meant as WebSocket frames.
     pub(super) async fn upgrade(
         &mut self,
-        head: RequestHead,
+        mut head: RequestHead,
         routed: Routed,
         mut meta: Meta,
     ) -> Result<(), Stop> {
         meta.close = true;
+        head.detach();
         let answer = match self.open_session(&head) {
             Err(refusal) => refusal,
             Ok((session, open, accepted)) => {

