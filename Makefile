@@ -90,8 +90,9 @@ bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~
 bench-quick: dev bench-peers  ## the same suite, 1 x 3 s per cell (~8 min)
 	$(PY) -m benches.suite --quick
 
-bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router
+bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router, and of WebSocket reading
 	cargo bench --bench h1_parse
+	cargo bench --bench ws_read
 
 bench-micro: dev ## pytest-benchmark: parameter plans and JSON encoding in Python
 	$(PY) -m pytest benches/micro -q -p no:cacheprovider

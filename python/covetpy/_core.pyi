@@ -314,9 +314,12 @@ class Server:
     def connections(self) -> int: ...
     @property
     def native_middleware(self) -> list[str]: ...
-    def broadcast(self, topic: str, data: str | bytes) -> int:
+    def broadcast(self, topic: str, data: str | bytes, defer: bool = False) -> int:
         """Fans a message out to this worker's subscribers of `topic` (the frame encoded
-        once); returns how many sockets it was queued for."""
+        once); returns how many sockets it was queued for. With `defer`, the sockets are
+        written at `wake_broadcasts()`."""
+    def wake_broadcasts(self) -> int:
+        """Wakes the sockets deferred broadcasts queued messages on; returns how many."""
 
 def metrics_mark_closed(directory: str, pid: int) -> bool:
     """Marks dead worker `pid`'s metrics file in `directory` closed: its in-flight gauge stops

@@ -210,16 +210,25 @@ impl Server {
 
     /// Queues a message on every WebSocket of this worker subscribed to `topic` (text for
     /// str, binary for bytes); the frame is encoded once. Returns how many sockets it went to.
-    fn broadcast(&self, topic: &str, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+    ///
+    /// With `defer`, the subscribers' sockets are written only at `wake_broadcasts()`: call it
+    /// once after a burst of broadcasts (`App.broadcast` does, once per event-loop turn).
+    #[pyo3(signature = (topic, data, defer=false))]
+    fn broadcast(&self, topic: &str, data: &Bound<'_, PyAny>, defer: bool) -> PyResult<usize> {
         let (kind, bytes) = super::websocket::message(data)?;
         let Some(s) = self.shared.get() else {
             return Ok(0);
         };
-        let (queued, dropped) = s.hub.broadcast(topic, kind, bytes);
+        let (queued, dropped) = s.hub.broadcast(topic, kind, bytes, defer);
         if let Some(m) = &s.metrics {
             m.ws_dropped(dropped);
         }
         Ok(queued)
+    }
+
+    /// Wakes the sockets deferred broadcasts queued messages on; returns how many.
+    fn wake_broadcasts(&self) -> usize {
+        self.shared.get().map_or(0, |s| s.hub.wake())
     }
 
     /// The eventfd to watch for readability (then call `dispatch`).

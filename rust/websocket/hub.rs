@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
@@ -23,6 +23,8 @@ pub struct Hub {
     dropped: AtomicU64,
     /// Deliveries queued by broadcasts.
     delivered: AtomicU64,
+    /// Writers owed a wake-up by deferred broadcasts (`broadcast(.., defer: true)`).
+    owed: Mutex<Vec<Arc<Session>>>,
 }
 
 /// A socket counted as open until dropped.
@@ -98,7 +100,12 @@ impl Hub {
     /// Queues one message on every subscriber of `topic`; returns how many it was queued
     /// for, and how many full queues dropped a message or refused it. The plain frame is encoded once; the compressed one once per window size asked
     /// (every compressed message is independent: `server_no_context_takeover`).
-    pub fn broadcast(&self, topic: &str, kind: Kind, payload: &[u8]) -> (usize, u64) {
+    ///
+    /// With `defer`, the subscribers' writers are not woken now but by [`Hub::wake`]: a
+    /// handler that broadcasts several messages in one event-loop turn (a publisher's burst)
+    /// then has them written with one system call per subscriber instead of the first alone
+    /// (the writer, woken at once, would run before the next broadcast on a busy CPU).
+    pub fn broadcast(&self, topic: &str, kind: Kind, payload: &[u8], defer: bool) -> (usize, u64) {
         let t = self.topics.read().unwrap_or_else(|p| p.into_inner());
         let Some(subs) = t.get(topic) else {
             return (0, 0);
@@ -121,7 +128,14 @@ impl Hub {
                 }
                 _ => plain.clone(),
             };
-            match s.push_shared(f) {
+            let (pushed, owed) = s.push_shared(f, defer);
+            if owed {
+                self.owed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(s.clone());
+            }
+            match pushed {
                 Pushed::Queued => queued += 1,
                 Pushed::DroppedOldest => {
                     queued += 1;
@@ -135,5 +149,14 @@ impl Hub {
             self.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
         (queued, dropped)
+    }
+
+    /// Wakes the writers deferred broadcasts queued frames for; how many.
+    pub fn wake(&self) -> usize {
+        let owed = std::mem::take(&mut *self.owed.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in &owed {
+            s.wake_writer();
+        }
+        owed.len()
     }
 }

@@ -94,10 +94,13 @@ fn a_full_queue_drops_the_oldest_broadcast_or_asks_for_a_1008_close() {
     let (s, _rx) = session(2, QueuePolicy::DropOldest);
     s.accept(None, b"").unwrap();
     for f in [&b"1"[..], b"2"] {
-        assert_eq!(s.push_shared(Bytes::copy_from_slice(f)), Pushed::Queued);
+        assert_eq!(
+            s.push_shared(Bytes::copy_from_slice(f), false).0,
+            Pushed::Queued
+        );
     }
     assert_eq!(
-        s.push_shared(Bytes::from_static(b"3")),
+        s.push_shared(Bytes::from_static(b"3"), false).0,
         Pushed::DroppedOldest
     );
     let mut out = Vec::new();
@@ -106,8 +109,14 @@ fn a_full_queue_drops_the_oldest_broadcast_or_asks_for_a_1008_close() {
 
     let (s, _rx) = session(1, QueuePolicy::Disconnect);
     s.accept(None, b"").unwrap();
-    assert_eq!(s.push_shared(Bytes::from_static(b"1")), Pushed::Queued);
-    assert_eq!(s.push_shared(Bytes::from_static(b"2")), Pushed::Refused);
+    assert_eq!(
+        s.push_shared(Bytes::from_static(b"1"), false).0,
+        Pushed::Queued
+    );
+    assert_eq!(
+        s.push_shared(Bytes::from_static(b"2"), false).0,
+        Pushed::Refused
+    );
     let mut out = Vec::new();
     s.take_frames(&mut out, usize::MAX);
     assert_eq!(
@@ -119,7 +128,10 @@ fn a_full_queue_drops_the_oldest_broadcast_or_asks_for_a_1008_close() {
 #[test]
 fn broadcasts_skip_sockets_not_yet_accepted() {
     let (s, _rx) = session(2, QueuePolicy::DropOldest);
-    assert_eq!(s.push_shared(Bytes::from_static(b"1")), Pushed::Refused);
+    assert_eq!(
+        s.push_shared(Bytes::from_static(b"1"), false).0,
+        Pushed::Refused
+    );
 }
 
 #[test]
@@ -145,17 +157,24 @@ fn the_hub_fans_out_once_per_topic_and_forgets_ended_sockets() {
     a.subscribe("room");
     b.subscribe("room");
     b.subscribe("other");
-    assert_eq!(hub.broadcast("room", Kind::Text, b"hi"), (2, 0));
-    assert_eq!(hub.broadcast("nobody", Kind::Text, b"hi"), (0, 0));
+    assert_eq!(hub.broadcast("room", Kind::Text, b"hi", false), (2, 0));
+    assert_eq!(hub.broadcast("nobody", Kind::Text, b"hi", false), (0, 0));
     let mut out = Vec::new();
     a.take_frames(&mut out, usize::MAX);
     assert_eq!(out, [0x81, 2, b'h', b'i']);
     hub.remove(&b);
-    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), (1, 0));
-    assert_eq!(hub.broadcast("other", Kind::Text, b"x"), (0, 0));
+    assert_eq!(hub.broadcast("room", Kind::Text, b"x", false), (1, 0));
+    assert_eq!(hub.broadcast("other", Kind::Text, b"x", false), (0, 0));
     a.unsubscribe("room");
-    assert_eq!(hub.broadcast("room", Kind::Text, b"x"), (0, 0));
+    assert_eq!(hub.broadcast("room", Kind::Text, b"x", false), (0, 0));
     assert_eq!(hub.delivered(), 3);
+    // Deferred: queued now, the writer owed a wake-up until `wake`.
+    a.take_frames(&mut Vec::new(), usize::MAX);
+    a.subscribe("room");
+    assert_eq!(hub.broadcast("room", Kind::Text, b"1", true), (1, 0));
+    assert_eq!(hub.broadcast("room", Kind::Text, b"2", true), (1, 0));
+    assert_eq!(hub.wake(), 1);
+    assert_eq!(hub.wake(), 0);
     let open = hub.open(1).unwrap();
     assert!(hub.open(1).is_none());
     drop(open);

@@ -20,10 +20,14 @@ class RecordingServer:
         self.subscribers = subscribers
         self.delivered = asyncio.Event()
 
-    def broadcast(self, topic: str, data: str | bytes) -> int:
+    def broadcast(self, topic: str, data: str | bytes, defer: bool = False) -> int:
         self.calls.append((topic, data))
         self.delivered.set()
         return self.subscribers
+
+    def wake_broadcasts(self) -> int:
+        self.woken = getattr(self, "woken", 0) + 1
+        return 0
 
 
 def serving(app: App, server: RecordingServer) -> App:

@@ -190,7 +190,7 @@ def _websocket_entry(
     response; the built-in ones in Rust apply to the upgrade) and no timeout (a session
     lasts as long as its peers keep it open)."""
     endpoint = websocket_endpoint(
-        route.plan, route.path_names, resolver, on_error, render_exception
+        route.plan, route.path_names, resolver, on_error, render_exception, route.path
     )
     plan: tuple[PlanItem, ...] = (("request", None),)
     plan += tuple(("path", n) for n in route.path_names)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from covetpy.exceptions import HTTPException
+from covetpy.observability import tracing
 from covetpy.responses import Response
 from covetpy.websocket.socket import WebSocket, WebSocketDisconnect
 
@@ -40,20 +42,41 @@ def websocket_endpoint(
     resolver: Resolver,
     on_error: Callable[[Request, Exception], Any] | None,
     render_exception: Callable[[BaseException], Response],
+    template: str = "",
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
     """The endpoint of a WebSocket route whose handler is planned as `plan`. `on_error` are
     the app's exception handlers (for exceptions before `accept()`), `render_exception`
-    its renderer of the 403 refusal."""
+    its renderer of the 403 refusal; `template` the route's path, which names its span."""
     names = tuple(path_names)
     handler = plan.call
+    route = _CONVERTER.sub(r"{\1}", template)
 
     async def endpoint(request: Request, *values: Any) -> Any:
+        if not tracing.enabled():
+            return await session(request, values, None)
+        # One server span per connection, from the upgrade request to the close, under the
+        # ids the Rust core gave the request (its access-log line shows them too).
+        traceparent = getattr(request, "traceparent", None) or request.header("traceparent")
+        attributes = {"http.route": route, "network.protocol.name": "websocket"}
+        with tracing.server_span(f"WS {route}", traceparent=traceparent, attributes=attributes):
+            opened: list[WebSocket] = []
+            result = await session(request, values, opened)
+            code = opened[0].close_code if opened else None
+            if code is not None:
+                tracing.annotate({"websocket.close_code": code})
+            return result
+
+    async def session(
+        request: Request, values: tuple[Any, ...], opened: list[WebSocket] | None
+    ) -> Any:
         session = request.websocket
         if session is None:
             # Rust routes only checked upgrades here; a plain request is told what to do.
             raise HTTPException(426, "this route speaks WebSocket", {"upgrade": "websocket"})
         path = dict(zip(names, values, strict=True))
         ws = WebSocket(session, request, path)
+        if opened is not None:
+            opened.append(ws)
         try:
             kwargs, token = await resolver.enter(plan, request, path, ws)
         except Exception as exc:
@@ -91,6 +114,9 @@ def websocket_endpoint(
 
     endpoint.__name__ = endpoint.__qualname__ = _name(handler)
     return endpoint
+
+
+_CONVERTER = re.compile(r"\{([^{}:]+):[^{}]+\}")
 
 
 async def _refusal(

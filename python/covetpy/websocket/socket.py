@@ -90,6 +90,7 @@ class WebSocket:
         "_path_params",
         "_request",
         "_session",
+        "_sent_code",
         "_state",
     )
 
@@ -99,6 +100,7 @@ class WebSocket:
         self._path_params = path_params
         self._accepted = False
         self._closed = False
+        self._sent_code: int | None = None
         self._cookies: dict[str, str] | None = None
         self._state: types.SimpleNamespace | None = None
 
@@ -177,8 +179,10 @@ class WebSocket:
 
     @property
     def close_code(self) -> int | None:
-        """The close code once closed (1006: the connection dropped), else None."""
-        return self._session.close_code
+        """The close code once closed (1006: the connection dropped), else None; the code
+        this side sent as soon as `close()` was called."""
+        code = self._session.close_code
+        return self._sent_code if code is None else code
 
     @property
     def close_reason(self) -> str:
@@ -209,6 +213,7 @@ class WebSocket:
         self._closed = True
         if self._accepted:
             self._session.close(code, reason)
+            self._sent_code = code
 
     # -- receiving ------------------------------------------------------------------------
 
