@@ -214,9 +214,7 @@ class ServerConfig:
                 f"ws_queue_policy must be drop_oldest or disconnect, not {self.ws_queue_policy!r}"
             )
         if self.ws_compression_level > 9:
-            raise ValueError(
-                f"ws_compression_level must be 0-9, got {self.ws_compression_level}"
-            )
+            raise ValueError(f"ws_compression_level must be 0-9, got {self.ws_compression_level}")
         for name in ("ws_max_message", "ws_max_connections", "ws_max_queue"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -219,6 +219,57 @@ fn escape_label(out: &mut String, value: &str) {
     }
 }
 
+/// The WebSocket families: worker totals (per route they are not kept: one more series block
+/// per route for traffic most apps never have).
+fn websocket(out: &mut String, ws: &super::totals::WsTotals) {
+    let name = "covetpy_websocket_connections";
+    family(out, name, "gauge", "Open WebSocket connections.");
+    let _ = writeln!(out, "{name} {}", ws.open);
+    for (name, help, vin, vout) in [
+        (
+            "covetpy_websocket_messages_total",
+            "WebSocket messages, by direction.",
+            ws.messages_in,
+            ws.messages_out,
+        ),
+        (
+            "covetpy_websocket_bytes_total",
+            "WebSocket payload bytes received (after decompression) and frame bytes sent.",
+            ws.bytes_in,
+            ws.bytes_out,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name}{{direction=\"in\"}} {vin}");
+        let _ = writeln!(out, "{name}{{direction=\"out\"}} {vout}");
+    }
+    let name = "covetpy_websocket_broadcast_dropped_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Broadcast messages dropped or refused because a subscriber's send queue was full.",
+    );
+    let _ = writeln!(out, "{name} {}", ws.dropped);
+    let name = "covetpy_websocket_closes_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Closed WebSocket connections, by close code.",
+    );
+    for (i, n) in ws.closes.iter().enumerate() {
+        match super::layout::WS_CLOSE_CODES.get(i) {
+            Some(code) => {
+                let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
+            }
+            None => {
+                let _ = writeln!(out, "{name}{{code=\"other\"}} {n}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,56 +323,5 @@ mod tests {
             series_labels(&l),
             "http_request_method=\"_OTHER\",http_response_status_code=\"404\""
         );
-    }
-}
-
-/// The WebSocket families: worker totals (per route they are not kept: one more series block
-/// per route for traffic most apps never have).
-fn websocket(out: &mut String, ws: &super::totals::WsTotals) {
-    let name = "covetpy_websocket_connections";
-    family(out, name, "gauge", "Open WebSocket connections.");
-    let _ = writeln!(out, "{name} {}", ws.open);
-    for (name, help, vin, vout) in [
-        (
-            "covetpy_websocket_messages_total",
-            "WebSocket messages, by direction.",
-            ws.messages_in,
-            ws.messages_out,
-        ),
-        (
-            "covetpy_websocket_bytes_total",
-            "WebSocket payload bytes received (after decompression) and frame bytes sent.",
-            ws.bytes_in,
-            ws.bytes_out,
-        ),
-    ] {
-        family(out, name, "counter", help);
-        let _ = writeln!(out, "{name}{{direction=\"in\"}} {vin}");
-        let _ = writeln!(out, "{name}{{direction=\"out\"}} {vout}");
-    }
-    let name = "covetpy_websocket_broadcast_dropped_total";
-    family(
-        out,
-        name,
-        "counter",
-        "Broadcast messages dropped or refused because a subscriber's send queue was full.",
-    );
-    let _ = writeln!(out, "{name} {}", ws.dropped);
-    let name = "covetpy_websocket_closes_total";
-    family(
-        out,
-        name,
-        "counter",
-        "Closed WebSocket connections, by close code.",
-    );
-    for (i, n) in ws.closes.iter().enumerate() {
-        match super::layout::WS_CLOSE_CODES.get(i) {
-            Some(code) => {
-                let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
-            }
-            None => {
-                let _ = writeln!(out, "{name}{{code=\"other\"}} {n}");
-            }
-        }
     }
 }

@@ -103,7 +103,8 @@ impl<C: Conn> Connection<C> {
             compress_min: ws.deflate.min_size,
             level: ws.deflate.level,
         };
-        let hub = Arc::downgrade(&self.ctx.shared.hub);
+        let hub =
+            Arc::downgrade(&self.ctx.shared.hub) as std::sync::Weak<dyn crate::websocket::Topics>;
         let (session, accepted) = Session::new(up, negotiated, limits, hub);
         Ok((session, open, accepted))
     }

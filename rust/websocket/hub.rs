@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::protocol::ws::deflate;
 use crate::protocol::ws::frame::{self, Kind};
 
-use super::session::{Pushed, Session};
+use super::session::{Pushed, Session, Topics};
 
 /// The sockets of one worker, by topic, and their count.
 #[derive(Default)]
@@ -158,5 +158,15 @@ impl Hub {
             s.wake_writer();
         }
         owed.len()
+    }
+}
+
+impl Topics for Hub {
+    fn subscribe(&self, session: &Arc<Session>, topic: &str) {
+        Hub::subscribe(self, session, topic);
+    }
+
+    fn unsubscribe(&self, session: &Arc<Session>, topic: &str) {
+        Hub::unsubscribe(self, session, topic);
     }
 }

@@ -9,4 +9,4 @@ pub mod hub;
 pub mod session;
 
 pub use hub::{Hub, Open};
-pub use session::{AcceptError, Limits, Pushed, Received, Session};
+pub use session::{AcceptError, Limits, Pushed, Received, Session, Topics};

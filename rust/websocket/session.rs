@@ -18,7 +18,14 @@ use crate::protocol::ws::deflate::{self, Negotiated};
 use crate::protocol::ws::frame::{self, Kind};
 use crate::protocol::ws::handshake::{accept_headers, Upgrade};
 
-use super::hub::Hub;
+/// Where a socket's subscriptions are kept (the worker's [`Hub`](super::Hub)); a trait so the
+/// session does not depend on the hub that holds sessions.
+pub trait Topics: Send + Sync {
+    /// `session` receives broadcasts to `topic`.
+    fn subscribe(&self, session: &Arc<Session>, topic: &str);
+    /// `session` no longer receives broadcasts to `topic`.
+    fn unsubscribe(&self, session: &Arc<Session>, topic: &str);
+}
 
 /// The inbox is full at this many messages...
 const INBOX_MESSAGES: usize = 16;
@@ -105,7 +112,7 @@ pub struct Session {
     /// Wakes the connection's reader: the handler made room in the inbox.
     pub reader: Notify,
     /// The worker's topics (weak: the hub holds its subscribers).
-    hub: Weak<Hub>,
+    hub: Weak<dyn Topics>,
 }
 
 fn call(w: Option<Wake>) {
@@ -121,7 +128,7 @@ impl Session {
         upgrade: Upgrade,
         deflate: Option<Negotiated>,
         limits: Limits,
-        hub: Weak<Hub>,
+        hub: Weak<dyn Topics>,
     ) -> (Arc<Session>, oneshot::Receiver<Vec<u8>>) {
         let (tx, rx) = oneshot::channel();
         let state = State {

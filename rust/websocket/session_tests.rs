@@ -2,6 +2,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::protocol::ws::handshake::Upgrade;
+use crate::websocket::Hub;
 
 fn session(max_queue: usize, policy: QueuePolicy) -> (Arc<Session>, oneshot::Receiver<Vec<u8>>) {
     let up = Upgrade {
@@ -14,7 +15,7 @@ fn session(max_queue: usize, policy: QueuePolicy) -> (Arc<Session>, oneshot::Rec
         compress_min: 256,
         level: 1,
     };
-    Session::new(up, None, limits, Weak::new())
+    Session::new(up, None, limits, Weak::<Hub>::new())
 }
 
 fn counter() -> (Arc<AtomicUsize>, impl Fn() -> Wake) {
@@ -148,7 +149,8 @@ fn the_hub_fans_out_once_per_topic_and_forgets_ended_sockets() {
             compress_min: 256,
             level: 1,
         };
-        let (s, _rx) = Session::new(up, None, limits, Arc::downgrade(&hub));
+        let topics = Arc::downgrade(&hub) as Weak<dyn Topics>;
+        let (s, _rx) = Session::new(up, None, limits, topics);
         s.accept(None, b"").unwrap();
         s
     };

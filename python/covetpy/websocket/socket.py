@@ -89,8 +89,8 @@ class WebSocket:
         "_cookies",
         "_path_params",
         "_request",
-        "_session",
         "_sent_code",
+        "_session",
         "_state",
     )
 

@@ -191,3 +191,13 @@ fn unmask_matches_the_bytewise_definition_at_every_phase() {
         assert_eq!(fast, slow, "offset {offset}");
     }
 }
+
+#[test]
+fn a_length_near_2_pow_64_after_a_fragment_fails_1009_and_does_not_wrap() {
+    let mut bytes = frame(0x02, &[0; 10]);
+    bytes.extend_from_slice(&[0x80, 0x80 | 127]);
+    bytes.extend_from_slice(&(u64::MAX - 4).to_be_bytes());
+    bytes.extend_from_slice(&[1, 2, 3, 4]);
+    let got = all(&mut Reader::new(1 << 20, None), &bytes);
+    assert_eq!(got[0].as_ref().unwrap_err().code, 1009);
+}
