@@ -113,6 +113,14 @@ impl Server {
             });
             defs.push((path, endpoint.unbind(), plan));
         }
+        if inline && websocket.iter().any(|w| *w) {
+            // The inline bridge steps a handler's coroutine once and answers 500 if it
+            // suspends; a WebSocket handler always does.
+            return Err(ConfigError::new_err(
+                "WebSocket routes need bridge=batched (the inline bridge cannot run a \
+                 handler that waits)",
+            ));
+        }
         let router = Router::new(&specs).map_err(|e| route_error(routes.py(), &e))?;
         // Created here, in the worker process: a registry must never cross a fork.
         let metrics = match &metrics_dir {

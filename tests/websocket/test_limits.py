@@ -242,6 +242,14 @@ def test_other_versions_are_told_which_one_to_use(srv: RunningServer) -> None:
 def test_a_drain_closes_open_sockets_with_1001() -> None:
     # §7.4.1: 1001, going away, on SIGTERM (after the pre-stop delay).
     server = spawn("tests.apps.ws_limits:app", "--pre-stop-delay", "0")
+    try:
+        _drain_closes_with_1001(server)
+    finally:
+        if server.proc.poll() is None:
+            server.stop(timeout=30)
+
+
+def _drain_closes_with_1001(server: RunningServer) -> None:
     assert server.ready.wait(30), server.log
     got: list[int] = []
     opened = threading.Event()

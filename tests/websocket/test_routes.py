@@ -172,3 +172,18 @@ def test_openapi_leaves_websocket_routes_out() -> None:
 
     paths = openapi_schema(app)["paths"]
     assert list(paths) == ["/log"]
+
+
+def test_the_inline_bridge_refuses_websocket_routes() -> None:
+    from covetpy._core import Server
+    from covetpy.config import ServerConfig
+    from covetpy.exceptions import ConfigError
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def ws(ws: WebSocket) -> None:
+        await ws.accept()
+
+    with pytest.raises(ConfigError, match="bridge=batched"):
+        Server(ServerConfig(bridge="inline"), app.route_table(), app.runtime())
