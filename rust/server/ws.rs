@@ -332,6 +332,10 @@ async fn write_loop<W: WriteHalf>(
             }
         }
     };
+    // A reader waiting for inbox room (the handler fell behind) must not wait any more: it
+    // reads on, and sees the end of stream the abort below makes.
+    local.borrow_mut().close_sent = true;
+    session.reader.notify_one();
     // The server closes TCP first (§7.1.1): our FIN, then a short wait for the peer's end of
     // stream, so the kernel does not reset a peer still reading our close.
     wr.shutdown().await;

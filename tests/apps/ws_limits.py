@@ -3,6 +3,8 @@ reader holds back, and what the last socket saw when it closed."""
 
 from __future__ import annotations
 
+import asyncio
+
 from covetpy import App, WebSocket, WebSocketDisconnect
 
 app = App()
@@ -35,3 +37,13 @@ async def flood(ws: WebSocket, count: int) -> None:
 @app.get("/seen")
 def get_seen() -> dict[str, object]:
     return seen
+
+
+@app.websocket("/deaf")
+async def deaf(ws: WebSocket) -> None:
+    """Accepts and never receives: its inbox fills and the server stops reading."""
+    await ws.accept()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        seen["deaf_closed"] = ws.close_code

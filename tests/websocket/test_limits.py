@@ -287,3 +287,22 @@ def test_metrics_count_sockets_messages_and_closes() -> None:
     assert 'covetpy_websocket_messages_total{direction="out"} 2' in page
     assert 'covetpy_websocket_bytes_total{direction="in"} 6' in page
     assert "covetpy_websocket_connections 0" in page
+
+
+def test_a_socket_whose_handler_never_receives_is_released_when_its_client_resets() -> None:
+    # The handler's inbox fills (16 messages) and the server stops reading; then the client
+    # resets the connection. The server learns it at its next write (a ping) and the
+    # connection must end for good (its gauge back to 0), not wait for inbox room forever.
+    args = ("--metrics", "--ws-ping-interval", "0.2", "--ws-ping-timeout", "5")
+    with running_server("tests.apps.ws_limits:app", *args) as server:
+        s = upgrade(server.port, "/deaf")
+        for _ in range(40):
+            s.sendall(client_frame(0x1, b"x" * 1000))
+        # SO_LINGER 0: close(2) sends RST.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        base = f"http://127.0.0.1:{server.port}"
+        deadline = time.monotonic() + 30
+        while "covetpy_websocket_connections 0" not in httpx.get(f"{base}/metrics").text:
+            assert time.monotonic() < deadline, "the connection never ended"
+            time.sleep(0.05)
