@@ -179,8 +179,11 @@ def test_closed_loop_publisher_and_binary_stamps(server: WsServer, tmp_path: Pat
     report = _report(done, out)
     assert report["ws"]["publish_rate"] == "max" and report["ws"]["published"] > 0
     assert report["requests"] > 0 and report["errors_total"] == 0
-    # Each published message reaches the 20 subscribers (the last few may be in flight).
-    assert report["requests"] >= 20 * (report["ws"]["published"] - 2)
+    # Each published message reaches the 20 subscribers. The last few may still be on their
+    # way when the run ends: the publisher retires a message when its own copy comes back,
+    # and on a loaded machine other subscribers' copies can come after (CI, a busy core: 15
+    # deliveries short of `published - 2`).
+    assert report["requests"] >= 20 * (report["ws"]["published"] - 5)
     _percentiles_are_ordered(report)
 
 
