@@ -27,6 +27,17 @@ fn seconds(f: &Fields<'_, '_>, name: &str) -> PyResult<Duration> {
     })
 }
 
+/// An integer field that must be at least 1.
+fn at_least_one(f: &Fields<'_, '_>, name: &str) -> PyResult<usize> {
+    let v: usize = f.get(name, "int >= 1")?;
+    if v == 0 {
+        return Err(ConfigError::new_err(format!(
+            "{OWNER}: field `{name}` must be at least 1"
+        )));
+    }
+    Ok(v)
+}
+
 fn path(f: &Fields<'_, '_>, name: &str) -> PyResult<Option<String>> {
     let p: String = f.get(name, "str")?;
     Ok(Some(p).filter(|p| !p.is_empty()))
@@ -58,15 +69,7 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         (None, Some(path)) => Bind::Uds(path.into()),
         (None, None) => Bind::Tcp { host, port },
     };
-    let positive = |name: &str| -> PyResult<usize> {
-        let v: usize = f.get(name, "int >= 1")?;
-        if v == 0 {
-            return Err(ConfigError::new_err(format!(
-                "{OWNER}: field `{name}` must be at least 1"
-            )));
-        }
-        Ok(v)
-    };
+    let positive = |name: &str| at_least_one(&f, name);
     let level: String = f.get("log_level", "str")?;
     log::set_level(match level.to_ascii_lowercase().as_str() {
         "debug" | "trace" => Level::Debug,
@@ -137,15 +140,7 @@ fn websocket(f: &Fields<'_, '_>) -> PyResult<WsConfig> {
             )))
         }
     };
-    let at_least_1 = |name: &str| -> PyResult<usize> {
-        let v: usize = f.get(name, "int >= 1")?;
-        if v == 0 {
-            return Err(ConfigError::new_err(format!(
-                "{OWNER}: field `{name}` must be at least 1"
-            )));
-        }
-        Ok(v)
-    };
+    let at_least_1 = |name: &str| at_least_one(f, name);
     let interval = seconds(f, "ws_ping_interval")?;
     let level: u32 = f.get("ws_compression_level", "int 0-9")?;
     if level > 9 {

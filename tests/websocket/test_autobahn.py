@@ -30,6 +30,8 @@ COMPRESSION = ["12.*", "13.*"] if SCOPE else ["12.1.*", "12.2.1", "13.1.*", "13.
 # The 12.x case file leaves its test data file open (kosoku 0.1.0): its ResourceWarning is not
 # ours.
 pytestmark = [
+    # The whole of 12.x and 13.x (`make autobahn`) takes about 4 minutes here; 9.x longer.
+    pytest.mark.timeout(1800),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
