@@ -29,6 +29,8 @@ PYTHON_ONLY = {
     "max_requests",
     "max_requests_jitter",
     "max_worker_memory",
+    "interface",
+    "wsgi_threads",
 }
 RUST_READS = sorted(f.name for f in dataclasses.fields(ServerConfig) if f.name not in PYTHON_ONLY)
 

@@ -34,6 +34,10 @@ _tasks: set[asyncio.Task[None]] = set()
 _running: dict[int, asyncio.Task[None]] = {}
 # Request ids whose client went away while their handler ran (`Request.is_disconnected()`).
 _gone: set[int] = set()
+# What to do instead of cancelling when the client of request `job` goes away: a mounted ASGI
+# app is not cancelled, it is told (`receive()` gives `http.disconnect`, `send()` raises
+# OSError: ASGI spec 2.4), so its hook is called once and removed (covetpy.hosting.asgi).
+on_disconnect: dict[int, Callable[[], None]] = {}
 
 
 def _spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -117,7 +121,13 @@ def start(
 
 def cancel(job: int, why: str) -> None:
     """The server stopped waiting for request `job` ("disconnected" or "timeout"): cancels its
-    handler if it is suspended (a handler running right now finishes its current step)."""
+    handler if it is suspended (a handler running right now finishes its current step).
+    A disconnect of a request with an `on_disconnect` hook calls the hook instead."""
+    if why == "disconnected" and on_disconnect:
+        hook = on_disconnect.pop(job, None)
+        if hook is not None:
+            hook()
+            return
     task = _running.pop(job, None)
     if task is None:
         return
@@ -196,6 +206,10 @@ class RouteEntry:
     websocket: bool
     """A WebSocket route: Rust checks the upgrade handshake and hands the endpoint the
     session as `request.websocket` (`covetpy.websocket.endpoint`)."""
+    mount: bool = False
+    """A mount (`App.mount`): `path` is a prefix, `methods` and `plan` are empty, and Rust
+    calls `endpoint(request, responder)` for every request under the prefix that no route
+    takes (`covetpy.hosting`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,17 @@ class Request:
     def stream(self) -> BodyStream: ...
     def is_disconnected(self) -> Ready: ...
     @property
+    def job(self) -> int:
+        """The id `_bridge.cancel(job, why)` names this request by."""
+    def asgi_scope(self, template: dict[str, Any]) -> dict[str, Any]:
+        """A copy of `template` with this request's ASGI scope keys set (mounts)."""
+    def read_chunk(self) -> bytes | None:
+        """A mount's next body chunk; b"" at the end; None: `wait_chunk` first."""
+    def wait_chunk(self, future: asyncio.Future[None]) -> None: ...
+    def read_chunk_blocking(self) -> bytes:
+        """`read_chunk` for a worker thread: waits without the GIL; b"" at the end."""
+    def discard_body(self) -> None: ...
+    @property
     def request_id(self) -> str | None: ...
     @property
     def peer(self) -> tuple[str, int] | None:

@@ -4,6 +4,7 @@ handlers and dependency overrides; builds the one route table Rust receives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from covetpy.config import ServerConfig
     from covetpy.events import EventBus
     from covetpy.grpc import GrpcHost
+    from covetpy.hosting import Mounted
     from covetpy.websocket.channels import Channels
 
 __all__ = ["App"]
@@ -111,6 +113,8 @@ class App(Router):
         self._server: Server | None = None
         self._channels: Channels | None = None
         self._wake_scheduled = False
+        self.mounts: list[Mounted] = []
+        """The hosted ASGI/WSGI apps (`mount`), in declaration order."""
 
     @property
     def events(self) -> EventBus:
@@ -310,8 +314,30 @@ class App(Router):
                 return path
         raise RouteError(f"url_for: no route named {name!r}")
 
+    def mount(
+        self,
+        prefix: str,
+        app: Any,
+        *,
+        interface: str = "auto",
+        wsgi_threads: int = 16,
+    ) -> None:
+        """Serves an ASGI 3 or WSGI `app` (FastAPI, Starlette, Django, Flask, ...) under
+        `prefix` ("/" for everything): a request goes to it when no route of this app takes
+        its path and method (routes are matched first, in Rust), with `root_path` (ASGI) or
+        `SCRIPT_NAME` (WSGI) set to the prefix. An ASGI app's lifespan runs inside this app's
+        start-up and shutdown. `interface` is detected unless given ("asgi" or "wsgi");
+        `wsgi_threads` bounds the threads that run a WSGI app's requests."""
+        from covetpy.hosting import mounted
+
+        self.mounts.append(mounted(prefix, app, interface, wsgi_threads))
+        self._changed()
+
     def route_table(self) -> list[RouteEntry]:
-        """What the Rust core receives: one `RouteEntry` per route."""
+        """What the Rust core receives: one `RouteEntry` per route, then one per mount."""
+        return self._route_table() + [m.entry() for m in self.mounts]
+
+    def _route_table(self) -> list[RouteEntry]:
         handlers = self._exception_handlers
         return route_table(
             self.routes,
@@ -447,12 +473,21 @@ class App(Router):
         # Channels first: a start-up hook may broadcast, and a broker that cannot be reached
         # fails the start-up rather than the first broadcast.
         await self._start_channels()
+        started: list[Mounted] = []
         try:
+            # Mounted apps' lifespans first: this app's hooks may use what they set up.
+            for m in self.mounts:
+                await m.startup()
+                started.append(m)
             await self.plugins.run("on_startup")
             for hook in self._startup:
                 await _call(hook)
         except BaseException:
-            await self._close_channels()  # no shutdown follows a failed start-up
+            # No shutdown follows a failed start-up: what did start stops here.
+            for m in reversed(started):
+                with contextlib.suppress(Exception):
+                    await m.shutdown()
+            await self._close_channels()
             raise
 
     async def ready(self) -> None:
@@ -482,6 +517,11 @@ class App(Router):
                 errors.append(exc)
         # Each plugin's, even after one failed: the built-in observability plugin's, last,
         # flushes the spans of the hooks above.
+        for m in reversed(self.mounts):
+            try:
+                await m.shutdown()
+            except Exception as exc:
+                errors.append(exc)
         errors += await self.plugins.shutdown()
         try:
             await self._close_channels()

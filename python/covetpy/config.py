@@ -178,6 +178,14 @@ class ServerConfig:
         256, "WebSocket messages shorter than this are sent uncompressed"
     )
     ws_compression_level: int = _opt(1, "zlib level 0-9 of compressed WebSocket messages")
+    interface: str = _opt(
+        "auto",
+        "what the app is: auto (detected), covetpy (an App), asgi (an ASGI 3 app) or wsgi "
+        "(a WSGI app); a hosted ASGI/WSGI app is mounted at / of an App (docs/hosting.md)",
+    )
+    wsgi_threads: int = _opt(
+        16, "threads that run a hosted WSGI app's requests, per worker (at least 1)"
+    )
 
     def __post_init__(self) -> None:
         for name, allowed in _field_types().items():
@@ -193,6 +201,12 @@ class ServerConfig:
                 f"io must be auto, epoll or uring, not {self.io!r}"
                 + (" (from $COVETPY_IO)" if self.io == os.environ.get("COVETPY_IO") else "")
             )
+        if self.interface not in ("auto", "covetpy", "asgi", "wsgi"):
+            raise ValueError(
+                f"interface must be auto, covetpy, asgi or wsgi, not {self.interface!r}"
+            )
+        if self.wsgi_threads < 1:
+            raise ValueError(f"wsgi_threads must be at least 1, got {self.wsgi_threads}")
         if self.bridge not in ("batched", "inline"):
             raise ValueError(f"bridge must be batched or inline, not {self.bridge!r}")
         if self.max_inflight < 1:

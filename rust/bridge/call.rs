@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::log::Level;
-use crate::pipeline::{Dispatch, Job, Reply};
+use crate::pipeline::{BodyPipe, Dispatch, Job, Reply};
 use crate::protocol::response::Response;
 
 use super::convert::{self, finish, Ctx, Responder};
@@ -32,6 +32,10 @@ pub struct Endpoint {
     pub args: Vec<Arg>,
     pub wants_request: bool,
     pub names: Arc<[String]>,
+    /// A mount (a hosted ASGI or WSGI app): called as `handler(request, responder)`, it
+    /// answers through the responder when it is ready (an ASGI app's background work may
+    /// go on after its answer), and its return value is ignored.
+    pub mount: bool,
 }
 
 enum Step<'py> {
@@ -119,6 +123,7 @@ impl Handlers {
             call,
             queued,
             ws,
+            pipe,
         } = job;
         if let (Some(m), Some(q)) = (&self.metrics, queued) {
             m.gil_wait(q.elapsed());
@@ -128,9 +133,10 @@ impl Handlers {
             rt: self.rt.clone(),
             queue: self.queue.clone(),
         };
+        let mut reply = Some(reply);
         let result = (|| -> PyResult<Bound<'_, PyAny>> {
             let handler = ep.handler.bind(py);
-            if ep.args.is_empty() {
+            if ep.args.is_empty() && !ep.mount {
                 return handler.call0();
             }
             let mut values: Vec<Option<PyObject>> = Vec::with_capacity(ep.args.len());
@@ -141,6 +147,12 @@ impl Handlers {
                 });
             }
             let request = if ep.wants_request {
+                // A mount reads every body through a pipe: one already whole when it was
+                // read before dispatch (no body, or a WebSocket upgrade).
+                let link = ep.mount.then(|| super::hosted::BodyLink {
+                    pipe: pipe.unwrap_or_else(|| Arc::new(BodyPipe::complete(body.clone()))),
+                    queue: self.queue.clone(),
+                });
                 let data = RequestData {
                     head,
                     body,
@@ -154,11 +166,16 @@ impl Handlers {
                         session,
                         queue: self.queue.clone(),
                     }),
+                    pipe: link,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {
                 None
             };
+            if ep.mount {
+                let responder = reply.take().map(|r| Responder::new(r, self.ctx()));
+                return handler.call1((request, responder));
+            }
             let args = values.into_iter().map(|v| match v {
                 Some(v) => v,
                 None => request
@@ -168,6 +185,14 @@ impl Handlers {
             });
             handler.call1(PyTuple::new(py, args)?)
         })();
+        let Some(reply) = reply else {
+            // A mount answers through its responder; one that raised before it could is
+            // answered 500 when the responder it never used is dropped.
+            if let Err(e) = result {
+                crate::log!(Level::Error, "mounted app failed to start a request: {e}");
+            }
+            return None;
+        };
         let value = match result {
             Ok(v) if can_suspend && is_coroutine(&v) => {
                 // A Task from the first step: code that asks for the current task (asyncio

@@ -14,6 +14,7 @@ mod config;
 mod convert;
 mod errors;
 mod fields;
+mod hosted;
 mod identity;
 mod middleware;
 mod multidict;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use std::time::Duration;
 
-use crate::pipeline::{Cancel, Dispatch, Job};
+use crate::pipeline::{Cancel, Dispatch, Job, RouteKind};
 use crate::protocol::response::Response;
 
 /// A deferred wake-up is sent at once when this many events are waiting (a busy IO thread
@@ -54,8 +54,8 @@ pub struct JobQueue {
     fixed: Vec<Option<Response>>,
     /// Handler time limits, by route id.
     timeouts: Vec<RouteTimeout>,
-    /// WebSocket routes, by route id.
-    websocket: Vec<bool>,
+    /// How each route is served, by route id.
+    kinds: Vec<RouteKind>,
     /// Batches taken and events in them (read by `Server.stats()`, for batch sizes).
     batches: AtomicU64,
     taken: AtomicU64,
@@ -68,7 +68,7 @@ impl JobQueue {
     pub fn new(
         fixed: Vec<Option<Response>>,
         timeouts: Vec<RouteTimeout>,
-        websocket: Vec<bool>,
+        kinds: Vec<RouteKind>,
     ) -> std::io::Result<Self> {
         // SAFETY: eventfd(2) with valid flags; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -83,7 +83,7 @@ impl JobQueue {
             stopped: AtomicBool::new(false),
             fixed,
             timeouts,
-            websocket,
+            kinds,
             deferred: AtomicBool::new(false),
             batches: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -206,8 +206,8 @@ impl Dispatch for JobQueue {
         self.fixed.get(route)?.as_ref()?.try_clone()
     }
 
-    fn is_websocket(&self, route: usize) -> bool {
-        self.websocket.get(route).copied().unwrap_or(false)
+    fn kind(&self, route: usize) -> RouteKind {
+        self.kinds.get(route).copied().unwrap_or(RouteKind::Http)
     }
 
     fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {

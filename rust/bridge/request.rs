@@ -37,6 +37,8 @@ pub struct RequestData {
     pub call: CallMeta,
     /// The WebSocket an upgrade request to a WebSocket route opens.
     pub ws: Option<super::websocket::WsLink>,
+    /// A mount's body as it arrives (None for every other route).
+    pub pipe: Option<super::hosted::BodyLink>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -81,8 +83,66 @@ pub fn param_to_py(py: Python<'_>, rt: &Runtime, p: &Param) -> PyResult<PyObject
     })
 }
 
+impl Request {
+    fn body_link(&self) -> PyResult<&super::hosted::BodyLink> {
+        self.data.pipe.as_ref().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err(
+                "only a mount's request streams its body (use body() or stream())",
+            )
+        })
+    }
+}
+
 #[pymethods]
 impl Request {
+    /// The id the server names this request by in `_bridge.cancel(job, why)`.
+    #[getter]
+    fn job(&self) -> u64 {
+        self.data.id
+    }
+
+    /// The ASGI scope of this request: a copy of `template` with the request's own keys set
+    /// (`rust/bridge/hosted.rs`).
+    fn asgi_scope<'py>(
+        &self,
+        py: Python<'py>,
+        template: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        super::hosted::asgi_scope(
+            py,
+            template,
+            &self.data.head,
+            self.data.ws.is_some(),
+            &self.scheme(),
+            &self.path(),
+            self.client(),
+        )
+    }
+
+    /// A mount's next body chunk: `b""` once the body ended, None when nothing is there yet
+    /// (`wait_chunk`, then again). ConnectionResetError when the body was cut.
+    fn read_chunk<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.body_link()?.read(py)
+    }
+
+    /// Resolves the asyncio `future` once `read_chunk` would not answer None.
+    fn wait_chunk(&self, future: PyObject) -> PyResult<()> {
+        self.body_link()?.wait(future);
+        Ok(())
+    }
+
+    /// `read_chunk` for a worker thread: waits (without the GIL); `b""` at the end.
+    fn read_chunk_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.body_link()?.read_blocking(py)
+    }
+
+    /// The app reads no more of the body: the server stops reading it (and closes the
+    /// connection after the answer if some was left).
+    fn discard_body(&self) -> PyResult<()> {
+        self.body_link()?.pipe.discard();
+        Ok(())
+    }
+
     /// The WebSocket this upgrade request opens (None for every other request).
     #[getter]
     fn websocket(&self) -> Option<super::websocket::WsSession> {

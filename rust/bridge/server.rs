@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use crate::metrics::Registry;
 
 use crate::log::Level;
-use crate::router::{RouteSpec, Router};
+use crate::pipeline::RouteKind;
+use crate::router::{Mount, RouteSpec, Router};
 use crate::server::{self as core, Dispatch};
 
 use super::call::{Arg, Endpoint, Handlers, InlineDispatch};
@@ -75,7 +76,9 @@ impl Server {
         let mut defs = Vec::new();
         let mut fixed = Vec::new();
         let mut timeouts = Vec::new();
-        let mut websocket = Vec::new();
+        let mut kinds = Vec::new();
+        let mut mounts = Vec::new();
+        let mut labels = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
             let owner = format!("route table entry {id}");
@@ -105,28 +108,48 @@ impl Server {
             }
             let plan: Vec<(String, Option<String>)> =
                 f.get("plan", "a tuple of (str, str or None)")?;
-            websocket.push(f.get::<bool>("websocket", "bool")?);
-            specs.push(RouteSpec {
-                id,
-                methods,
-                path: path.clone(),
+            let websocket = f.get::<bool>("websocket", "bool")?;
+            let mount = f.get::<bool>("mount", "bool")?;
+            kinds.push(match (websocket, mount) {
+                (_, true) => RouteKind::Mount,
+                (true, false) => RouteKind::WebSocket,
+                (false, false) => RouteKind::Http,
             });
+            if mount {
+                // Every request under the prefix that no route takes: methods do not apply.
+                labels.push(if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.clone()
+                });
+                mounts.push(Mount {
+                    id,
+                    prefix: path.clone(),
+                });
+            } else {
+                labels.push(route_label(&path));
+                specs.push(RouteSpec {
+                    id,
+                    methods,
+                    path: path.clone(),
+                });
+            }
             defs.push((path, endpoint.unbind(), plan));
         }
-        if inline && websocket.iter().any(|w| *w) {
+        if inline && kinds.iter().any(|k| *k != RouteKind::Http) {
             // The inline bridge steps a handler's coroutine once and answers 500 if it
             // suspends; a WebSocket handler always does.
             return Err(ConfigError::new_err(
-                "WebSocket routes need bridge=batched (the inline bridge cannot run a \
-                 handler that waits)",
+                "WebSocket routes and mounts need bridge=batched (the inline bridge cannot \
+                 run a handler that waits)",
             ));
         }
-        let router = Router::new(&specs).map_err(|e| route_error(routes.py(), &e))?;
+        let router =
+            Router::with_mounts(&specs, &mounts).map_err(|e| route_error(routes.py(), &e))?;
         // Created here, in the worker process: a registry must never cross a fork.
         let metrics = match &metrics_dir {
             Some(dir) => {
-                let templates: Vec<String> = specs.iter().map(|s| route_label(&s.path)).collect();
-                let registry = Registry::create(std::path::Path::new(dir), &templates)
+                let registry = Registry::create(std::path::Path::new(dir), &labels)
                     .map_err(|e| ConfigError::new_err(format!("metrics directory {dir}: {e}")))?;
                 Some(Arc::new(registry))
             }
@@ -154,16 +177,24 @@ impl Server {
                     }
                 });
             }
-            let wants_request = args.iter().any(|a| matches!(a, Arg::Request));
+            let mount = kinds[id] == RouteKind::Mount;
+            if mount && !args.is_empty() {
+                return Err(RouteError::new_err(format!(
+                    "mount {path:?}: a mount's plan is empty (it is called with the request \
+                     and its responder)"
+                )));
+            }
+            let wants_request = mount || args.iter().any(|a| matches!(a, Arg::Request));
             endpoints.push(Endpoint {
                 handler,
                 args,
                 wants_request,
                 names,
+                mount,
             });
         }
         let queue = Arc::new(
-            JobQueue::new(fixed, timeouts, websocket)
+            JobQueue::new(fixed, timeouts, kinds)
                 .map_err(|e| ConfigError::new_err(format!("eventfd: {e}")))?,
         );
         // Confined to one CPU, the Python thread would poll on the CPU the IO thread needs to

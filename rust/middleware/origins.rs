@@ -145,7 +145,7 @@ impl WebSocketOrigins {
     /// 403 (RFC 6455 §4.2.2 step 4) when an upgrade to WebSocket comes from an origin that is
     /// not allowed.
     pub(super) fn check(&self, head: &RequestHead) -> Result<(), Response> {
-        if !is_websocket_upgrade(head) {
+        if !crate::protocol::ws::handshake::is_upgrade(head) {
             return Ok(());
         }
         let mut origins = head
@@ -169,15 +169,6 @@ impl WebSocketOrigins {
             &format!("WebSocket upgrade from origin {shown} not allowed"),
         ))
     }
-}
-
-/// Whether `Upgrade` lists the `websocket` protocol (RFC 9110 §7.8: a comma-separated list,
-/// compared case-insensitively).
-fn is_websocket_upgrade(head: &RequestHead) -> bool {
-    head.headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"))
-        .flat_map(|(_, v)| v.split(|&b| b == b','))
-        .any(|token| crate::protocol::h1::token::trim_ows(token).eq_ignore_ascii_case(b"websocket"))
 }
 
 /// Whether the origin names the host the request is for: same name, and same port (a Host

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use crate::io::Peer;
 use crate::log::{self, Level};
 use crate::pipeline::answers::timed_out;
+use crate::pipeline::body_pipe::BodyPipe;
 use crate::pipeline::call::CallMeta;
 use crate::pipeline::exchange::Exchange;
 use crate::pipeline::route::{Param, Routed};
@@ -46,6 +47,21 @@ pub struct Job {
     pub queued: Option<std::time::Instant>,
     /// The WebSocket a WebSocket route's upgrade request opens (None for every other job).
     pub ws: Option<Arc<Session>>,
+    /// A mount's body, streamed while it arrives (`body` is empty then); None for every
+    /// other route, whose body is read whole before dispatch.
+    pub pipe: Option<Arc<BodyPipe>>,
+}
+
+/// How the protocol serves a route's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// A request with its whole body, one answer.
+    Http,
+    /// Only WebSocket upgrades: they open a [`Session`].
+    WebSocket,
+    /// A mounted app (ASGI or WSGI): every method under a prefix, the body streamed through a
+    /// [`BodyPipe`], and WebSocket upgrades open a [`Session`] too.
+    Mount,
 }
 
 /// The one-shot return path of a job to its connection. It holds the request's admission
@@ -101,10 +117,10 @@ pub trait Dispatch: Send + Sync + 'static {
         let _ = route;
         None
     }
-    /// Whether `route` is a WebSocket route (its upgrade requests open a [`Session`]).
-    fn is_websocket(&self, route: usize) -> bool {
+    /// How `route`'s requests are served.
+    fn kind(&self, route: usize) -> RouteKind {
         let _ = route;
-        false
+        RouteKind::Http
     }
     /// How long `route`'s handler may take; `default` is the server's `request_timeout`.
     fn timeout(&self, route: usize, default: Option<Duration>) -> Option<Duration> {
@@ -133,7 +149,8 @@ pub struct Dispatched {
 impl Ctx {
     /// Hands a routed, admitted request with its whole body to the handlers. `slot` is its
     /// admission slot, given back when the reply is sent or dropped (a WebSocket's session
-    /// holds its own slot until the accept: `slot` is None then); `ws` its WebSocket.
+    /// holds its own slot until the accept: `slot` is None then); `ws` its WebSocket, `pipe`
+    /// the body still arriving (a mount's).
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn dispatch_job(
@@ -145,6 +162,7 @@ impl Ctx {
         peer: Peer,
         ex: &mut Exchange,
         ws: Option<Arc<Session>>,
+        pipe: Option<Arc<BodyPipe>>,
     ) -> Dispatched {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id();
@@ -176,6 +194,7 @@ impl Ctx {
             call,
             queued: ex.sample.as_ref().map(|_| std::time::Instant::now()),
             ws,
+            pipe,
         };
         self.dispatch.dispatch(job);
         Dispatched {

@@ -23,6 +23,7 @@
 
 pub mod admit;
 pub mod answers;
+pub mod body_pipe;
 pub mod call;
 pub mod dispatch;
 mod exchange;
@@ -37,8 +38,9 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use body_pipe::BodyPipe;
 pub use call::CallMeta;
-pub use dispatch::{Cancel, Dispatch, Dispatched, Job, Reply};
+pub use dispatch::{Cancel, Dispatch, Dispatched, Job, Reply, RouteKind};
 pub use exchange::Exchange;
 pub use front::{front, Front};
 pub use route::{Param, Routed};

@@ -128,7 +128,16 @@ fn a_routed_request_is_dispatched_with_its_body_and_params() {
     };
     let slot = ctx.shared.gate.try_admit().unwrap();
     let h = head("POST /items HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\n");
-    let mut d = ctx.dispatch_job(h, "hi".into(), routed, Some(slot), peer(), &mut ex, None);
+    let mut d = ctx.dispatch_job(
+        h,
+        "hi".into(),
+        routed,
+        Some(slot),
+        peer(),
+        &mut ex,
+        None,
+        None,
+    );
     assert!(ex.trace.is_some());
     let job = keep.0.lock().unwrap().pop().unwrap();
     assert_eq!((job.route, &job.body[..], job.id), (3, &b"hi"[..], d.id));

@@ -3,9 +3,11 @@
 
 pub mod convert;
 mod error;
+mod mount;
 mod pattern;
 pub mod table;
 
 pub use convert::{Converter, ParamValue};
 pub use error::RouteError;
+pub use mount::Mount;
 pub use table::{Lookup, Params, RouteSpec, Router};

@@ -41,6 +41,7 @@ use std::fmt;
 
 use super::convert::{Converter, ParamValue};
 use super::error::RouteError;
+use super::mount::{Mount, Mounts};
 use super::pattern::{invalid, match_segs, overlap, parse_path, valid_method, Seg};
 
 /// One route as Python declares it: `id` is the caller's index, `methods` upper-case
@@ -203,6 +204,8 @@ pub struct Router {
     entries: Vec<Entry>,
     routes: Vec<Compiled>,
     by_id: HashMap<usize, usize>,
+    /// Prefixes served by one route when the table takes no request (`rust/router/mount.rs`).
+    mounts: Mounts,
 }
 
 impl fmt::Debug for Router {
@@ -364,7 +367,20 @@ impl Router {
             entries,
             routes: compiled,
             by_id,
+            mounts: Mounts::default(),
         })
+    }
+
+    /// Compiles the table plus its mounts: a path under a mount's prefix that no route takes
+    /// (404 or 405) goes to the mount's route, with no parameters. A mount id must not be a
+    /// route's.
+    pub fn with_mounts(routes: &[RouteSpec], mounts: &[Mount]) -> Result<Router, RouteError> {
+        let mut router = Router::new(routes)?;
+        if let Some(m) = mounts.iter().find(|m| router.by_id.contains_key(&m.id)) {
+            return Err(RouteError::DuplicateId { id: m.id });
+        }
+        router.mounts = Mounts::new(mounts)?;
+        Ok(router)
     }
 
     /// Matches `method` and the raw request `path` (no query string).
@@ -374,6 +390,20 @@ impl Router {
     /// request and fallbacks are tried. (matchit itself may allocate a backtracking stack
     /// where static and parameter siblings coexist, and for more than three parameters.)
     pub fn lookup<'a>(&'a self, method: &str, path: &'a str) -> Lookup<'a> {
+        let found = self.lookup_table(method, path);
+        if matches!(found, Lookup::Found { .. }) || self.mounts.is_empty() {
+            return found;
+        }
+        match self.mounts.find(path) {
+            Some(route) => Lookup::Found {
+                route,
+                params: Params::new(),
+            },
+            None => found,
+        }
+    }
+
+    fn lookup_table<'a>(&'a self, method: &str, path: &'a str) -> Lookup<'a> {
         let Ok(matched) = self.tree.at(path) else {
             return Lookup::NotFound;
         };

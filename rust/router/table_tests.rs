@@ -729,3 +729,71 @@ proptest! {
         }
     }
 }
+
+mod mounts {
+    use super::*;
+    use crate::router::Mount;
+
+    fn router() -> Router {
+        let routes = vec![
+            RouteSpec {
+                id: 0,
+                methods: vec!["GET".into()],
+                path: "/items/{id:int}".into(),
+            },
+            RouteSpec {
+                id: 1,
+                methods: vec!["GET".into()],
+                path: "/api/health".into(),
+            },
+        ];
+        let mounts = vec![
+            Mount {
+                id: 2,
+                prefix: "".into(),
+            },
+            Mount {
+                id: 3,
+                prefix: "/api".into(),
+            },
+        ];
+        Router::with_mounts(&routes, &mounts).unwrap()
+    }
+
+    fn id(l: Lookup<'_>) -> Option<usize> {
+        match l {
+            Lookup::Found { route, .. } => Some(route),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn native_routes_win_and_misses_go_to_the_longest_mount() {
+        let r = router();
+        assert_eq!(id(r.lookup("GET", "/items/5")), Some(0));
+        assert_eq!(id(r.lookup("GET", "/api/health")), Some(1));
+        // A 405 of the table (POST) and a refused converter (abc) go to the mount.
+        assert_eq!(id(r.lookup("POST", "/items/5")), Some(2));
+        assert_eq!(id(r.lookup("GET", "/items/abc")), Some(2));
+        assert_eq!(id(r.lookup("POST", "/api/health")), Some(3));
+        assert_eq!(id(r.lookup("GET", "/api/other")), Some(3));
+        assert_eq!(id(r.lookup("DELETE", "/")), Some(2));
+    }
+
+    #[test]
+    fn a_mount_id_that_is_a_route_id_is_refused() {
+        let routes = vec![RouteSpec {
+            id: 0,
+            methods: vec!["GET".into()],
+            path: "/".into(),
+        }];
+        let mounts = vec![Mount {
+            id: 0,
+            prefix: "/x".into(),
+        }];
+        assert!(matches!(
+            Router::with_mounts(&routes, &mounts),
+            Err(RouteError::DuplicateId { id: 0 })
+        ));
+    }
+}

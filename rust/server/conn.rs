@@ -20,7 +20,7 @@ use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::middleware::StreamEncoder;
 use crate::pipeline::answers::unanswered;
-use crate::pipeline::{front, Cancel, Ctx, Exchange, Front};
+use crate::pipeline::{front, Cancel, Ctx, Exchange, Front, RouteKind, Routed};
 use crate::protocol::h1::encode::{
     write_chunk, write_error, write_last_chunk, write_response_head, Framing, CONTINUE_100,
 };
@@ -34,6 +34,8 @@ use crate::server::spin;
 use crate::server::ticker::{ticker, Ticker};
 use crate::server::unwind::{self, CatchUnwind};
 
+#[path = "stream_body.rs"]
+mod stream_body;
 #[path = "upgrade.rs"]
 mod upgrade;
 
@@ -327,7 +329,7 @@ impl<C: Conn> Connection<C> {
                 ex,
             };
             let routed = match front {
-                Front::Routed(routed) if self.ctx.dispatch.is_websocket(routed.route) => {
+                Front::Routed(routed) if self.opens_websocket(&head, routed.route) => {
                     // Earlier answers first: after this request the connection is not HTTP.
                     self.flush().await?;
                     return self.upgrade(head, routed, meta).await;
@@ -349,6 +351,13 @@ impl<C: Conn> Connection<C> {
             };
 
             let framing = head.framing();
+            let mount = |r: &Routed| self.ctx.dispatch.kind(r.route) == RouteKind::Mount;
+            if framing != BodyFraming::Empty && routed.as_ref().is_ok_and(mount) {
+                if let Ok(routed) = routed {
+                    self.stream_request(head, routed, framing, meta).await?;
+                }
+                continue;
+            }
             let body = if framing == BodyFraming::Empty {
                 Bytes::new()
             } else {
@@ -399,6 +408,7 @@ impl<C: Conn> Connection<C> {
                                 Some(slot),
                                 peer,
                                 &mut meta.ex,
+                                None,
                                 None,
                             );
                             Answer::Wait(Waiting {

@@ -139,6 +139,7 @@ impl<C: Conn> Connection<C> {
             peer,
             &mut meta.ex,
             Some(session.clone()),
+            None,
         );
         let mut rx = d.rx;
         let deadline = d.limit.map(|l| Instant::now() + l);

@@ -7,11 +7,10 @@ import dataclasses
 import logging
 
 from covetpy._core import Server
-from covetpy._importer import import_from_string
-from covetpy.app import App
 from covetpy.cli.logs import configure_logging
 from covetpy.config import ServerConfig
 from covetpy.exceptions import ConfigError, CovetError
+from covetpy.hosting import load_app
 from covetpy.server.supervisor import Supervisor
 
 logger = logging.getLogger("covetpy")
@@ -31,12 +30,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # Import once here so a broken app fails fast with one clear message, not N worker crashes.
     try:
-        app = import_from_string(args.app)
+        app = load_app(args.app, config.interface, config.wsgi_threads)
     except CovetError as exc:
-        logger.error("%s", exc)
-        return 2
-    if not isinstance(app, App):
-        logger.error("%s is a %s, not a covetpy.App", args.app, type(app).__name__)
+        logger.error("%s: %s", args.app, exc)
         return 2
     try:
         # Builds the Rust route table (without binding) so conflicts are reported once, here.

@@ -288,8 +288,8 @@ def run(
 
 def main() -> None:
     """Entry point of a worker process started by the supervisor."""
-    from covetpy._importer import import_from_string
     from covetpy.cli.logs import configure_logging
+    from covetpy.hosting import load_app
 
     spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
     config = ServerConfig(**spec["config"])
@@ -299,13 +299,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        app = import_from_string(spec["app"])
+        app = load_app(spec["app"], config.interface, config.wsgi_threads)
         imported_at = time.time()
     except Exception:
         logger.exception("cannot load the app %s", spec["app"])
-        sys.exit(3)
-    if not isinstance(app, App):
-        logger.error("%s is a %s, not a covetpy.App", spec["app"], type(app).__name__)
         sys.exit(3)
     channel: int | None = spec.get("channel_fd")
     activated_at = None
