@@ -3,6 +3,8 @@
 //! handler to a [`Dispatch`].
 
 mod conn;
+#[cfg(test)]
+mod mount_tests;
 mod spin;
 pub use spin::yield_cpu;
 #[cfg(test)]
