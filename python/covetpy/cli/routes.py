@@ -10,7 +10,7 @@ from covetpy.middleware import describe
 
 def print_routes(app_ref: str, middleware: bool = False) -> int:
     """Prints one line per route: methods (`WS` for a WebSocket route), path (with
-    converters), handler; with `middleware`, the chain around each route, outermost first,
+    converters), handler, then one per mount (`MOUNT`, its prefix, the hosted app); with `middleware`, the chain around each route, outermost first,
     under it."""
     try:
         app = import_from_string(app_ref)
@@ -30,6 +30,13 @@ def print_routes(app_ref: str, middleware: bool = False) -> int:
     ]
     width_m = max((len(m) for m, _, _ in rows), default=6)
     width_p = max((len(p) for _, p, _ in rows), default=4)
+    # Mounts come after every route: Rust tries them only when no route takes a request.
+    mounts = [
+        ("MOUNT", (m.prefix or "/") + "*", f"{m.kind.upper()} {_name(m.endpoint.app)}")
+        for m in app.mounts
+    ]
+    width_m = max([width_m, *(len(m) for m, _, _ in mounts)])
+    width_p = max([width_p, *(len(p) for _, p, _ in mounts)])
     if middleware:
         native = [m.describe() for m in app.native_middleware]
         print("built-in (Rust), outermost first:")
@@ -49,4 +56,13 @@ def print_routes(app_ref: str, middleware: bool = False) -> int:
                 print(f"{'':<{width_m}}    {i}. {name}")
             if not chain:
                 print(f"{'':<{width_m}}    (no middleware)")
+    for m, p, h in mounts:
+        print(f"{m:<{width_m}}  {p:<{width_p}}  {h}")
     return 0
+
+
+def _name(app: object) -> str:
+    kind = type(app)
+    if kind.__name__ == "function":
+        return f"{getattr(app, '__module__', '?')}.{getattr(app, '__qualname__', '?')}"
+    return f"{kind.__module__}.{kind.__qualname__}"
