@@ -10,8 +10,8 @@ from covetpy.middleware import describe
 
 def print_routes(app_ref: str, middleware: bool = False) -> int:
     """Prints one line per route: methods (`WS` for a WebSocket route), path (with
-    converters), handler, then one per mount (`MOUNT`, its prefix, the hosted app); with `middleware`, the chain around each route, outermost first,
-    under it."""
+    converters), handler, then one per mount (`MOUNT`, its prefix, the hosted app); with
+    `middleware`, the chain around each route, outermost first, under it."""
     try:
         app = import_from_string(app_ref)
     except CovetError as exc:

@@ -62,8 +62,9 @@ def detect(obj: Any) -> Literal["covetpy", "asgi", "wsgi"]:
             return "asgi"
         if n == 1:
             raise ConfigError(
-                "this looks like an ASGI 2 app (`app(scope)` returning a coroutine function); "
-                "CovetPy hosts ASGI 3 apps: wrap it with asgiref.compatibility.guarantee_single_callable"
+                "this looks like an ASGI 2 app (`app(scope)` returning a coroutine "
+                "function); CovetPy hosts ASGI 3 apps: wrap it with "
+                "asgiref.compatibility.guarantee_single_callable"
             )
     elif n == 2:
         return "wsgi"
@@ -139,7 +140,10 @@ def detect_quietly(app: Any) -> str | None:
 
 
 def _wrong(app: Any, said: str, seen: str) -> str:
-    shapes = {"asgi": "an async callable (scope, receive, send)", "wsgi": "(environ, start_response)"}
+    shapes = {
+        "asgi": "an async callable (scope, receive, send)",
+        "wsgi": "a callable (environ, start_response)",
+    }
     return (
         f"--interface {said}, but {type(app).__name__} is {shapes[seen]}: a {seen.upper()} "
         f"app (leave --interface at auto, or say {seen})"
