@@ -321,3 +321,30 @@ def test_request_headers_are_read_only() -> None:
         "request headers are read-only; set headers on the Response",
         "query parameters are read-only",
     ]
+
+
+def test_a_file_larger_than_one_piece_is_sent_whole_with_its_length(tmp_path: Path) -> None:
+    """The server sends a FileResponse from the file itself (sendfile(2) under epoll, reads
+    under io_uring) in 1 MiB pieces, with Content-Length instead of chunks; a range that
+    starts in one piece and ends in another comes out exact."""
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    app = App(openapi_url=None)
+
+    @app.get("/big")
+    def big() -> FileResponse:
+        return FileResponse(path)
+
+    with TestClient(app) as c:
+        r = c.get("/big")
+        assert r.status_code == 200
+        assert r.headers["content-length"] == str(len(data))
+        assert "transfer-encoding" not in r.headers
+        assert r.content == data
+        r = c.get("/big", headers={"range": "bytes=1048570-2097160"})
+        assert r.status_code == 206
+        assert r.content == data[1048570:2097161]
+        head = c.head("/big")
+        assert head.headers["content-length"] == str(len(data))
+        assert head.content == b""

@@ -61,6 +61,10 @@ class Response:
 
     media_type: ClassVar[str | None] = None
     charset: ClassVar[str] = "utf-8"
+    sendfile: tuple[str | int, int, int] | None = None
+    """`(path or file descriptor, offset, length)`: the server sends that range of the file
+    itself (`sendfile(2)` under epoll) instead of pumping `body_iterator`, which must still
+    be set (what `covetpy.testing` and Python middleware read)."""
 
     status_code: int
     body: bytes
@@ -252,6 +256,7 @@ class FileResponse(Response):
             self.set_header("content-disposition", f"attachment; filename*=utf-8''{quoted}")
         self._range: tuple[int, int] = (0, self.size)
         self.body_iterator = self._read(0, self.size)
+        self.sendfile = (self.path, 0, self.size)
 
     def prepare(self, request: Request) -> Response:
         """Applies the request's conditional and range headers (RFC 9110 §13, §14)."""
@@ -294,6 +299,7 @@ class FileResponse(Response):
         self.status_code = 206
         self.set_header("content-range", f"bytes {start}-{end - 1}/{self.size}")
         self.body_iterator = self._read(start, end)
+        self.sendfile = (self.path, start, end - start)
         return self
 
     def _not_modified(self) -> Response:

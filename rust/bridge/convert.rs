@@ -15,7 +15,7 @@ use crate::log::Level;
 use crate::pipeline::Reply;
 use crate::protocol::h1::encode::{valid_header_name, valid_header_value};
 use crate::protocol::problem::problem;
-use crate::protocol::response::{Body, Response};
+use crate::protocol::response::{Body, FileBody, Response};
 
 use super::queue::JobQueue;
 use super::runtime::Runtime;
@@ -87,6 +87,15 @@ fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> Py
     let (status, header_block) = status_and_headers(obj)?;
     let iterator = obj.getattr(intern!(py, "body_iterator"))?;
     if !iterator.is_none() {
+        // A file the IO thread can send itself: the iterator (the fallback) is never started.
+        let file = obj.getattr(intern!(py, "sendfile"))?;
+        if !file.is_none() {
+            return Ok(Response {
+                status,
+                header_block,
+                body: Body::File(file_body(&file)?),
+            });
+        }
         let (sender, body) = stream::channel(ctx.queue.clone());
         ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
         return Ok(Response {
@@ -96,6 +105,29 @@ fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> Py
         });
     }
     full_body(obj, status, header_block)
+}
+
+/// `Response.sendfile`: `(path or file descriptor, offset, length)`. A descriptor is
+/// duplicated, so the caller may close its file when the response is made.
+fn file_body(spec: &Bound<'_, PyAny>) -> PyResult<FileBody> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (target, offset, len): (Bound<'_, PyAny>, u64, u64) = spec.extract().map_err(|_| {
+        PyTypeError::new_err("Response.sendfile must be (path or fd, offset, length)")
+    })?;
+    let file = if let Ok(fd) = target.extract::<i32>() {
+        // SAFETY: dup(2) of a descriptor the caller holds open; the result is checked and
+        // owned by nothing else.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: `dup` is a fresh descriptor we own.
+        std::fs::File::from(unsafe { OwnedFd::from_raw_fd(dup) })
+    } else {
+        let path: std::path::PathBuf = target.extract()?;
+        std::fs::File::open(path)?
+    };
+    Ok(FileBody { file, offset, len })
 }
 
 /// A `Response` fixed at start-up (`App.add_static`): full bodies only.

@@ -111,6 +111,40 @@ pub trait Conn: 'static {
     /// What the peer has done, checked without reading: a client that sent its request and
     /// went away while the handler runs.
     fn peer_state(&self) -> socket::PeerState;
+    /// Sends `len` bytes of `file` from `offset`; an error if the file ends first. This
+    /// default reads the file in 64 KiB pieces and writes them (the io_uring driver: there is
+    /// no sendfile operation in tokio-uring); epoll overrides it with `sendfile(2)`, which
+    /// copies in the kernel.
+    fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = io::Result<()>> {
+        async move {
+            use std::os::unix::fs::FileExt;
+            let mut buf = Vec::new();
+            let (mut at, end) = (offset, offset + len);
+            while at < end {
+                let want = (end - at).min(64 * 1024) as usize;
+                buf.resize(want, 0);
+                // A read of the page cache; a file on a slow disk would hold this IO thread.
+                let n = file.read_at(&mut buf, at)?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than the length announced",
+                    ));
+                }
+                buf.truncate(n);
+                let (r, back) = self.write_all(buf).await;
+                r?;
+                buf = back;
+                at += n as u64;
+            }
+            Ok(())
+        }
+    }
 
     /// The reading half.
     type Reader: ReadHalf;

@@ -11,6 +11,20 @@ pub enum Body {
     Full(Bytes),
     /// Chunks produced over time, sent with chunked encoding.
     Stream(StreamBody),
+    /// A range of an open file, sent with Content-Length by `sendfile(2)` where the IO driver
+    /// can (a hosted app's `pathsend` or `wsgi.file_wrapper`, a `FileResponse`).
+    File(FileBody),
+}
+
+/// A range of an open file to send as the body.
+pub struct FileBody {
+    /// The file, opened when the response was made.
+    pub file: std::fs::File,
+    /// Where the range starts.
+    pub offset: u64,
+    /// How many bytes; a file that turns out shorter cuts the connection (the length was
+    /// promised in Content-Length).
+    pub len: u64,
 }
 
 /// The receiving end of a streamed body. The stream ends at `Chunk::End`; a sender dropped
@@ -68,7 +82,7 @@ impl Response {
                 header_block: self.header_block.clone(),
                 body: Body::Full(b.clone()),
             }),
-            Body::Stream(_) => None,
+            Body::Stream(_) | Body::File(_) => None,
         }
     }
 

@@ -31,7 +31,7 @@ impl Mounts {
             }
             out.push(Mount { id: m.id, prefix });
         }
-        out.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        out.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         Ok(Mounts(out))
     }
 

@@ -28,7 +28,7 @@ use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, RequestHead, Version,
 };
 use crate::protocol::problem::problem;
-use crate::protocol::response::{Body, Chunk, Response, StreamBody};
+use crate::protocol::response::{Body, Chunk, FileBody, Response, StreamBody};
 use crate::protocol::status::status_allows_body;
 use crate::server::spin;
 use crate::server::ticker::{ticker, Ticker};
@@ -92,6 +92,16 @@ struct Waiting {
     /// Keeps this thread from busy polling while the handler works (`spin.rs`).
     _in_flight: spin::InFlight,
 }
+
+/// What of a response is left to send after its head.
+enum Rest {
+    Stream(StreamBody),
+    File(FileBody),
+}
+
+/// Sent in pieces of this size, each within the write timeout: a client that stops reading is
+/// dropped after the timeout, one that reads slowly is not (a 1 GiB file need not fit in it).
+const FILE_PIECE: u64 = 1024 * 1024;
 
 /// Frames streamed data (chunked, or raw for HTTP/1.0), through a compressor when there is one.
 struct Body10OrChunked {
@@ -601,25 +611,38 @@ impl<C: Conn> Connection<C> {
             let encoder = p.ex.respond(&self.ctx, p.head_only, &mut response);
             let status = response.status;
             let before = self.wbuf.len();
-            let stream = self.encode(response, &p, close);
-            p.ex.log_access(&self.peer, status, self.wbuf.len() - before);
-            if let Some(rx) = stream {
-                let mut out = Body10OrChunked {
-                    version_10: p.version_10,
-                    scratch: Vec::new(),
-                    sent: 0,
-                };
-                let streamed = match self.write_out().await {
-                    Ok(()) => {
-                        self.streaming = true;
-                        self.stream_body(rx, &mut out, encoder).await
-                    }
-                    Err(stop) => Err(stop),
-                };
-                // Also when cut short (client gone, producer failed): what was sent of it.
-                p.ex.record_streamed(status, out.sent);
-                streamed?;
-                self.streaming = false;
+            let rest = self.encode(response, &p, close);
+            let file_len = match &rest {
+                Some(Rest::File(f)) => f.len as usize,
+                _ => 0,
+            };
+            p.ex.log_access(&self.peer, status, self.wbuf.len() - before + file_len);
+            match rest {
+                Some(Rest::Stream(rx)) => {
+                    let mut out = Body10OrChunked {
+                        version_10: p.version_10,
+                        scratch: Vec::new(),
+                        sent: 0,
+                    };
+                    let streamed = match self.write_out().await {
+                        Ok(()) => {
+                            self.streaming = true;
+                            self.stream_body(rx, &mut out, encoder).await
+                        }
+                        Err(stop) => Err(stop),
+                    };
+                    // Also when cut short (client gone, producer failed): what was sent of it.
+                    p.ex.record_streamed(status, out.sent);
+                    streamed?;
+                    self.streaming = false;
+                }
+                Some(Rest::File(file)) => {
+                    self.write_out().await?;
+                    self.streaming = true;
+                    self.send_file(file).await?;
+                    self.streaming = false;
+                }
+                None => {}
             }
             if close {
                 self.closing = true;
@@ -700,8 +723,9 @@ impl<C: Conn> Connection<C> {
         }
     }
 
-    /// Appends the head (and a full body) to the write buffer; returns a stream to pump.
-    fn encode(&mut self, response: Response, p: &Meta, close: bool) -> Option<StreamBody> {
+    /// Appends the head (and a full body) to the write buffer; returns a stream to pump or a
+    /// file to send.
+    fn encode(&mut self, response: Response, p: &Meta, close: bool) -> Option<Rest> {
         let date = date::http_date();
         let has_body = status_allows_body(response.status);
         match response.body {
@@ -743,7 +767,24 @@ impl<C: Conn> Connection<C> {
                     p.keep_alive_10 && !close,
                     &date,
                 );
-                (has_body && !p.head_only).then_some(stream)
+                (has_body && !p.head_only).then_some(Rest::Stream(stream))
+            }
+            Body::File(file) => {
+                let framing = if has_body {
+                    Framing::Length(file.len as usize)
+                } else {
+                    Framing::None
+                };
+                write_response_head(
+                    &mut self.wbuf,
+                    response.status,
+                    &response.header_block,
+                    framing,
+                    close,
+                    p.keep_alive_10,
+                    &date,
+                );
+                (has_body && !p.head_only).then_some(Rest::File(file))
             }
         }
     }
@@ -825,6 +866,29 @@ impl<C: Conn> Connection<C> {
     async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         self.wbuf.extend_from_slice(bytes);
         self.write_out().await
+    }
+
+    /// Sends a file body after its head; a file shorter than announced cuts the connection.
+    async fn send_file(&mut self, file: FileBody) -> Result<(), Stop> {
+        let end = file.offset + file.len;
+        let mut at = file.offset;
+        while at < end {
+            let piece = (end - at).min(FILE_PIECE);
+            let send = self.conn.send_file(&file.file, at, piece);
+            match tokio::time::timeout(self.ctx.config.write_timeout, send).await {
+                Ok(Ok(())) => at += piece,
+                Ok(Err(e)) => {
+                    log::write(
+                        Level::Debug,
+                        format_args!("{}: file body cut: {e}", self.peer),
+                    );
+                    return Err(Stop::Gone);
+                }
+                Err(_) => return Err(Stop::Gone),
+            }
+            spin::activity();
+        }
+        Ok(())
     }
 
     async fn write_out(&mut self) -> Result<(), Stop> {

@@ -14,7 +14,7 @@ fn json(len: usize) -> Response {
 fn full_body(r: &Response) -> &[u8] {
     match &r.body {
         Body::Full(b) => b,
-        Body::Stream(_) => panic!("full body expected"),
+        _ => panic!("full body expected"),
     }
 }
 
