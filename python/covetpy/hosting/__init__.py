@@ -85,6 +85,21 @@ class Mounted:
     def entry(self) -> RouteEntry:
         return RouteEntry((), self.prefix, self.endpoint, (), None, None, False, mount=True)
 
+    def serving(self, address: str) -> None:
+        """The worker listens on `address` (`host:port`, `[v6]:port` or a socket path): an
+        ASGI app's scopes name it as `server` (a WSGI app's `SERVER_NAME`/`SERVER_PORT`, when
+        its mount takes it)."""
+        setter = getattr(self.endpoint, "set_server", None)
+        if setter is None:
+            return
+        host, sep, port = address.rpartition(":")
+        server: tuple[str, int | None]
+        if sep and port.isdigit():
+            server = (host.strip("[]"), int(port))
+        else:
+            server = (address.removeprefix("unix:"), None)
+        setter(server)
+
     async def startup(self) -> None:
         """An ASGI app's lifespan start-up (a WSGI app has none)."""
         if self.kind == "asgi":

@@ -80,6 +80,8 @@ async def serve(
     except BaseException:
         await app.shutdown()  # start-up hooks ran: pair them even though serving failed
         raise
+    for mount in app.mounts:
+        mount.serving(addresses[0])  # an ASGI scope's `server`
     logger.info("worker %d: %s IO driver", os.getpid(), core.io_driver)
     stopped: asyncio.Future[None] = loop.create_future()
 
