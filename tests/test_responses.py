@@ -348,3 +348,27 @@ def test_a_file_larger_than_one_piece_is_sent_whole_with_its_length(tmp_path: Pa
         head = c.head("/big")
         assert head.headers["content-length"] == str(len(data))
         assert head.content == b""
+
+
+def test_raw_headers_may_be_bytes_pairs_as_an_asgi_app_sends_them() -> None:
+    """`raw_headers` items may be (bytes, bytes), as ASGI messages carry them (a hosted app's
+    headers cross without a decode); a value that is not a valid header is still refused."""
+    app = App(openapi_url=None)
+
+    @app.get("/b")
+    def b() -> Response:
+        r = Response(b"ok")
+        r.raw_headers = [(b"x-bytes", b"\xe9t\xe9"), ("x-text", "plain")]
+        return r
+
+    @app.get("/bad")
+    def bad() -> Response:
+        r = Response(b"ok")
+        r.raw_headers = [(b"x-bad", b"a\r\nb")]
+        return r
+
+    with TestClient(app) as c:
+        r = c.get("/b")
+        assert (b"x-bytes", b"\xe9t\xe9") in r.headers.raw
+        assert (b"x-text", b"plain") in r.headers.raw
+        assert c.get("/bad").status_code == 500

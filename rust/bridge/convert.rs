@@ -152,6 +152,29 @@ fn full_body(obj: &Bound<'_, PyAny>, status: u16, header_block: Vec<u8>) -> PyRe
     })
 }
 
+/// A header name or value: `str` (its UTF-8) or `bytes` as they are.
+fn text_or_bytes<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(s) = v.downcast::<PyString>() {
+        return Ok(s.to_str()?.as_bytes());
+    }
+    if let Ok(b) = v.downcast::<PyBytes>() {
+        return Ok(b.as_bytes());
+    }
+    Err(PyTypeError::new_err(format!(
+        "a response header name or value is str or bytes, not {}",
+        v.get_type().name()?
+    )))
+}
+
+/// One header given as any two-item sequence (a list from an ASGI app, say).
+fn add_pair(
+    item: &Bound<'_, PyAny>,
+    add: &mut impl FnMut(&[u8], &[u8]) -> PyResult<()>,
+) -> PyResult<()> {
+    let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+    add(text_or_bytes(&name)?, text_or_bytes(&value)?)
+}
+
 /// The status and the encoded, validated header block of a `Response` object.
 ///
 /// Attribute names are interned and header strings borrowed (no Rust `String` per header):
@@ -167,48 +190,44 @@ fn status_and_headers(obj: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>)> {
     }
     let mut header_block = Vec::with_capacity(64);
     let headers = obj.getattr(intern!(py, "raw_headers"))?;
-    let mut add = |name: &str, value: &str| -> PyResult<()> {
-        if !valid_header_name(name.as_bytes()) || !valid_header_value(value.as_bytes()) {
+    let mut add = |name: &[u8], value: &[u8]| -> PyResult<()> {
+        if !valid_header_name(name) || !valid_header_value(value) {
             return Err(PyValueError::new_err(format!(
-                "invalid response header {name:?}: {value:?}"
+                "invalid response header {:?}: {:?}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value)
             )));
         }
         // The server owns message framing and the connection (RFC 9112 §6); a handler's own
         // values for these would contradict what is actually sent.
         if ["content-length", "transfer-encoding", "connection", "date"]
             .iter()
-            .any(|h| name.eq_ignore_ascii_case(h))
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
         {
             return Ok(());
         }
-        header_block.extend_from_slice(name.as_bytes());
+        header_block.extend_from_slice(name);
         header_block.extend_from_slice(b": ");
-        header_block.extend_from_slice(value.as_bytes());
+        header_block.extend_from_slice(value);
         header_block.extend_from_slice(b"\r\n");
         Ok(())
     };
     if let Ok(list) = headers.downcast_exact::<PyList>() {
-        // The usual shape: a list of (str, str) tuples, read in place.
+        // The usual shape: a list of (str, str) tuples, or of (bytes, bytes) as an ASGI app
+        // sends them (a hosted app's headers cross without a decode), read in place.
         for item in list.iter() {
             match item.downcast_exact::<PyTuple>() {
                 Ok(pair) if pair.len() == 2 => {
                     let name = pair.get_borrowed_item(0)?;
                     let value = pair.get_borrowed_item(1)?;
-                    add(
-                        name.downcast::<PyString>()?.to_str()?,
-                        value.downcast::<PyString>()?.to_str()?,
-                    )?;
+                    add(text_or_bytes(&name)?, text_or_bytes(&value)?)?;
                 }
-                _ => {
-                    let (name, value): (String, String) = item.extract()?;
-                    add(&name, &value)?;
-                }
+                _ => add_pair(&item, &mut add)?,
             }
         }
     } else {
         for item in headers.try_iter()? {
-            let (name, value): (String, String) = item?.extract()?;
-            add(&name, &value)?;
+            add_pair(&item?, &mut add)?;
         }
     }
     Ok((status, header_block))
