@@ -372,3 +372,20 @@ def test_raw_headers_may_be_bytes_pairs_as_an_asgi_app_sends_them() -> None:
         assert (b"x-bytes", b"\xe9t\xe9") in r.headers.raw
         assert (b"x-text", b"plain") in r.headers.raw
         assert c.get("/bad").status_code == 500
+
+
+def test_a_declared_length_without_a_body_is_kept_for_head_only() -> None:
+    """An empty body with a declared Content-Length (a WSGI app that left the body out of a
+    HEAD answer): HEAD says the declared length (RFC 9110 §9.3.2); GET says 0, since no body
+    follows, rather than making the client wait for bytes that never come."""
+    app = App(openapi_url=None)
+
+    @app.route("/d", methods=["GET", "HEAD"])
+    def d() -> Response:
+        return Response(b"", headers={"content-length": "16"})
+
+    with TestClient(app) as c:
+        assert c.head("/d").headers["content-length"] == "16"
+        r = c.get("/d")
+        assert r.headers["content-length"] == "0"
+        assert r.content == b""

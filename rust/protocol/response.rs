@@ -14,6 +14,10 @@ pub enum Body {
     /// A range of an open file, sent with Content-Length by `sendfile(2)` where the IO driver
     /// can (a hosted app's `pathsend` or `wsgi.file_wrapper`, a `FileResponse`).
     File(FileBody),
+    /// No body, from a handler that declared `Content-Length: N` (a WSGI app answering
+    /// HEAD, which leaves the body out itself): a HEAD answer says N, as the GET answer would
+    /// (RFC 9110 §9.3.2); any other answer says 0, since no body follows.
+    Declared(u64),
 }
 
 /// A range of an open file to send as the body.
@@ -82,7 +86,7 @@ impl Response {
                 header_block: self.header_block.clone(),
                 body: Body::Full(b.clone()),
             }),
-            Body::Stream(_) | Body::File(_) => None,
+            Body::Stream(_) | Body::File(_) | Body::Declared(_) => None,
         }
     }
 

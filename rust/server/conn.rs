@@ -769,6 +769,24 @@ impl<C: Conn> Connection<C> {
                 );
                 (has_body && !p.head_only).then_some(Rest::Stream(stream))
             }
+            Body::Declared(n) => {
+                let n = if p.head_only { n as usize } else { 0 };
+                let framing = if has_body {
+                    Framing::Length(n)
+                } else {
+                    Framing::None
+                };
+                write_response_head(
+                    &mut self.wbuf,
+                    response.status,
+                    &response.header_block,
+                    framing,
+                    close,
+                    p.keep_alive_10,
+                    &date,
+                );
+                None
+            }
             Body::File(file) => {
                 let framing = if has_body {
                     Framing::Length(file.len as usize)

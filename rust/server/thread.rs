@@ -173,7 +173,7 @@ async fn refuse<C: Conn>(mut conn: C) {
     let mut out = Vec::with_capacity(256);
     let body = match &response.body {
         Body::Full(b) => b.clone(),
-        Body::Stream(_) | Body::File(_) => return,
+        Body::Stream(_) | Body::File(_) | Body::Declared(_) => return,
     };
     let mut block = response.header_block.clone();
     block.extend_from_slice(b"retry-after: 1\r\n");

@@ -212,7 +212,7 @@ impl Compress {
             Body::Full(b) => b.len() >= self.min_size,
             Body::Stream(_) => true,
             // Sent from the file as it is: compressing it would need it in memory.
-            Body::File(_) => false,
+            Body::File(_) | Body::Declared(_) => false,
         };
         // 206: Content-Range counts bytes of the identity body.
         big_enough
@@ -254,7 +254,7 @@ impl Compress {
                 None
             }
             Body::Stream(_) => Some(StreamEncoder::new(enc, &self.levels).ok()?),
-            Body::File(_) => return None,
+            Body::File(_) | Body::Declared(_) => return None,
         };
         headers::push(
             &mut response.header_block,
