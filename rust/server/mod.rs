@@ -5,6 +5,7 @@
 mod conn;
 #[cfg(test)]
 mod mount_tests;
+mod sched;
 mod spin;
 pub use spin::yield_cpu;
 #[cfg(test)]
@@ -80,6 +81,7 @@ impl Server {
             let handle = std::thread::Builder::new()
                 .name(format!("covetpy-io-{i}"))
                 .spawn(move || {
+                    sched::yield_to_handlers();
                     if let Err(e) = thread::run(raw, ctx, driver) {
                         crate::log!(Level::Error, "IO thread {i} failed: {e}");
                     }
