@@ -179,3 +179,15 @@ def wsgiref_server(app: str, env: dict[str, str] | None = None) -> Iterator[Runn
         yield server
     finally:
         _stop(server)
+
+
+def worker_pid(server: RunningServer) -> int:
+    """The pid of the server's worker, from its "serving on" log line (the log is pumped by a
+    thread, so the line may lag the server's readiness a little)."""
+    import re
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while (m := re.search(r"worker (\d+) serving on", server.log)) is None:
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.05)
+    return int(m.group(1))

@@ -5,7 +5,6 @@ Section names in the comments are the spec's."""
 from __future__ import annotations
 
 import json
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from websockets.typing import Subprotocol
 
 from tests.conftest import RunningServer
 from tests.hosting.apps.raw_asgi import PATHSEND_BODY
-from tests.hosting.conftest import covetpy_server, raw_connection, uvicorn_server
+from tests.hosting.conftest import covetpy_server, raw_connection, uvicorn_server, worker_pid
 
 APP = "tests.hosting.apps.raw_asgi:app"
 
@@ -399,12 +398,6 @@ def test_websocket_denial_response(server: RunningServer) -> None:
     assert response.body == b"go away"
 
 
-def _pid_of_worker(server: RunningServer) -> int:
-    m = re.search(r"worker (\d+) serving on", server.log)
-    assert m, server.log
-    return int(m.group(1))
-
-
 def test_slow_reading_client_holds_the_app_back(
     server: RunningServer, client: httpx.Client
 ) -> None:
@@ -413,7 +406,7 @@ def test_slow_reading_client_holds_the_app_back(
     from tests.hosting.conftest import rss_bytes
 
     total = 128 * 1024 * 1024
-    pid = _pid_of_worker(server)
+    pid = worker_pid(server)
     before = rss_bytes(pid)
     with raw_connection(server.port, timeout=60) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer
-from tests.hosting.conftest import covetpy_server, rss_bytes
+from tests.hosting.conftest import covetpy_server, rss_bytes, worker_pid
 
 MiB = 1024 * 1024
 
@@ -31,12 +30,6 @@ def server() -> Iterator[RunningServer]:
         "60",
     ) as s:
         yield s
-
-
-def worker_pid(server: RunningServer) -> int:
-    m = re.search(r"worker (\d+) serving on", server.log)
-    assert m, server.log
-    return int(m.group(1))
 
 
 def body(total: int, block: bytes) -> Iterator[bytes]:

@@ -17,6 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from covetpy import _bridge
+from covetpy.hosting import observe
 from covetpy.hosting.asgi_http import HTTPCycle
 from covetpy.hosting.asgi_protocol import ASGIProtocolError, ClientDisconnected
 from covetpy.hosting.asgi_websocket import WebSocketCycle
@@ -99,5 +100,9 @@ class ASGIMount:
             cycle = WebSocketCycle(session, responder, loop)
         # Made directly, as `_bridge.start` does: the Task runs every step of the app, so
         # `asyncio.current_task()`, timeouts and anyio cancel scopes work inside it.
-        _running[job] = _Task(cycle.run(self.app, scope, job), loop=loop, name=TASK_NAME)
+        coro = cycle.run(self.app, scope, job)
+        if observe.enabled():
+            route = self.root_path or "/"
+            coro = observe.observed(coro, request, route, cycle.status)
+        _running[job] = _Task(coro, loop=loop, name=TASK_NAME)
         _hooks[job] = cycle.disconnected

@@ -104,6 +104,13 @@ class HTTPCycle:
             if self._waiter is not None:
                 self._wake()
 
+    def status(self) -> int:
+        """The status the client was answered with (for the request's span): the app's, or
+        500 when the app failed or broke the protocol before its body; 0 before any."""
+        if self._phase == _BROKEN and self._stream is None:
+            return 500
+        return self._status
+
     def disconnected(self) -> None:
         """The `_bridge.on_disconnect` hook: the client went away."""
         self._gone = True

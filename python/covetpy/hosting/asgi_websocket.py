@@ -88,6 +88,10 @@ class WebSocketCycle:
             _bridge.on_disconnect.pop(job, None)
             self._responder.send(None)  # ignored after the accept or a refusal
 
+    def status(self) -> int:
+        """The status of an HTTP denial (for the request's span); 0 for a WebSocket."""
+        return self._status
+
     def disconnected(self) -> None:
         """The `_bridge.on_disconnect` hook: the session itself reports the close."""
 

@@ -14,6 +14,7 @@ workers contending for the GIL (200 000 trivial jobs through 2 threads, 2-core m
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from covetpy._core import Responder
+from covetpy.hosting import observe
 from covetpy.hosting.wsgi_environ import EnvironBuilder, WSGIRequest
 from covetpy.hosting.wsgi_exchange import Exchange, WSGIProtocolError
 from covetpy.hosting.wsgi_input import WSGIInput
@@ -126,6 +128,14 @@ class WSGIMount:
         self, request: WSGIRequest, responder: Responder, loop: asyncio.AbstractEventLoop
     ) -> None:
         exchange = Exchange(responder, loop, getattr(request, "job", 0))
+        if observe.enabled():
+            route = self.root_path or "/"
+            serve = functools.partial(self._call, request, exchange)
+            observe.observed_sync(serve, request, route, exchange.status_code)
+        else:
+            self._call(request, exchange)
+
+    def _call(self, request: WSGIRequest, exchange: Exchange) -> None:
         result: Any = None
         environ: dict[str, Any] | None = None
         try:

@@ -245,6 +245,11 @@ class Exchange:
         self.responder.send(response)
         return True
 
+    def status_code(self) -> int:
+        """The status the client was answered with (for the request's span): the app's, or
+        500 when it failed before `start_response`."""
+        return self.status or 500
+
     def failed(self, exc: BaseException) -> None:
         """The app raised: a 500 while nothing was sent, else the connection is cut."""
         if self.pipe is None:
