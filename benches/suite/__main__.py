@@ -15,8 +15,8 @@ from typing import Any
 
 from benches.suite import machine, report, venv
 from benches.suite.measure import Cell, Options, measure_cell
-from benches.suite.scenarios import SCENARIOS
-from benches.suite.servers import ROOT, SERVERS, Server
+from benches.suite.scenarios import DEFAULT_SCENARIOS, GROUPS, SCENARIOS
+from benches.suite.servers import ROOT, SERVERS, Server, why_not
 
 # wrk -c1000 and a server holding 1,000 sockets each need more than a default 1,024 files.
 _FILES = 65536
@@ -26,8 +26,17 @@ _START_STOP_S = 3
 
 def _args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benches.suite", description=__doc__)
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma list")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help="comma list; `hosted` (or hosted-asgi, hosted-starlette, hosted-fastapi, "
+        "hosted-flask) selects the hosted ASGI/WSGI app scenarios (default: the native ones)",
+    )
+    p.add_argument(
+        "--servers",
+        default=None,
+        help="comma list (default: every server that runs one of the scenarios)",
+    )
     p.add_argument("--duration", type=float, default=10, help="seconds per run")
     p.add_argument("--runs", type=int, default=3, help="runs per cell (the median is kept)")
     p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per cell")
@@ -35,12 +44,20 @@ def _args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.duration, args.warmup = 1, 3.0, 1.0
+    chosen = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    args.scenarios = list(dict.fromkeys(x for n in chosen for x in GROUPS.get(n, (n,))))
+    if args.servers is None:
+        args.servers = [
+            name
+            for name, server in SERVERS.items()
+            if any(why_not(server, SCENARIOS[n]) is None for n in args.scenarios if n in SCENARIOS)
+        ]
+    else:
+        args.servers = [n.strip() for n in args.servers.split(",") if n.strip()]
     for kind, known in (("scenarios", SCENARIOS), ("servers", SERVERS)):
-        chosen = [n.strip() for n in getattr(args, kind).split(",") if n.strip()]
-        unknown = [n for n in chosen if n not in known]
+        unknown = [n for n in getattr(args, kind) if n not in known]
         if unknown:
             p.error(f"unknown {kind}: {', '.join(unknown)} (known: {', '.join(known)})")
-        setattr(args, kind, chosen)
     return args
 
 
@@ -121,7 +138,7 @@ def main(argv: list[str]) -> int:
         1
         for sc in scenarios
         for s in servers
-        if s.name not in unavailable and sc.name not in s.not_applicable
+        if s.name not in unavailable and why_not(s, sc) is None
     )
     per_cell = opts.warmup + opts.runs * opts.duration + _START_STOP_S
     print(
@@ -140,8 +157,8 @@ def main(argv: list[str]) -> int:
         for server in servers:
             if server.name in unavailable:
                 cell = Cell(server.name, scenario.name, "unavailable", unavailable[server.name])
-            elif scenario.name in server.not_applicable:
-                cell = Cell(server.name, scenario.name, "n/a", server.not_applicable[scenario.name])
+            elif (why := why_not(server, scenario)) is not None:
+                cell = Cell(server.name, scenario.name, "n/a", why)
             else:
                 cell = measure_cell(server, scenario, opts)
             cells.append(cell)
@@ -169,12 +186,15 @@ def main(argv: list[str]) -> int:
                 "path": s.path,
                 "connections": s.connections,
                 "middleware": s.middleware,
+                "hosted": s.hosted,
+                "kind": s.kind,
             }
             for s in scenarios
         },
         "servers": {
             s.name: {
                 "label": s.label,
+                "ours": s.ours,
                 "distributions": list(s.distributions),
                 "versions": versions.get(s.name, {}),
                 "unavailable": unavailable.get(s.name),
@@ -186,7 +206,12 @@ def main(argv: list[str]) -> int:
         "cells": summaries,
         "ratios": report.ratios(summaries),
     }
-    full = set(args.scenarios) == set(SCENARIOS) and set(args.servers) == set(SERVERS)
+    # The default run (`make bench`) is the one latest.png shows.
+    full = set(args.scenarios) == set(DEFAULT_SCENARIOS) and set(args.servers) == {
+        n
+        for n, s in SERVERS.items()
+        if any(why_not(s, SCENARIOS[x]) is None for x in DEFAULT_SCENARIOS)
+    }
     written = report.write(result, cells, time.strftime("%Y%m%dT%H%M%S"), latest=full)
     print("\n" + report.markdown(result) + "\n")
     for path in written:

@@ -64,7 +64,10 @@ def draw(result: dict[str, Any], out: str) -> None:
                 values.append(0.0)
                 notes.append("n/a" if c["status"] == "n/a" else c["status"])
         y = range(len(servers))
-        colours = [OURS if s == "covetpy" else PEER for s in servers]
+        # "ours" marks CovetPy's set-ups (the mount too); results before it only had "covetpy".
+        colours = [
+            OURS if result["servers"][s].get("ours", s == "covetpy") else PEER for s in servers
+        ]
         ax.barh(list(y), values, color=colours)
         top = max(values) or 1.0
         for i, (v, note) in enumerate(zip(values, notes, strict=True)):

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benches.suite import hosted
 from benches.suite.measure import Cell
 from benches.suite.scenarios import SCENARIOS
 from benches.suite.servers import PEERS_BIN, ROOT, SERVERS
@@ -70,7 +71,8 @@ def ratios(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         ok = [s for s in summaries if s["scenario"] == scenario and s["status"] == "ok"]
         ours = next((s for s in ok if s["server"] == "covetpy"), None)
         # nginx is the floor shown beside the peers, never one CovetPy is ranked against.
-        peers = [s for s in ok if s["server"] != "covetpy" and not SERVERS[s["server"]].floor]
+        # CovetPy's other set-ups (the mount) are not its peers either.
+        peers = [s for s in ok if not SERVERS[s["server"]].ours and not SERVERS[s["server"]].floor]
         best = max(peers, key=lambda s: s["requests_per_s"], default=None)
         ratio = None
         if ours and best and best["requests_per_s"]:
@@ -103,13 +105,34 @@ def _cell_text(s: dict[str, Any]) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """Two Markdown tables: requests/s per server and scenario with CovetPy's ratio to the
-    best peer, then every measure of every cell."""
+    """Markdown tables: requests/s per server and scenario with CovetPy's ratio to the best
+    peer (the hosted-app scenarios in tables of their own, with their targets:
+    benches/suite/hosted.py), then every measure of every cell."""
     summaries: list[dict[str, Any]] = result["cells"]
-    versions = result["versions"]
     scenarios = list(dict.fromkeys(s["scenario"] for s in summaries))
     servers = list(dict.fromkeys(s["server"] for s in summaries))
     by = {(s["server"], s["scenario"]): s for s in summaries}
+    native = [n for n in scenarios if SCENARIOS[n].hosted is None]
+    lines: list[str] = []
+    if native:
+        shown = [v for v in servers if any(by[(v, n)]["status"] != "n/a" for n in native)]
+        lines += [*_native_table(result, native, shown, by), ""]
+    if len(native) < len(scenarios):
+        lines += [*hosted.tables(result, by, lambda v: _label(v, result["versions"])), ""]
+    lines += _every_cell(result, scenarios, servers, by)
+    notes = [f"- {SERVERS[n].label}: {r}" for n, r in result["unavailable"].items()]
+    if notes:
+        lines += ["", "Unavailable:", *notes]
+    return "\n".join(lines)
+
+
+def _native_table(
+    result: dict[str, Any],
+    scenarios: list[str],
+    servers: list[str],
+    by: dict[tuple[str, str], dict[str, Any]],
+) -> list[str]:
+    versions = result["versions"]
     titles = [SCENARIOS[n].title for n in scenarios]
     lines = [
         "| requests/s | " + " | ".join(titles) + " |",
@@ -143,8 +166,17 @@ def markdown(result: dict[str, Any]) -> str:
             f"({SERVERS[r['least_cpu_peer']].label})"
         )
     lines.append("| server CPU µs/req: CovetPy / least peer | " + " | ".join(row) + " |")
-    lines += [
-        "",
+    return lines
+
+
+def _every_cell(
+    result: dict[str, Any],
+    scenarios: list[str],
+    servers: list[str],
+    by: dict[tuple[str, str], dict[str, Any]],
+) -> list[str]:
+    versions = result["versions"]
+    lines = [
         "| scenario | server | req/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req "
         "| peak RSS MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -153,6 +185,8 @@ def markdown(result: dict[str, Any]) -> str:
         for server in servers:
             s = by[(server, scenario)]
             name = _label(server, versions)
+            if s["status"] == "n/a" and SCENARIOS[scenario].hosted:
+                continue  # most servers host one interface: their n/a rows would be most rows
             if s["status"] != "ok":
                 lines.append(f"| {scenario} | {name} | {_cell_text(s)} |||||||")
                 continue
@@ -161,10 +195,7 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_ms(s['p99_ms'])} | {_ms(s['p999_ms'])} | {s['errors']} | "
                 f"{_cpu(s['server_cpu_us_per_request'])} | {s['peak_rss_mb']:.0f} |"
             )
-    notes = [f"- {SERVERS[n].label}: {r}" for n, r in result["unavailable"].items()]
-    if notes:
-        lines += ["", "Unavailable:", *notes]
-    return "\n".join(lines)
+    return lines
 
 
 def console(summary: dict[str, Any]) -> str:

@@ -2,14 +2,29 @@
 keep-alive connections, the wrk Lua that shapes the load, and the answer a server must give
 before it is measured (so every server provably does the same work). The WebSocket
 scenarios (`ws-*`) are driven by `covetpy bench ws://…` instead of wrk (benches/suite/ws.py);
-their `path` is only the HTTP request that checks the server is up."""
+their `path` is only the HTTP request that checks the server is up.
+
+The hosted-app scenarios (`asgi-*`, `starlette-*`, `fastapi-*`, `flask-*`, issue 16) ask the
+same four requests as plaintext, json, params and post of an existing ASGI or WSGI app, the same
+app module on every server that hosts it (benches/suite/servers.py, `HOSTED_APPS`). They are
+not in the default run: `--scenarios hosted` selects all of them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["POST_BODY", "SCENARIOS", "Scenario", "WsLoad"]
+__all__ = [
+    "DEFAULT_SCENARIOS",
+    "FRAMEWORKS",
+    "GROUPS",
+    "HOSTED_KINDS",
+    "POST_BODY",
+    "SCENARIOS",
+    "Scenario",
+    "WsLoad",
+]
 
 HELLO = b"Hello, World!"
 CONNECTIONS = 64
@@ -60,6 +75,10 @@ class Scenario:
     """Whether wrk's latency percentiles mean anything here (not for pipelining, see below)."""
     ws: WsLoad | None = None
     """A WebSocket scenario: measured with `covetpy bench ws://…`, not wrk."""
+    hosted: str | None = None
+    """A hosted-app scenario: the key in `FRAMEWORKS` of the app every server serves."""
+    kind: str = ""
+    """For a hosted-app scenario, the native scenario it repeats (plaintext, json, ...)."""
 
     def check(self, status: int, body: bytes) -> str | None:
         """Why an answer is wrong, or None when it is the expected one."""
@@ -98,7 +117,7 @@ end
 request = function() return batch end
 """
 
-SCENARIOS: dict[str, Scenario] = {
+_NATIVE: dict[str, Scenario] = {
     s.name: s
     for s in [
         Scenario("plaintext", "plaintext GET", "/plaintext"),
@@ -164,3 +183,44 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ]
 }
+
+FRAMEWORKS: dict[str, str] = {
+    "asgi": "raw ASGI",
+    "starlette": "Starlette",
+    "fastapi": "FastAPI",
+    "flask": "Flask (WSGI)",
+}
+"""The hosted apps: key -> title."""
+
+HOSTED_KINDS = ("plaintext", "json", "params", "post")
+"""The native scenarios each hosted app repeats, with their paths, bodies and answers."""
+
+
+def _hosted() -> list[Scenario]:
+    return [
+        dataclasses.replace(
+            _NATIVE[kind],
+            name=f"{framework}-{kind}",
+            title=f"{title}: {_NATIVE[kind].title}",
+            hosted=framework,
+            kind=kind,
+        )
+        for framework, title in FRAMEWORKS.items()
+        for kind in HOSTED_KINDS
+    ]
+
+
+SCENARIOS: dict[str, Scenario] = {**_NATIVE, **{s.name: s for s in _hosted()}}
+
+DEFAULT_SCENARIOS = tuple(_NATIVE)
+"""What the suite runs when `--scenarios` is not given (`make bench`)."""
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "hosted": tuple(s.name for s in SCENARIOS.values() if s.hosted),
+    **{
+        f"hosted-{framework}": tuple(f"{framework}-{kind}" for kind in HOSTED_KINDS)
+        for framework in FRAMEWORKS
+    },
+}
+"""Names `--scenarios` expands: `hosted` is every hosted-app scenario, `hosted-fastapi` the
+FastAPI ones."""

@@ -6,6 +6,13 @@ CovetPy runs from the project's .venv; every Python peer from benches/.venv
 on the servers that compete there: CovetPy, socketify.py, Granian (ASGI) and uvicorn with its
 `websockets` implementation. nginx is the floor, not a peer: a C server answering the same bytes
 from its config shows what the kernel and HTTP/1.1 cost with no application at all.
+
+The hosted-app scenarios (issue 16) run one existing app (`HOSTED_APPS`) on each server that
+hosts its interface: CovetPy (`covetpy run module:app`, the app detected as ASGI or WSGI),
+CovetPy with the FastAPI app mounted behind native routes (benches/apps/hosted_mount.py),
+Granian (ASGI, WSGI), uvicorn (httptools, uvloop), gunicorn (WSGI, sync worker), peregrine
+(PyPI: peregrine-server; ASGI and WSGI) and h2corn (ASGI). A server that does not speak the
+app's interface shows n/a.
 """
 
 from __future__ import annotations
@@ -15,15 +22,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benches.suite.scenarios import Scenario
+from benches.suite.scenarios import FRAMEWORKS, Scenario
 
-__all__ = ["PEERS_BIN", "PROJECT_BIN", "ROOT", "SERVERS", "Server"]
+__all__ = ["HOSTED_APPS", "PEERS_BIN", "PROJECT_BIN", "ROOT", "SERVERS", "Server", "why_not"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_BIN = ROOT / ".venv" / "bin"
 PEERS_BIN = ROOT / "benches" / ".venv" / "bin"
 
 Command = Callable[[int, Scenario], list[str]]
+
+HOSTED_APPS = {
+    "asgi": "benches.peers.asgi_bench:app",
+    "starlette": "benches.peers.starlette_app:app",
+    "fastapi": "benches.peers.fastapi_app:app",
+    "flask": "benches.peers.flask_app:app",
+}
+"""The app of each hosted-app framework (the keys of scenarios.FRAMEWORKS): the same module on
+every server, CovetPy included (it imports it from the project's .venv, the peers from theirs)."""
+
+ASGI_APPS = ("asgi", "starlette", "fastapi")
+WSGI_APPS = ("flask",)
+# What the report records of a hosting server besides the server itself.
+_FRAMEWORK_DISTRIBUTIONS = ("starlette", "fastapi", "pydantic", "flask", "msgspec")
 
 
 @dataclass(frozen=True)
@@ -45,24 +66,58 @@ class Server:
     """A system program (not a Python server): looked up on PATH, no venv, no imports."""
     floor: bool = False
     """The floor (nginx): shown beside the others but never the "best peer" of a ratio."""
+    hosts: tuple[str, ...] = ()
+    """The hosted apps (keys of scenarios.FRAMEWORKS) it serves in the hosted-app scenarios."""
+    native: bool = True
+    """Whether it runs the suite's own scenarios (False: a hosted-app server only)."""
 
     @property
     def is_covetpy(self) -> bool:
         return self.name == "covetpy"
 
+    @property
+    def ours(self) -> bool:
+        """CovetPy in any set-up (the mount variant too): never a peer in a ratio."""
+        return self.name.startswith("covetpy")
+
+
+def why_not(server: Server, scenario: Scenario) -> str | None:
+    """Why `server` has no cell in `scenario` (shown as n/a), or None when it runs it."""
+    if scenario.name in server.not_applicable:
+        return server.not_applicable[scenario.name]
+    if scenario.hosted is None:
+        return None if server.native else "runs the hosted-app scenarios only"
+    if scenario.hosted in server.hosts:
+        return None
+    if not server.hosts:
+        return "not in the hosted-app comparison"
+    interface = "WSGI" if scenario.hosted in WSGI_APPS else "ASGI"
+    return f"does not host {FRAMEWORKS[scenario.hosted]} here ({interface})"
+
 
 def _module(module: str, scenario: Scenario) -> str:
+    if scenario.hosted is not None:
+        return HOSTED_APPS[scenario.hosted]
     return f"{module}:{'app_mw' if scenario.middleware else 'app'}"
 
 
 def _covetpy(port: int, scenario: Scenario) -> list[str]:
     # Info level logs only start and stop lines (the IO driver chosen, recorded with the
-    # results), nothing per request: access logs are off by default.
+    # results), nothing per request: access logs are off by default. A hosted app is
+    # detected as ASGI or WSGI by `covetpy run` (`--interface auto`, the default).
     app = (
         "benches.apps.ws_covetpy:app"
         if scenario.ws
         else _module("benches.apps.covetpy_app", scenario)
     )
+    return _covetpy_run(app, port)
+
+
+def _covetpy_mount(port: int, scenario: Scenario) -> list[str]:
+    return _covetpy_run("benches.apps.hosted_mount:app", port)
+
+
+def _covetpy_run(app: str, port: int) -> list[str]:
     return [
         str(PROJECT_BIN / "covetpy"), "run", app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "info",
@@ -79,6 +134,10 @@ def _granian(interface: str, module: str) -> Command:
         if scenario.ws:
             return [*cmd, "--ws", "benches.apps.ws_asgi:app"]
         cmd.append("--no-ws")
+        if interface == "wsgi":
+            # No event loop in a WSGI worker: the app runs on granian's blocking threads.
+            cmd.remove("--loop")
+            cmd.remove("uvloop")
         if scenario.name == "pipelined":
             # Documented (experimental) option that batches the flushes of pipelined answers.
             cmd.append("--http1-pipeline-flush")
@@ -98,6 +157,35 @@ def _uvicorn(module: str) -> Command:
         ]  # fmt: skip
 
     return command
+
+
+def _gunicorn(port: int, scenario: Scenario) -> list[str]:
+    # One sync worker: one request at a time, and the connection closed after each answer
+    # (the sync worker does no keep-alive), as gunicorn serves WSGI by default.
+    return [
+        str(PEERS_BIN / "gunicorn"), "--workers", "1", "--worker-class", "sync",
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning", _module("", scenario),
+    ]  # fmt: skip
+
+
+def _peregrine(port: int, scenario: Scenario) -> list[str]:
+    # Access log off by default; uvloop is used for ASGI when installed (it is, in benches/.venv);
+    # a WSGI app runs on one application thread (`--wsgi-threads`, default 1).
+    protocol = "wsgi" if scenario.hosted in WSGI_APPS else "asgi"
+    return [
+        str(PEERS_BIN / "peregrine"), "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--protocol", protocol, "--log-level", "warning",
+        "--no-websockets", _module("", scenario),
+    ]  # fmt: skip
+
+
+def _h2corn(port: int, scenario: Scenario) -> list[str]:
+    # One worker process with its default two Tokio threads (`--runtime-threads 2`); HTTP/1.1
+    # stays on by default, which is what wrk speaks.
+    return [
+        str(PEERS_BIN / "h2corn"), _module("", scenario), "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1", "--loop", "uvloop", "--no-access-log",
+    ]  # fmt: skip
 
 
 def _socketify(port: int, scenario: Scenario) -> list[str]:
@@ -174,13 +262,26 @@ SERVERS: dict[str, Server] = {
         Server(
             "covetpy",
             "CovetPy",
-            ("covetpy", "msgspec"),
+            ("covetpy", *_FRAMEWORK_DISTRIBUTIONS),
             ("covetpy._core",),
             _covetpy,
             python=PROJECT_BIN / "python",
             # One worker, like every peer: no warm standby (it would add an idle process's
             # ~30 MB to the measured RSS without serving a request).
             env=lambda port, scenario: {"COVETPY_STANDBY": "0"},
+            hosts=(*ASGI_APPS, *WSGI_APPS),
+        ),
+        Server(
+            "covetpy-mount",
+            # Labelled with FastAPI's version, as "FastAPI on uvicorn" is.
+            "FastAPI mounted behind CovetPy routes",
+            ("fastapi", "covetpy", "pydantic"),
+            ("covetpy._core", "fastapi"),
+            _covetpy_mount,
+            python=PROJECT_BIN / "python",
+            env=lambda port, scenario: {"COVETPY_STANDBY": "0"},
+            hosts=("fastapi",),
+            native=False,
         ),
         Server(
             "granian-rsgi",
@@ -193,9 +294,55 @@ SERVERS: dict[str, Server] = {
         Server(
             "granian-asgi",
             "granian (ASGI)",
-            ("granian", "uvloop"),
+            ("granian", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
             ("granian", "uvloop"),
             _granian("asgi", "benches.peers.asgi_bench"),
+            hosts=ASGI_APPS,
+        ),
+        Server(
+            "granian-wsgi",
+            "granian (WSGI)",
+            ("granian", *_FRAMEWORK_DISTRIBUTIONS),
+            ("granian",),
+            _granian("wsgi", ""),
+            hosts=WSGI_APPS,
+            native=False,
+        ),
+        Server(
+            "uvicorn",
+            "uvicorn (httptools, uvloop)",
+            ("uvicorn", "httptools", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
+            ("uvicorn", "httptools", "uvloop"),
+            _uvicorn(""),
+            hosts=ASGI_APPS,
+            native=False,
+        ),
+        Server(
+            "gunicorn",
+            "gunicorn (sync worker)",
+            ("gunicorn", *_FRAMEWORK_DISTRIBUTIONS),
+            ("gunicorn", "flask"),
+            _gunicorn,
+            hosts=WSGI_APPS,
+            native=False,
+        ),
+        Server(
+            "peregrine",
+            "peregrine",
+            ("peregrine-server", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
+            ("peregrine._native",),
+            _peregrine,
+            hosts=(*ASGI_APPS, *WSGI_APPS),
+            native=False,
+        ),
+        Server(
+            "h2corn",
+            "h2corn",
+            ("h2corn", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
+            ("h2corn",),
+            _h2corn,
+            hosts=ASGI_APPS,
+            native=False,
         ),
         Server(
             "uvicorn-asgi",
