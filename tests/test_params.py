@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 
 from tests.conftest import RunningServer, running_server
@@ -357,3 +358,23 @@ def test_malformed_multipart_is_400(client: httpx.Client) -> None:
         headers={"content-type": "multipart/form-data; boundary=XX"},
     )
     problem(r, 400)
+
+
+def test_a_pydantic_model_parameter_is_refused_at_start_up() -> None:
+    """pydantic models are not decoded (msgspec Structs are): a parameter annotated with one
+    would otherwise be read as a query value and every request would get 422."""
+    from covetpy import App
+    from covetpy.exceptions import RouteError
+
+    app = App(openapi_url=None)
+
+    @app.post("/items")
+    def create(item: PydanticItem) -> dict[str, str]:
+        return {"name": item.name}
+
+    with pytest.raises(RouteError, match="pydantic model"):
+        app.route_table()
+
+
+class PydanticItem(pydantic.BaseModel):
+    name: str

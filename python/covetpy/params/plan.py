@@ -122,6 +122,16 @@ def is_body_type(tp: Any) -> bool:
     return False
 
 
+def _is_pydantic(tp: Any) -> bool:
+    """A pydantic model (pydantic is not a dependency: told by its classes' module)."""
+    base = _strip_optional(_strip_annotated(tp))
+    if get_origin(base) is list and get_args(base):
+        base = get_args(base)[0]
+    return isinstance(base, type) and any(
+        c.__module__.split(".", 1)[0] == "pydantic" for c in base.__mro__[1:]
+    )
+
+
 def _is_upload(tp: Any) -> bool:
     base = _strip_optional(_strip_annotated(tp))
     if get_origin(base) is list and get_args(base):
@@ -212,6 +222,12 @@ def plan_call(
         if isinstance(ann, type) and issubclass(ann, WebSocket):
             plan.params.append(ParamSpec(p.name, "websocket", p.name, ann, declared))
             continue
+        if _is_pydantic(ann):
+            raise RouteError(
+                f"{label}: parameter {p.name!r} is a pydantic model, which CovetPy does not "
+                "decode: use a msgspec.Struct (or take a dict and call "
+                "Model.model_validate(body); docs/migrating-from-fastapi.md)"
+            )
         marker = default if isinstance(default, Param) else None
         value_default = (
             marker.default if marker is not None else (Required if default is p.empty else default)
