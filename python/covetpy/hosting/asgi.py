@@ -36,6 +36,7 @@ TASK_NAME = "covetpy-asgi"
 _running = _bridge._running
 _hooks = _bridge.on_disconnect
 _Task = asyncio.Task
+_EAGER = _bridge._EAGER
 
 
 class ASGIMount:
@@ -104,5 +105,12 @@ class ASGIMount:
         if observe.enabled():
             route = self.root_path or "/"
             coro = observe.observed(coro, request, route, cycle.status)
-        _running[job] = _Task(coro, loop=loop, name=TASK_NAME)
         _hooks[job] = cycle.disconnected
+        if _EAGER:
+            # Python 3.12+: the app runs at once, inside its Task; one that never waits is
+            # done here, without a pass of the event loop (its `run` has unregistered it).
+            task = _Task(coro, loop=loop, name=TASK_NAME, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            if not task.done():
+                _running[job] = task
+        else:
+            _running[job] = _Task(coro, loop=loop, name=TASK_NAME)
