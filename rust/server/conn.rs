@@ -728,26 +728,31 @@ impl<C: Conn> Connection<C> {
     fn encode(&mut self, response: Response, p: &Meta, close: bool) -> Option<Rest> {
         let date = date::http_date();
         let has_body = status_allows_body(response.status);
-        match response.body {
-            Body::Full(body) => {
-                let framing = if has_body {
-                    Framing::Length(body.len())
-                } else {
-                    Framing::None
-                };
-                write_response_head(
-                    &mut self.wbuf,
-                    response.status,
-                    &response.header_block,
+        let sent = has_body && !p.head_only;
+        let length = |n: usize| {
+            if has_body {
+                Framing::Length(n)
+            } else {
+                Framing::None
+            }
+        };
+        // What follows the head: bytes written with it, or a rest to send after it.
+        let (framing, full, rest, close, keep_alive_10) = match response.body {
+            Body::Full(body) => (length(body.len()), Some(body), None, close, p.keep_alive_10),
+            // A declared length is said for HEAD only: no body follows any other answer.
+            Body::Declared(n) => {
+                let n = if p.head_only { n as usize } else { 0 };
+                (length(n), None, None, close, p.keep_alive_10)
+            }
+            Body::File(file) => {
+                let framing = length(file.len as usize);
+                (
                     framing,
+                    None,
+                    Some(Rest::File(file)),
                     close,
                     p.keep_alive_10,
-                    &date,
-                );
-                if has_body && !p.head_only {
-                    self.wbuf.extend_from_slice(&body);
-                }
-                None
+                )
             }
             Body::Stream(stream) => {
                 // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
@@ -757,54 +762,24 @@ impl<C: Conn> Connection<C> {
                     Framing::None
                 };
                 // HEAD sends no body, so nothing needs the close to delimit it.
-                let close = close || (p.version_10 && has_body && !p.head_only);
-                write_response_head(
-                    &mut self.wbuf,
-                    response.status,
-                    &response.header_block,
-                    framing,
-                    close,
-                    p.keep_alive_10 && !close,
-                    &date,
-                );
-                (has_body && !p.head_only).then_some(Rest::Stream(stream))
+                let close = close || (p.version_10 && sent);
+                let rest = Some(Rest::Stream(stream));
+                (framing, None, rest, close, p.keep_alive_10 && !close)
             }
-            Body::Declared(n) => {
-                let n = if p.head_only { n as usize } else { 0 };
-                let framing = if has_body {
-                    Framing::Length(n)
-                } else {
-                    Framing::None
-                };
-                write_response_head(
-                    &mut self.wbuf,
-                    response.status,
-                    &response.header_block,
-                    framing,
-                    close,
-                    p.keep_alive_10,
-                    &date,
-                );
-                None
-            }
-            Body::File(file) => {
-                let framing = if has_body {
-                    Framing::Length(file.len as usize)
-                } else {
-                    Framing::None
-                };
-                write_response_head(
-                    &mut self.wbuf,
-                    response.status,
-                    &response.header_block,
-                    framing,
-                    close,
-                    p.keep_alive_10,
-                    &date,
-                );
-                (has_body && !p.head_only).then_some(Rest::File(file))
-            }
+        };
+        write_response_head(
+            &mut self.wbuf,
+            response.status,
+            &response.header_block,
+            framing,
+            close,
+            keep_alive_10,
+            &date,
+        );
+        if let (Some(body), true) = (full, sent) {
+            self.wbuf.extend_from_slice(&body);
         }
+        rest.filter(|_| sent)
     }
 
     async fn stream_body(

@@ -6,30 +6,14 @@ and conftests)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import httpx
 
 from tests.conftest import RunningServer
 
-# What a server decides by itself and may differ: framing, dates, its name, keep-alive.
-SERVER_OWNED = {"date", "server", "connection", "keep-alive", "transfer-encoding", "content-length"}
+# The request, its sending and the headers a server owns are the ASGI comparisons' own.
+from tests.hosting.asgi_compare import SERVER_OWNED, Call, fetch
 
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-def fetch(server: RunningServer, call: Call) -> httpx.Response:
-    with httpx.Client(base_url=server.url, timeout=60, follow_redirects=False) as c:
-        return c.request(call.method, call.path, **call.kwargs)
+__all__ = ["SERVER_OWNED", "Call", "compare", "fetch"]
 
 
 def _value(name: str, value: str) -> str:
