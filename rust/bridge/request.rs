@@ -108,14 +108,20 @@ impl Request {
         py: Python<'py>,
         template: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        // The trusted-proxy reading once for both `scheme` and `client`.
+        let origin = self.origin();
+        let (scheme, client) = match origin {
+            Some(o) => (o.scheme, Some(o.client)),
+            None => (None, None),
+        };
         super::hosted::asgi_scope(
             py,
             template,
             &self.data.head,
             self.data.ws.is_some(),
-            &self.scheme(),
+            scheme.as_deref().unwrap_or("http"),
             &self.path(),
-            self.client(),
+            client,
         )
     }
 
