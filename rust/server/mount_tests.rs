@@ -68,24 +68,6 @@ impl Dispatch for MountDispatch {
     }
 }
 
-macro_rules! on_both_drivers {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[test]
-            fn epoll() {
-                super::$case(IoDriver::Epoll);
-            }
-
-            #[test]
-            fn uring() {
-                super::$case(IoDriver::Uring);
-            }
-        }
-    )*};
-}
-
 on_both_drivers!(
     native_routes_first_then_the_mount,
     a_large_body_streams_and_the_connection_stays_usable,

@@ -32,26 +32,6 @@ impl Dispatch for TestDispatch {
     }
 }
 
-/// Turns `fn case(io: IoDriver)` into a module with one test per driver: `case::epoll`,
-/// `case::uring`.
-macro_rules! on_both_drivers {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[test]
-            fn epoll() {
-                super::$case(IoDriver::Epoll);
-            }
-
-            #[test]
-            fn uring() {
-                super::$case(IoDriver::Uring);
-            }
-        }
-    )*};
-}
-
 on_both_drivers!(
     echoes_and_closes_on_request,
     a_panicking_dispatcher_costs_one_connection_not_the_server,
