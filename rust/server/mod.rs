@@ -2,28 +2,9 @@
 //! each request goes through the [`pipeline`](crate::pipeline), which hands those that need a
 //! handler to a [`Dispatch`].
 
-/// Turns `fn case(io: IoDriver)` into a module with one test per driver: `case::epoll`,
-/// `case::uring`. Shared by the end-to-end test modules below (a macro is in scope after its
-/// definition).
 #[cfg(test)]
-macro_rules! on_both_drivers {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[test]
-            fn epoll() {
-                super::$case(IoDriver::Epoll);
-            }
-
-            #[test]
-            fn uring() {
-                super::$case(IoDriver::Uring);
-            }
-        }
-    )*};
-}
-
+#[macro_use]
+mod test_macros;
 mod conn;
 #[cfg(test)]
 mod mount_tests;
