@@ -29,7 +29,8 @@ LAYERS: list[set[str]] = [
     {"lib"},  # the extension module's registration
     {"bridge"},  # what Python sees (pyo3)
     {"bench"},  # the load generator behind `covetpy bench`
-    {"server"},  # IO threads, the HTTP/1.1 connection, drain
+    {"server"},  # IO threads, the HTTP/1.1 and HTTP/2 connections, drain
+    {"tls"},  # rustls: certificates by SNI, reloads, handshakes, client identities
     {"pipeline"},  # route, admit, middleware, dispatch, respond, record: no protocol framing
     {"middleware"},  # built-in middleware over the response value
     {"websocket"},  # WebSocket sessions and topics, between connections and handlers

@@ -77,6 +77,95 @@ pub struct ServerConfig {
     pub busy_poll: Duration,
     /// WebSocket limits and keep-alive.
     pub ws: WsConfig,
+    /// Which HTTP versions are served (`--http`).
+    pub http: HttpVersions,
+    /// HTTP/2 settings and defences.
+    pub h2: H2Config,
+    /// TLS: None serves cleartext.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Which HTTP versions a listener serves (`covetpy run --http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersions {
+    /// HTTP/1.1 and HTTP/2: chosen by ALPN over TLS, by the connection preface in cleartext.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    H1,
+    /// HTTP/2 only (h2c with prior knowledge in cleartext).
+    H2,
+}
+
+/// HTTP/2 settings sent to clients, and the budgets against the known HTTP/2 attacks.
+#[derive(Debug, Clone)]
+pub struct H2Config {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: what a client may send of one body before we read it.
+    pub initial_stream_window: u32,
+    /// The connection's receive window (WINDOW_UPDATE on stream 0 right after the preface).
+    pub initial_connection_window: u32,
+    /// SETTINGS_MAX_FRAME_SIZE.
+    pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE, also the bound on a header block across CONTINUATION
+    /// frames and on what HPACK may decode to.
+    pub max_header_list_size: u32,
+    /// Keep-alive PING on an idle connection; None for none.
+    pub ping_interval: Option<Duration>,
+    /// How long a keep-alive PING waits for its ACK before the connection is closed.
+    pub ping_timeout: Duration,
+    /// Streams a client may reset per connection in [`H2Config::RESET_WINDOW`] (rapid reset).
+    pub max_resets: u32,
+}
+
+impl H2Config {
+    /// The window `max_resets` counts in.
+    pub const RESET_WINDOW: Duration = Duration::from_secs(10);
+}
+
+impl Default for H2Config {
+    fn default() -> Self {
+        H2Config {
+            max_concurrent_streams: 100,
+            initial_stream_window: 1 << 20,
+            initial_connection_window: 2 << 20,
+            max_frame_size: 16_384,
+            max_header_list_size: 65_536,
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            max_resets: 200,
+        }
+    }
+}
+
+/// Whether and how client certificates are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientVerify {
+    /// Not asked for.
+    Off,
+    /// Asked for, verified when sent; a client without one is served without an identity.
+    Optional,
+    /// Required: a handshake without a valid client certificate fails.
+    Required,
+}
+
+/// TLS of a listener: the files, read at start-up and re-read when they change.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// (certificate chain, private key) PEM files; the first answers clients whose SNI name
+    /// no certificate has (or who send none).
+    pub certs: Vec<(PathBuf, PathBuf)>,
+    /// CA certificates client certificates are verified against.
+    pub ca: Option<PathBuf>,
+    /// Client certificates.
+    pub client_verify: ClientVerify,
+    /// Accept TLS 1.2 too (TLS 1.3 only otherwise).
+    pub allow_tls12: bool,
+    /// Time a handshake may take from accept.
+    pub handshake_timeout: Duration,
+    /// How often the files are checked for changes; None never.
+    pub reload_interval: Option<Duration>,
 }
 
 /// What a full send queue does to a broadcast (`--ws-queue-policy`).
@@ -173,6 +262,9 @@ impl Default for ServerConfig {
             access_log: false,
             busy_poll: Duration::ZERO,
             ws: WsConfig::default(),
+            http: HttpVersions::Auto,
+            h2: H2Config::default(),
+            tls: None,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod protocol;
 pub mod router;
 pub mod server;
+pub mod tls;
 pub mod websocket;
 
 #[cfg(feature = "python")]

@@ -83,7 +83,7 @@ pub fn write(level: Level, msg: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
-/// Writes one access-log line: `peer "METHOD target" status bytes micros [request-id]
+/// Writes one access-log line: `peer "METHOD target[ HTTP/2]" status bytes micros [request-id]
 /// [trace=TRACE_ID span=SPAN_ID] [close=CODE]`, or the same as a JSON object. A WebSocket's
 /// line is written when it closes: status 101, its whole duration and its close code.
 #[allow(clippy::too_many_arguments)]
@@ -97,13 +97,14 @@ pub fn access(
     request_id: Option<&str>,
     trace: Option<&ServerTrace>,
     close: Option<u16>,
+    version: &str,
 ) {
     let target = String::from_utf8_lossy(target);
     let line = if json() {
         let mut out = format!(
             "{{\"time\":\"{}\",\"level\":\"INFO\",\"logger\":\"covetpy.access\",\"pid\":{},\
              \"message\":\"{} {} {status}\",\"client\":\"{}\",\"method\":\"{}\",\"target\":\"{}\",\
-             \"status\":{status},\"bytes\":{bytes},\"duration_us\":{micros}",
+             \"status\":{status},\"bytes\":{bytes},\"duration_us\":{micros},\"http_version\":\"{version}\"",
             rfc3339_now(),
             std::process::id(),
             escape(method),
@@ -129,7 +130,9 @@ pub fn access(
         out
     } else {
         let mut out = format!(
-            "{peer} \"{method} {target}\" {status} {bytes} {micros}us{}{}",
+            "{peer} \"{method} {target}{}\" {status} {bytes} {micros}us{}{}",
+            // HTTP/1.x lines stay as they were; HTTP/2 says so.
+            if version == "2" { " HTTP/2" } else { "" },
             if request_id.is_some() { " " } else { "" },
             request_id.unwrap_or("")
         );

@@ -186,6 +186,60 @@ class ServerConfig:
     wsgi_threads: int = _opt(
         16, "threads that run a hosted WSGI app's requests, per worker (at least 1)"
     )
+    ssl_certfile: str | None = _opt(
+        None,
+        "PEM certificate chain: serve TLS (1.3 by default). Several, comma-separated, are "
+        "chosen by the client's SNI among each one's DNS names; the first serves the rest",
+    )
+    ssl_keyfile: str | None = _opt(
+        None, "PEM private key of each ssl_certfile, comma-separated in the same order"
+    )
+    ssl_ca: str | None = _opt(
+        None, "PEM CA certificates that client certificates are verified against (mTLS)"
+    )
+    ssl_client_verify: str = _opt(
+        "off",
+        "client certificates: off, optional (verified when sent) or required (needs ssl_ca); "
+        "a verified one is request.peer_identity",
+    )
+    ssl_min_version: str = _opt("1.3", "oldest TLS version accepted: 1.2 or 1.3")
+    ssl_handshake_timeout: float = _opt(
+        10.0, "seconds a TLS handshake may take from accept before the socket is closed"
+    )
+    ssl_reload_interval: float = _opt(
+        5.0,
+        "seconds between checks of the certificate and key files: changed files are loaded "
+        "for new connections (a bad file keeps the previous certificate); 0 never checks",
+    )
+    http: str = _opt(
+        "auto",
+        "HTTP versions: auto (HTTP/1.1 and HTTP/2: ALPN over TLS, prior-knowledge h2c in "
+        "cleartext), 1 (HTTP/1.1 only) or 2 (HTTP/2 only)",
+    )
+    h2_max_concurrent_streams: int = _opt(
+        100, "HTTP/2 streams a client may have open at once per connection"
+    )
+    h2_initial_stream_window: int = _opt(
+        1 << 20, "HTTP/2 flow-control window of each request body, in bytes"
+    )
+    h2_initial_connection_window: int = _opt(
+        2 << 20, "HTTP/2 flow-control window of a connection's request bodies, in bytes"
+    )
+    h2_max_frame_size: int = _opt(16384, "largest HTTP/2 frame accepted (16384-16777215)")
+    h2_max_header_list_size: int = _opt(
+        65536, "largest decoded HTTP/2 header list in bytes (HPACK bombs stop here)"
+    )
+    h2_ping_interval: float = _opt(
+        20.0, "seconds between keep-alive PINGs on an idle HTTP/2 connection; 0 for none"
+    )
+    h2_ping_timeout: float = _opt(
+        20.0, "seconds a keep-alive PING waits for its answer before the connection closes"
+    )
+    h2_max_resets: int = _opt(
+        200,
+        "HTTP/2 streams a client may reset per connection in 10 s (rapid reset, "
+        "CVE-2023-44487); beyond it GOAWAY ENHANCE_YOUR_CALM",
+    )
 
     def __post_init__(self) -> None:
         for name, allowed in _field_types().items():
@@ -205,6 +259,7 @@ class ServerConfig:
             raise ValueError(
                 f"interface must be auto, covetpy, asgi or wsgi, not {self.interface!r}"
             )
+        self._check_tls_and_http2()
         if self.wsgi_threads < 1:
             raise ValueError(f"wsgi_threads must be at least 1, got {self.wsgi_threads}")
         if self.bridge not in ("batched", "inline"):
@@ -238,6 +293,48 @@ class ServerConfig:
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {self.log_level!r}"
             )
+
+    def _check_tls_and_http2(self) -> None:
+        if self.http not in ("auto", "1", "2"):
+            raise ValueError(f"http must be auto, 1 or 2, not {self.http!r}")
+        if self.ssl_client_verify not in ("off", "optional", "required"):
+            raise ValueError(
+                "ssl_client_verify must be off, optional or required, "
+                f"not {self.ssl_client_verify!r}"
+            )
+        if self.ssl_min_version not in ("1.2", "1.3"):
+            raise ValueError(f"ssl_min_version must be 1.2 or 1.3, not {self.ssl_min_version!r}")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together: give both or neither")
+        if self.ssl_certfile is not None and self.ssl_keyfile is not None:
+            certs, keys = self.ssl_certfile.split(","), self.ssl_keyfile.split(",")
+            if len(certs) != len(keys):
+                raise ValueError(
+                    f"ssl_certfile names {len(certs)} file(s) and ssl_keyfile {len(keys)}: "
+                    "give one key per certificate, in the same order"
+                )
+        elif self.ssl_ca is not None or self.ssl_client_verify != "off":
+            raise ValueError("ssl_ca and ssl_client_verify need ssl_certfile and ssl_keyfile")
+        if self.ssl_client_verify != "off" and self.ssl_ca is None:
+            raise ValueError(
+                f"ssl_client_verify={self.ssl_client_verify} needs ssl_ca (the CA that "
+                "client certificates are verified against)"
+            )
+        if self.ssl_handshake_timeout <= 0:
+            raise ValueError("ssl_handshake_timeout must be more than 0 seconds")
+        if not 16384 <= self.h2_max_frame_size <= 16777215:
+            raise ValueError(
+                f"h2_max_frame_size must be 16384-16777215 (RFC 9113 §6.5.2), "
+                f"got {self.h2_max_frame_size}"
+            )
+        for name in ("h2_initial_stream_window", "h2_initial_connection_window"):
+            if not 1 <= getattr(self, name) <= (1 << 31) - 1:
+                raise ValueError(
+                    f"{name} must be 1 to 2^31-1 (RFC 9113 §6.9.1), got {getattr(self, name)}"
+                )
+        for name in ("h2_max_concurrent_streams", "h2_max_header_list_size", "h2_max_resets"):
+            if getattr(self, name) < 1 or getattr(self, name) > (1 << 32) - 1:
+                raise ValueError(f"{name} must be 1 to 2^32-1, got {getattr(self, name)}")
 
     def replace(self, **changes: Any) -> ServerConfig:
         """A copy with some fields changed."""

@@ -66,6 +66,21 @@ class Response:
     itself (`sendfile(2)` under epoll) instead of pumping `body_iterator`, which must still
     be set (what `covetpy.testing` and Python middleware read)."""
 
+    @property
+    def trailers(self) -> Mapping[str, str] | list[tuple[str, str]] | None:
+        """Trailer fields sent after the body: HTTP/2 sends them in a last HEADERS frame,
+        HTTP/1.1 in the chunked trailer section (RFC 9112 §7.1.2), so a response with
+        trailers is sent streamed. Fields that settle framing, routing, authentication or
+        the content (content-length, content-type, host, authorization, set-cookie, ...: RFC
+        9110 §6.5.1) cannot be trailers: sending such a response raises ValueError."""
+        return self.__dict__.get("_trailers")
+
+    @trailers.setter
+    def trailers(self, value: Mapping[str, str] | list[tuple[str, str]] | None) -> None:
+        self.__dict__["_trailers"] = value
+        if value is not None and self.body_iterator is None:
+            self.body_iterator = (self.body,)
+
     status_code: int
     body: bytes
     raw_headers: list[tuple[str, str]]

@@ -124,6 +124,7 @@ impl Handlers {
             queued,
             ws,
             pipe,
+            secure,
         } = job;
         if let (Some(m), Some(q)) = (&self.metrics, queued) {
             m.gil_wait(q.elapsed());
@@ -167,6 +168,7 @@ impl Handlers {
                         queue: self.queue.clone(),
                     }),
                     pipe: link,
+                    secure,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::config::{Admission, Bind, IoDriver, QueuePolicy, ServerConfig, WsConfig};
+use crate::config::{
+    Admission, Bind, ClientVerify, H2Config, HttpVersions, IoDriver, QueuePolicy, ServerConfig,
+    TlsConfig, WsConfig,
+};
 use crate::io::Driver;
 use crate::log::{self, Level};
 use crate::mesh::forwarded::TrustPolicy;
@@ -126,7 +129,115 @@ pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<ServerConfig> {
         b3: f.get("b3", "bool")?,
         busy_poll: Duration::from_micros(f.get("busy_poll_us", "int >= 0")?),
         ws: websocket(&f)?,
+        http: match f.get::<String>("http", "str")?.as_str() {
+            "auto" => HttpVersions::Auto,
+            "1" => HttpVersions::H1,
+            "2" => HttpVersions::H2,
+            other => {
+                return Err(ConfigError::new_err(format!(
+                    "{OWNER}: field `http` must be auto, 1 or 2, got {other:?}"
+                )))
+            }
+        },
+        h2: http2(&f)?,
+        tls: tls(&f)?,
     })
+}
+
+/// The `h2_*` fields (ranges checked by the Python config too; here again for other callers).
+fn http2(f: &Fields<'_, '_>) -> PyResult<H2Config> {
+    let u32_field = |name: &str, low: u32, high: u32| -> PyResult<u32> {
+        let v: u64 = f.get(name, "int")?;
+        if v < low as u64 || v > high as u64 {
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `{name}` must be {low}-{high}, got {v}"
+            )));
+        }
+        Ok(v as u32)
+    };
+    let window = (1u32 << 31) - 1;
+    let interval = seconds(f, "h2_ping_interval")?;
+    Ok(H2Config {
+        max_concurrent_streams: u32_field("h2_max_concurrent_streams", 1, u32::MAX)?,
+        initial_stream_window: u32_field("h2_initial_stream_window", 1, window)?,
+        initial_connection_window: u32_field("h2_initial_connection_window", 1, window)?,
+        max_frame_size: u32_field("h2_max_frame_size", 16_384, 16_777_215)?,
+        max_header_list_size: u32_field("h2_max_header_list_size", 1, u32::MAX)?,
+        ping_interval: Some(interval).filter(|d| !d.is_zero()),
+        ping_timeout: seconds(f, "h2_ping_timeout")?,
+        max_resets: u32_field("h2_max_resets", 1, u32::MAX)?,
+    })
+}
+
+/// The `ssl_*` fields: None without a certificate. The files are read when the server starts
+/// (`tls::Certs::load`), so that a bad file fails start-up with its name.
+fn tls(f: &Fields<'_, '_>) -> PyResult<Option<TlsConfig>> {
+    let certfile: Option<String> = f.get("ssl_certfile", "str or None")?;
+    let keyfile: Option<String> = f.get("ssl_keyfile", "str or None")?;
+    let ca: Option<String> = f.get("ssl_ca", "str or None")?;
+    let verify = match f.get::<String>("ssl_client_verify", "str")?.as_str() {
+        "off" => ClientVerify::Off,
+        "optional" => ClientVerify::Optional,
+        "required" => ClientVerify::Required,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `ssl_client_verify` must be off, optional or required, got {other:?}"
+            )))
+        }
+    };
+    let allow_tls12 = match f.get::<String>("ssl_min_version", "str")?.as_str() {
+        "1.2" => true,
+        "1.3" => false,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "{OWNER}: field `ssl_min_version` must be 1.2 or 1.3, got {other:?}"
+            )))
+        }
+    };
+    let handshake_timeout = seconds(f, "ssl_handshake_timeout")?;
+    let reload = seconds(f, "ssl_reload_interval")?;
+    let (certfile, keyfile) = match (certfile, keyfile) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => {
+            if ca.is_some() || verify != ClientVerify::Off {
+                return Err(ConfigError::new_err(
+                    "ssl_ca and ssl_client_verify need ssl_certfile and ssl_keyfile",
+                ));
+            }
+            return Ok(None);
+        }
+        _ => {
+            return Err(ConfigError::new_err(
+                "ssl_certfile and ssl_keyfile go together: give both or neither",
+            ))
+        }
+    };
+    let certs: Vec<&str> = certfile.split(',').map(str::trim).collect();
+    let keys: Vec<&str> = keyfile.split(',').map(str::trim).collect();
+    if certs.len() != keys.len() {
+        return Err(ConfigError::new_err(format!(
+            "ssl_certfile names {} file(s) and ssl_keyfile {}: give one key per certificate",
+            certs.len(),
+            keys.len()
+        )));
+    }
+    if verify != ClientVerify::Off && ca.is_none() {
+        return Err(ConfigError::new_err(
+            "ssl_client_verify needs ssl_ca (the CA client certificates are verified against)",
+        ));
+    }
+    Ok(Some(TlsConfig {
+        certs: certs
+            .into_iter()
+            .zip(keys)
+            .map(|(c, k)| (c.into(), k.into()))
+            .collect(),
+        ca: ca.map(Into::into),
+        client_verify: verify,
+        allow_tls12,
+        handshake_timeout,
+        reload_interval: Some(reload).filter(|d| !d.is_zero()),
+    }))
 }
 
 /// The `ws_*` fields.

@@ -96,7 +96,13 @@ fn from_response_object(py: Python<'_>, ctx: &Ctx, obj: &Bound<'_, PyAny>) -> Py
                 body: Body::File(file_body(&file)?),
             });
         }
-        let (sender, body) = stream::channel(ctx.queue.clone());
+        let (sender, mut body) = stream::channel(ctx.queue.clone());
+        // Read on the streamed path only: a full response with trailers is made streamed by
+        // `Response.trailers`' setter, so plain responses pay no lookup.
+        let trailers = obj.getattr(intern!(py, "trailers"))?;
+        if !trailers.is_none() {
+            body.trailers = Some(trailer_block(&trailers)?);
+        }
         ctx.rt.pump_stream.bind(py).call1((iterator, sender))?;
         return Ok(Response {
             status,
@@ -245,6 +251,66 @@ fn status_and_headers(obj: &Bound<'_, PyAny>) -> PyResult<(u16, Vec<u8>, Option<
         }
     }
     Ok((status, header_block, declared))
+}
+
+/// Fields a trailer section must not carry (RFC 9110 §6.5.1): framing, routing, the
+/// request's controls, authentication and content metadata the head already settled.
+const NOT_IN_TRAILERS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    "transfer-encoding",
+    "connection",
+    "host",
+    "te",
+    "trailer",
+    "authorization",
+    "set-cookie",
+    "cache-control",
+    "expect",
+    "max-forwards",
+    "pragma",
+    "range",
+];
+
+/// `Response.trailers` (a mapping or pairs of str/bytes) as `name: value\r\n` lines.
+fn trailer_block(trailers: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let mut block = Vec::with_capacity(64);
+    let mut add = |name: &[u8], value: &[u8]| -> PyResult<()> {
+        if !valid_header_name(name) || !valid_header_value(value) {
+            return Err(PyValueError::new_err(format!(
+                "invalid trailer {:?}: {:?}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value)
+            )));
+        }
+        if NOT_IN_TRAILERS
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        {
+            return Err(PyValueError::new_err(format!(
+                "{:?} cannot be sent as a trailer (RFC 9110 §6.5.1)",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        block.extend_from_slice(name);
+        block.extend_from_slice(b": ");
+        block.extend_from_slice(value);
+        block.extend_from_slice(b"\r\n");
+        Ok(())
+    };
+    let items = match trailers.downcast::<PyDict>() {
+        Ok(d) => d.items().into_any(),
+        Err(_) => match trailers.call_method0(intern!(trailers.py(), "items")) {
+            Ok(items) => items,
+            Err(_) => trailers.clone(),
+        },
+    };
+    for item in items.try_iter()? {
+        add_pair(&item?, &mut add)?;
+    }
+    Ok(block)
 }
 
 /// The response for an exception raised by a handler (or by converting its result).

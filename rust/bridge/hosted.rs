@@ -82,6 +82,7 @@ pub fn asgi_scope<'py>(
     let version = match head.version() {
         Version::Http10 => intern!(py, "1.0"),
         Version::Http11 => intern!(py, "1.1"),
+        Version::Http2 => intern!(py, "2"),
     };
     scope.set_item(intern!(py, "http_version"), version)?;
     let scheme = match (websocket, scheme) {

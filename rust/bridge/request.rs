@@ -39,6 +39,8 @@ pub struct RequestData {
     pub ws: Option<super::websocket::WsLink>,
     /// A mount's body as it arrives (None for every other route).
     pub pipe: Option<super::hosted::BodyLink>,
+    /// The connection's TLS state (None in cleartext).
+    pub secure: Option<Arc<crate::io::Secure>>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -119,7 +121,7 @@ impl Request {
             template,
             &self.data.head,
             self.data.ws.is_some(),
-            scheme.as_deref().unwrap_or("http"),
+            scheme.as_deref().unwrap_or(self.own_scheme()),
             &self.path(),
             client,
         )
@@ -183,6 +185,7 @@ impl Request {
         match self.data.head.version() {
             Version::Http10 => "1.0",
             Version::Http11 => "1.1",
+            Version::Http2 => "2",
         }
     }
 
@@ -321,6 +324,10 @@ impl Request {
     /// valid header.
     #[getter]
     fn peer_identity(&self, py: Python<'_>) -> PyResult<Option<Py<PeerIdentity>>> {
+        // A client certificate this server verified itself (mTLS) comes first.
+        if let Some(id) = self.data.secure.as_ref().and_then(|s| s.identity.clone()) {
+            return Ok(Some(Py::new(py, PeerIdentity::new(id))?));
+        }
         let Peer::Tcp(addr) = &self.data.peer else {
             return Ok(None);
         };
@@ -345,7 +352,7 @@ impl Request {
     fn scheme(&self) -> String {
         self.origin()
             .and_then(|o| o.scheme)
-            .unwrap_or_else(|| "http".to_owned())
+            .unwrap_or_else(|| self.own_scheme().to_owned())
     }
 
     /// The host the client asked for: a trusted proxy's `Forwarded: host=` or
@@ -443,6 +450,15 @@ impl BodyStream {
 
 impl Request {
     /// The client as the trust policy sees it; None on a Unix socket.
+    /// The scheme of the connection itself: https when it is TLS.
+    fn own_scheme(&self) -> &'static str {
+        if self.data.secure.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     fn origin(&self) -> Option<Origin> {
         let Peer::Tcp(addr) = &self.data.peer else {
             return None;

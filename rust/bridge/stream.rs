@@ -57,6 +57,7 @@ pub fn channel(queue: Arc<JobQueue>) -> (StreamSender, StreamBody) {
     let body = StreamBody {
         rx,
         on_space: Some(waker.clone() as Arc<dyn OnSpace>),
+        trailers: None,
     };
     (
         StreamSender {

@@ -128,6 +128,12 @@ impl Conn for Stream {
         Ok(())
     }
 
+    type Io = Stream;
+
+    fn into_io(self) -> io::Result<Stream> {
+        Ok(self)
+    }
+
     type Reader = Reader;
     type Writer = Writer;
 

@@ -9,8 +9,11 @@
 //! Two drivers implement them: `epoll` (tokio's reactor) and `uring` (io_uring operations via
 //! tokio-uring); [`Driver::resolve`] picks one per server from `ServerConfig::io`.
 
+pub mod async_io;
 pub mod epoll;
+pub mod secure;
 pub mod socket;
+pub mod stream;
 pub mod uring;
 
 use std::future::Future;
@@ -20,6 +23,8 @@ use bytes::BytesMut;
 
 use crate::config::IoDriver;
 use crate::log::Level;
+
+pub use secure::Secure;
 
 /// The driver a server's IO threads run, once `auto` is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +150,16 @@ pub trait Conn: 'static {
             Ok(())
         }
     }
+
+    /// The stream as tokio's `AsyncRead`/`AsyncWrite`, for rustls and the `h2` crate.
+    type Io: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + std::os::fd::AsRawFd
+        + Unpin
+        + 'static;
+    /// This connection as [`Conn::Io`]; under io_uring the socket moves to the reactor (it
+    /// must have no operation in flight, which holds between a connection's reads).
+    fn into_io(self) -> io::Result<Self::Io>;
 
     /// The reading half.
     type Reader: ReadHalf;

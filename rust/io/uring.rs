@@ -201,6 +201,38 @@ impl Conn for UringStream {
         })
     }
 
+    type Io = super::epoll::Stream;
+
+    fn into_io(self) -> io::Result<super::epoll::Stream> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let fd = match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Empty => return Err(io::ErrorKind::NotConnected.into()),
+        };
+        // tokio-uring gives no way to take its descriptor back: a duplicate of it goes to
+        // tokio's reactor, and this stream's own closes when it drops here.
+        // SAFETY: dup(2) of a descriptor this stream keeps open.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `dup` is a new descriptor nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+        Ok(match &self.stream {
+            Stream::Tcp(_) => {
+                let s = std::net::TcpStream::from(owned);
+                s.set_nonblocking(true)?;
+                super::epoll::Stream::Tcp(tokio::net::TcpStream::from_std(s)?)
+            }
+            _ => {
+                let s = std::os::unix::net::UnixStream::from(owned);
+                s.set_nonblocking(true)?;
+                super::epoll::Stream::Unix(tokio::net::UnixStream::from_std(s)?)
+            }
+        })
+    }
+
     type Reader = UringReader;
     type Writer = UringWriter;
 

@@ -4,10 +4,11 @@
 //! writer and every reader run on the same machine):
 //!
 //! ```text
-//! offset 0     header      64 words: identity (magic, version, pid, closed, sizes) on line 0,
+//! offset 0     header      128 words: identity (magic, version, pid, closed, sizes) on line 0,
 //!                          the in-flight gauge alone on line 1, shed/timeout/overflow counters
-//!                          on line 2, the GIL-wait histogram on lines 3-5
-//! offset 512   routes      `routes` × (u32 length, UTF-8 bytes), padded to 64 bytes
+//!                          on line 2, the GIL-wait histogram on lines 3-5, WebSocket totals on
+//!                          lines 6-7, TLS handshake failures on line 8, lines 9-15 free
+//! offset 1024  routes      `routes` × (u32 length, UTF-8 bytes), padded to 64 bytes
 //! then         keys        `capacity` words; 0 = free slot, else a series key (see `series_key`)
 //! then         series      `capacity + 1` blocks of 48 words; block `capacity` is the overflow
 //! ```
@@ -19,8 +20,9 @@
 
 /// The first word of a finished file: "CovetPyM" read as a little-endian u64.
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"CovetPyM");
-/// The format version; readers skip files of another version.
-pub(super) const VERSION: u64 = 2;
+/// The format version; readers skip files of another version. 3: the header grew to 128
+/// words for the TLS handshake failures (version 2 files have their route table at 512).
+pub(super) const VERSION: u64 = 3;
 
 /// Names of metrics files: `covetpy-{pid}.metrics`.
 pub(super) const FILE_PREFIX: &str = "covetpy-";
@@ -62,8 +64,10 @@ pub(super) const H_WS_DROPPED: usize = 53;
 pub(super) const H_WS_CLOSES: usize = 54;
 /// The close codes counted apart; the rest are counted as `other`.
 pub(super) const WS_CLOSE_CODES: [u16; 9] = [1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011];
-/// The header is 512 bytes; the route table starts right after it.
-pub(super) const HEADER_WORDS: usize = 64;
+/// TLS handshakes that failed by [`super::TlsFailure`], 7 words on line 8 (lines 0-7 were full).
+pub(super) const H_TLS_FAILURES: usize = 64;
+/// The header is 1024 bytes; the route table starts right after it.
+pub(super) const HEADER_WORDS: usize = 128;
 /// Byte offset of the route table.
 pub(super) const ROUTES_OFFSET: usize = HEADER_WORDS * 8;
 
@@ -148,7 +152,9 @@ pub(super) const SERIES_WORDS: usize = 48;
 const _: () = assert!(S_RESPONSE + BODY_BUCKETS <= SERIES_WORDS);
 const _: () = assert!(SERIES_WORDS * 8 % LINE == 0);
 const _: () = assert!(H_GIL + GIL_BUCKETS <= H_WS_OPEN);
-const _: () = assert!(H_WS_CLOSES + WS_CLOSE_CODES.len() < HEADER_WORDS);
+const _: () = assert!(H_WS_CLOSES + WS_CLOSE_CODES.len() < H_TLS_FAILURES);
+const _: () = assert!(H_TLS_FAILURES * 8 % LINE == 0);
+const _: () = assert!(H_TLS_FAILURES + super::TlsFailure::ALL.len() <= HEADER_WORDS);
 
 /// Series slots per file. Each series renders about 45 samples (3 histograms), so 2048 series
 /// are ~92k samples, already past what one scrape target should expose: a full table means the

@@ -11,10 +11,10 @@ use std::time::Duration;
 use super::layout::{self, Layout};
 use super::layout::{
     BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS, H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL,
-    H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_VERSION,
-    H_WORDS, H_WS_CLOSES, H_WS_DROPPED, H_WS_IN, H_WS_IN_BYTES, H_WS_OPEN, H_WS_OUT,
-    H_WS_OUT_BYTES, MAGIC, S_DURATION, S_DURATION_SUM, S_REQUEST, S_REQUEST_SUM, S_RESPONSE,
-    S_RESPONSE_SUM, VERSION, WS_CLOSE_CODES,
+    H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS,
+    H_TLS_FAILURES, H_VERSION, H_WORDS, H_WS_CLOSES, H_WS_DROPPED, H_WS_IN, H_WS_IN_BYTES,
+    H_WS_OPEN, H_WS_OUT, H_WS_OUT_BYTES, MAGIC, S_DURATION, S_DURATION_SUM, S_REQUEST,
+    S_REQUEST_SUM, S_RESPONSE, S_RESPONSE_SUM, VERSION, WS_CLOSE_CODES,
 };
 use super::map::Mapping;
 
@@ -53,6 +53,51 @@ impl ShedReason {
             ShedReason::QueueTimeout => "queue_timeout",
             ShedReason::MaxConnections => "max_connections",
             ShedReason::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// Why a TLS handshake failed (`covetpy_tls_handshake_failures_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The handshake did not finish within its time limit.
+    Timeout = 0,
+    /// The client did not speak TLS (plain HTTP, or other bytes, on the TLS port).
+    NotTls = 1,
+    /// The client's certificate was invalid, or it rejected the server's.
+    BadCertificate = 2,
+    /// Client authentication is required and the client sent no certificate.
+    NoCertificate = 3,
+    /// No protocol version both sides support.
+    ProtocolVersion = 4,
+    /// No ALPN protocol both sides support.
+    NoAlpn = 5,
+    /// Any other failure.
+    Other = 6,
+}
+
+impl TlsFailure {
+    /// Every reason, in the order of their counters in the file.
+    pub const ALL: [TlsFailure; 7] = [
+        TlsFailure::Timeout,
+        TlsFailure::NotTls,
+        TlsFailure::BadCertificate,
+        TlsFailure::NoCertificate,
+        TlsFailure::ProtocolVersion,
+        TlsFailure::NoAlpn,
+        TlsFailure::Other,
+    ];
+
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsFailure::Timeout => "timeout",
+            TlsFailure::NotTls => "not_tls",
+            TlsFailure::BadCertificate => "bad_certificate",
+            TlsFailure::NoCertificate => "no_certificate",
+            TlsFailure::ProtocolVersion => "protocol_version",
+            TlsFailure::NoAlpn => "no_alpn",
+            TlsFailure::Other => "other",
         }
     }
 }
@@ -251,6 +296,11 @@ impl Registry {
     /// Counts a request refused before it reached a handler.
     pub fn shed(&self, reason: ShedReason) {
         self.add(H_SHED + reason as usize, 1);
+    }
+
+    /// Counts a TLS handshake that failed.
+    pub fn tls_failure(&self, reason: TlsFailure) {
+        self.add(H_TLS_FAILURES + reason as usize, 1);
     }
 
     /// Counts a 504 the server answered because a handler exceeded its time limit.

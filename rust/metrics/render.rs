@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::layout::{BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS};
 use super::totals::{Labels, SeriesTotals, Totals};
-use super::ShedReason;
+use super::{ShedReason, TlsFailure};
 
 /// The unit a histogram stores and the unit it is rendered in.
 #[derive(Clone, Copy)]
@@ -116,6 +116,22 @@ pub(super) fn render(t: &Totals) -> String {
             "{name}{{reason=\"{}\"}} {}",
             reason.label(),
             t.shed[reason as usize]
+        );
+    }
+
+    let name = "covetpy_tls_handshake_failures_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "TLS handshakes that failed, by reason.",
+    );
+    for reason in TlsFailure::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{}\"}} {}",
+            reason.label(),
+            t.tls_failures[reason as usize]
         );
     }
 

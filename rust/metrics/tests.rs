@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::layout::{self, H_CAPACITY, H_MAGIC, H_VERSION};
-use super::{mark_closed, scrape, Registry, ShedReason};
+use super::{mark_closed, scrape, Registry, ShedReason, TlsFailure};
 
 /// A pid above the kernel's pid_max (at most 2^22): no such process.
 const DEAD_PID: u32 = 0x7fff_fff0;
@@ -516,13 +516,15 @@ fn unfinished_damaged_and_foreign_files_are_skipped() {
         b[word * 8..word * 8 + 8].copy_from_slice(&value.to_ne_bytes());
         b
     };
-    let files: [(&str, Vec<u8>); 8] = [
+    let files: [(&str, Vec<u8>); 9] = [
         ("covetpy-51.metrics", Vec::new()),
         // Created and sized, header not written yet.
         ("covetpy-52.metrics", vec![0; 4096]),
         // Cut short: the header promises more than the file holds.
         ("covetpy-53.metrics", bytes[..bytes.len() / 2].to_vec()),
         ("covetpy-54.metrics", with_word(H_VERSION, 99)),
+        // The previous layout (a 512-byte header): its route table is elsewhere.
+        ("covetpy-58.metrics", with_word(H_VERSION, 2)),
         (
             "covetpy-55.metrics",
             with_word(H_MAGIC, u64::from_le_bytes(*b"NotOurs!")),
@@ -593,11 +595,98 @@ fn shed_timeouts_and_gil_wait_sum_across_workers() {
 }
 
 #[test]
+fn tls_failures_sum_across_workers_by_reason() {
+    let dir = TempDir::new("tls");
+    let a = Registry::create_at(&dir.file("covetpy-70.metrics"), &[]).unwrap();
+    let b = Registry::create_at(&dir.file("covetpy-71.metrics"), &[]).unwrap();
+    // Every reason but the last: n + 1 in one worker, 10 more in the other for even n.
+    let counted = &TlsFailure::ALL[..TlsFailure::ALL.len() - 1];
+    let expected = |n: usize| {
+        if n < counted.len() {
+            n + 1 + 10 * usize::from(n % 2 == 0)
+        } else {
+            0
+        }
+    };
+    for (n, &reason) in counted.iter().enumerate() {
+        for _ in 0..=n {
+            a.tls_failure(reason);
+        }
+        if n % 2 == 0 {
+            for _ in 0..10 {
+                b.tls_failure(reason);
+            }
+        }
+    }
+    // Other counters are untouched.
+    a.shed(ShedReason::QueueFull);
+
+    let text = scrape(&dir.0).unwrap();
+    let samples = parse(&text);
+    for (n, reason) in TlsFailure::ALL.into_iter().enumerate() {
+        let got = value(
+            &samples,
+            "covetpy_tls_handshake_failures_total",
+            &[("reason", reason.label())],
+        );
+        assert_eq!(got, expected(n) as f64, "{reason:?}");
+    }
+    assert_eq!(
+        value(
+            &samples,
+            "covetpy_requests_shed_total",
+            &[("reason", "queue_full")]
+        ),
+        1.0
+    );
+    let mut family = String::from(
+        "# HELP covetpy_tls_handshake_failures_total TLS handshakes that failed, by reason.\n\
+         # TYPE covetpy_tls_handshake_failures_total counter\n",
+    );
+    for (n, reason) in TlsFailure::ALL.into_iter().enumerate() {
+        family.push_str(&format!(
+            "covetpy_tls_handshake_failures_total{{reason=\"{}\"}} {}\n",
+            reason.label(),
+            expected(n)
+        ));
+    }
+    assert!(text.contains(&family), "{text}");
+    assert!(text.contains("covetpy_tls_handshake_failures_total{reason=\"other\"} 0\n"));
+}
+
+#[test]
+fn tls_failure_reasons_are_distinct_and_in_file_order() {
+    let labels: Vec<&str> = TlsFailure::ALL.iter().map(|r| r.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "timeout",
+            "not_tls",
+            "bad_certificate",
+            "no_certificate",
+            "protocol_version",
+            "no_alpn",
+            "other"
+        ]
+    );
+    for (i, reason) in TlsFailure::ALL.into_iter().enumerate() {
+        assert_eq!(reason as usize, i, "{reason:?}");
+    }
+}
+
+#[test]
 fn empty_directory_renders_zeros_and_missing_directory_fails() {
     let dir = TempDir::new("empty");
     let samples = scrape_parsed(&dir.0);
     assert_eq!(value(&samples, "http_server_active_requests", &[]), 0.0);
     assert_eq!(value(&samples, "covetpy_gil_wait_seconds_count", &[]), 0.0);
+    let tls: Vec<_> = samples
+        .iter()
+        .filter(|s| s.name == "covetpy_tls_handshake_failures_total")
+        .map(|s| (s.labels["reason"].as_str(), s.value))
+        .collect();
+    let zeros: Vec<_> = TlsFailure::ALL.iter().map(|r| (r.label(), 0.0)).collect();
+    assert_eq!(tls, zeros, "every reason, zeros included");
     assert!(histograms(&samples, "http_server_request_duration_seconds").is_empty());
     assert!(scrape(&dir.file("missing")).is_err());
 }

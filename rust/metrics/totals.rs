@@ -75,6 +75,8 @@ pub(super) struct Totals {
     /// Shed requests, indexed like [`super::ShedReason::ALL`].
     pub shed: [u64; 4],
     pub timeouts: u64,
+    /// Failed TLS handshakes, indexed like [`super::TlsFailure::ALL`].
+    pub tls_failures: [u64; super::TlsFailure::ALL.len()],
     /// Requests recorded into the overflow series.
     pub overflowed: u64,
     pub gil: Hist<GIL_BUCKETS>,

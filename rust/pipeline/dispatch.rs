@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use crate::io::Peer;
+use crate::io::{Peer, Secure};
 use crate::log::{self, Level};
 use crate::pipeline::answers::timed_out;
 use crate::pipeline::body_pipe::BodyPipe;
@@ -50,6 +50,8 @@ pub struct Job {
     /// A mount's body, streamed while it arrives (`body` is empty then); None for every
     /// other route, whose body is read whole before dispatch.
     pub pipe: Option<Arc<BodyPipe>>,
+    /// The connection's TLS parameters and client identity (None in cleartext).
+    pub secure: Option<Arc<Secure>>,
 }
 
 /// How the protocol serves a route's requests.
@@ -195,6 +197,7 @@ impl Ctx {
             queued: ex.sample.as_ref().map(|_| std::time::Instant::now()),
             ws,
             pipe,
+            secure: ex.secure.clone(),
         };
         self.dispatch.dispatch(job);
         Dispatched {

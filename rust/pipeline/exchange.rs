@@ -2,9 +2,10 @@
 //! carries it: the built-in middleware's state, the trace, the metrics sample, the access-log
 //! fields. It is recorded (`record.rs`) once its answer is out.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::io::Peer;
+use crate::io::{Peer, Secure};
 use crate::log;
 use crate::mesh::trace::ServerTrace;
 use crate::middleware;
@@ -20,8 +21,10 @@ pub struct Exchange {
     pub(crate) trace: Option<ServerTrace>,
     /// What the metrics record of it (None: no metrics, or a probe).
     pub(crate) sample: Option<Sample>,
-    /// Method and target for the access log, when it is on.
-    pub(crate) access: Option<(String, Vec<u8>)>,
+    /// Method, target and HTTP version ("1.1", "2") for the access log, when it is on.
+    pub(crate) access: Option<(String, Vec<u8>, &'static str)>,
+    /// The connection's TLS parameters and client identity (None in cleartext).
+    pub secure: Option<Arc<Secure>>,
 }
 
 impl Exchange {
@@ -53,7 +56,7 @@ impl Exchange {
     }
 
     fn log_line(&self, peer: &Peer, status: u16, bytes: usize, close: Option<u16>) {
-        if let Some((method, target)) = &self.access {
+        if let Some((method, target, version)) = &self.access {
             log::access(
                 &peer.to_string(),
                 method,
@@ -64,6 +67,7 @@ impl Exchange {
                 self.request_id(),
                 self.trace.as_ref(),
                 close,
+                version,
             );
         }
     }

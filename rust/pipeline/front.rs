@@ -11,7 +11,7 @@ use crate::pipeline::exchange::Exchange;
 use crate::pipeline::record::Sample;
 use crate::pipeline::route::{route, Routed};
 use crate::pipeline::Ctx;
-use crate::protocol::h1::RequestHead;
+use crate::protocol::h1::{RequestHead, Version};
 use crate::protocol::response::Response;
 
 /// What the front decided for a request.
@@ -84,8 +84,15 @@ pub fn front(
             (Some(m), false) => Some(Sample::new(m, head.method(), started)),
             _ => None,
         },
-        access: log::access_enabled()
-            .then(|| (head.method().as_str().to_owned(), head.target().to_vec())),
+        access: log::access_enabled().then(|| {
+            let version = match head.version() {
+                Version::Http10 => "1.0",
+                Version::Http11 => "1.1",
+                Version::Http2 => "2",
+            };
+            (head.method().as_str().to_owned(), head.target().to_vec(), version)
+        }),
+        secure: None,
     };
     (front, exchange)
 }

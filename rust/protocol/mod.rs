@@ -4,6 +4,7 @@
 //! and `problem` what HTTP says about it whatever the framing; `h1` is HTTP/1.1.
 
 pub mod h1;
+pub mod h2;
 pub mod problem;
 pub mod response;
 pub mod status;

@@ -38,6 +38,10 @@ pub struct StreamBody {
     pub rx: mpsc::Receiver<Chunk>,
     /// Told after chunks are taken, so a producer waiting for room can be woken.
     pub on_space: Option<std::sync::Arc<dyn OnSpace>>,
+    /// Trailer fields sent after the last chunk (`name: value\r\n` lines, validated like the
+    /// header block): HTTP/2 sends them as a trailing HEADERS frame, HTTP/1.1 in the chunked
+    /// trailer section (RFC 9112 §7.1.2).
+    pub trailers: Option<Vec<u8>>,
 }
 
 impl Drop for StreamBody {

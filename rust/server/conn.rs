@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -16,13 +17,14 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::io::socket::PeerState;
-use crate::io::{Conn, Peer};
+use crate::io::{Conn, Peer, Secure};
 use crate::log::{self, Level};
 use crate::middleware::StreamEncoder;
 use crate::pipeline::answers::unanswered;
 use crate::pipeline::{front, Cancel, Ctx, Exchange, Front, RouteKind, Routed};
 use crate::protocol::h1::encode::{
-    write_chunk, write_error, write_last_chunk, write_response_head, Framing, CONTINUE_100,
+    write_chunk, write_error, write_last_chunk, write_last_chunk_with, write_response_head,
+    Framing, CONTINUE_100,
 };
 use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, RequestHead, Version,
@@ -43,6 +45,8 @@ mod upgrade;
 enum Stop {
     /// A WebSocket handler accepted: the connection now carries that WebSocket.
     Upgraded(Box<upgrade::Upgraded>),
+    /// The client sent the HTTP/2 preface: the connection is HTTP/2 from its first byte.
+    Http2,
     /// We decided to close (after `connection: close`, an error answer, a drain or a timeout):
     /// half-close the write side so the client reads everything we sent.
     Done,
@@ -181,8 +185,27 @@ const STREAM_PEER_CHECK: Duration = Duration::from_secs(1);
 /// Buffers above this are given back after use so idle keep-alive connections stay small.
 const KEEP_BUF: usize = 64 * 1024;
 
-/// Serves one connection until it closes.
-pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
+/// The HTTP/2 client preface's first line (RFC 9113 §3.4): enough to tell it from any
+/// HTTP/1.1 request line.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+/// What ended an HTTP/1.1 connection that the caller may carry on.
+pub(crate) enum Handoff<C> {
+    /// Nothing: the connection is closed.
+    Closed,
+    /// The client spoke HTTP/2 with prior knowledge: the connection, and what was read of it.
+    Http2(C, BytesMut),
+}
+
+/// Serves one connection until it closes (or turns out to be HTTP/2, when `h2c`). `secure` is
+/// the TLS connection's state, given to each request.
+pub(crate) async fn serve<C: Conn>(
+    conn: C,
+    peer: Peer,
+    ctx: Rc<Ctx>,
+    secure: Option<Arc<Secure>>,
+    h2c: bool,
+) -> Handoff<C> {
     let drain = ctx.shared.drain_signal();
     let mut c = Connection {
         conn,
@@ -196,8 +219,13 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
         streaming: false,
         ticker: ticker(),
         probed: false,
+        secure,
+        h2c,
     };
     match CatchUnwind(c.run()).await {
+        Ok(Err(Stop::Http2)) => {
+            return Handoff::Http2(c.conn, c.rbuf);
+        }
         Ok(Err(Stop::Upgraded(up))) => {
             // The HTTP buffers go now, not when the WebSocket ends (8 KiB per idle socket).
             drop(std::mem::take(&mut c.wbuf));
@@ -242,7 +270,7 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
             // Whatever ended it, the handler sees the close and the topics forget it.
             up.session.end(1006, "");
             ctx.shared.hub.remove(&up.session);
-            return;
+            return Handoff::Closed;
         }
         Ok(Err(Stop::Done)) => {
             c.conn.shutdown().await;
@@ -294,6 +322,7 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>) {
             c.ctx.dispatch.cancel(w.id, Cancel::Disconnected);
         }
     }
+    Handoff::Closed
 }
 
 struct Connection<C: Conn> {
@@ -310,6 +339,10 @@ struct Connection<C: Conn> {
     ticker: Rc<Ticker>,
     /// The client sent FIN and was probed with a 103 that it did not reset: it still reads.
     probed: bool,
+    /// The connection's TLS state, for every request's exchange.
+    secure: Option<Arc<Secure>>,
+    /// The first request may turn out to be the HTTP/2 preface (cleartext, `--http auto`).
+    h2c: bool,
 }
 
 impl<C: Conn> Connection<C> {
@@ -328,7 +361,8 @@ impl<C: Conn> Connection<C> {
                         .await
                 }
             };
-            let (front, ex) = front(&self.ctx, &head, path, &self.peer, started);
+            let (front, mut ex) = front(&self.ctx, &head, path, &self.peer, started);
+            ex.secure = self.secure.clone();
             let version_10 = head.version() == Version::Http10;
             let mut close = !head.keep_alive();
             let mut meta = Meta {
@@ -456,7 +490,20 @@ impl<C: Conn> Connection<C> {
         // from its first byte.
         let mut head_deadline = first.then(|| Instant::now() + cfg.header_timeout);
         loop {
-            if !self.rbuf.is_empty() {
+            if first && self.h2c && !self.rbuf.is_empty() {
+                // Prior-knowledge h2c (RFC 9113 §3.3): the preface instead of a request line.
+                let n = self.rbuf.len().min(H2_PREFACE.len());
+                if self.rbuf[..n] == H2_PREFACE[..n] {
+                    if n == H2_PREFACE.len() {
+                        return Err(Stop::Http2);
+                    }
+                    // Part of it so far: read on (within the header timeout).
+                    head_deadline.get_or_insert_with(|| Instant::now() + cfg.header_timeout);
+                } else {
+                    self.h2c = false;
+                }
+            }
+            if !self.rbuf.is_empty() && !(first && self.h2c) {
                 match parse_head(&mut self.rbuf, &cfg.limits) {
                     Ok(Some(head)) => return Ok(head),
                     Ok(None) => {
@@ -851,7 +898,10 @@ impl<C: Conn> Connection<C> {
                 self.write_out().await?;
                 return Err(Stop::Done);
             }
-            write_last_chunk(&mut self.wbuf);
+            match &stream.trailers {
+                Some(t) => write_last_chunk_with(&mut self.wbuf, t),
+                None => write_last_chunk(&mut self.wbuf),
+            }
             return Ok(());
         }
     }

@@ -6,6 +6,8 @@
 #[macro_use]
 mod test_macros;
 mod conn;
+mod entry;
+mod http2;
 #[cfg(test)]
 mod mount_tests;
 mod sched;
@@ -34,6 +36,7 @@ use crate::metrics::Registry;
 use crate::middleware::Pipeline;
 use crate::pipeline::Ctx;
 use crate::router::Router;
+use crate::tls::Tls;
 
 /// A running server: its IO threads and their shared state.
 pub struct Server {
@@ -41,6 +44,8 @@ pub struct Server {
     threads: Vec<std::thread::JoinHandle<()>>,
     addresses: Vec<String>,
     driver: Driver,
+    /// Kept for its certificate watch, which ends when the server is dropped.
+    _tls: Option<Arc<Tls>>,
 }
 
 impl Server {
@@ -54,6 +59,17 @@ impl Server {
         metrics: Option<Arc<Registry>>,
     ) -> io::Result<Server> {
         let driver = Driver::resolve(config.io)?;
+        // The files are read now: a bad one fails start-up with its name.
+        let tls = match &config.tls {
+            Some(t) => Some(
+                Tls::new(t, config.http)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS: {e}")))?,
+            ),
+            None => None,
+        };
+        if let Some(t) = &tls {
+            t.watch();
+        }
         let n = config.io_threads.max(1);
         let mut raws = Vec::with_capacity(n);
         for i in 0..n {
@@ -81,11 +97,12 @@ impl Server {
             };
             let running = running.clone();
             let dispatch = dispatch.clone();
+            let tls = tls.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("covetpy-io-{i}"))
                 .spawn(move || {
                     sched::yield_to_handlers();
-                    if let Err(e) = thread::run(raw, ctx, driver) {
+                    if let Err(e) = thread::run(raw, ctx, driver, tls) {
                         crate::log!(Level::Error, "IO thread {i} failed: {e}");
                     }
                     if running.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -99,6 +116,7 @@ impl Server {
             threads,
             addresses,
             driver,
+            _tls: tls,
         })
     }
 

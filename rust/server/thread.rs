@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -24,7 +25,8 @@ use crate::protocol::h1::date;
 use crate::protocol::h1::encode::{write_response_head, Framing};
 use crate::protocol::problem::problem;
 use crate::protocol::response::Body;
-use crate::server::conn::serve;
+use crate::server::entry::serve;
+use crate::tls::Tls;
 use crate::server::spin;
 
 thread_local! {
@@ -58,7 +60,12 @@ impl Drop for LiveGuard {
 
 /// Runs the accept loop on `driver` until a drain, then waits for this thread's connections to
 /// finish (or the drain deadline) and returns.
-pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result<()> {
+pub(crate) fn run(
+    raw: RawListener,
+    ctx: Ctx,
+    driver: Driver,
+    tls: Option<Arc<Tls>>,
+) -> std::io::Result<()> {
     let dispatch = ctx.dispatch.clone();
     let ctx = Rc::new(ctx);
     DEFERS_WAKEUPS.with(|d| d.set(true));
@@ -78,7 +85,7 @@ pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result
                 local.spawn_local(spin::poll(window, move || flush.flush()));
             }
             local.block_on(&rt, async move {
-                accept_loop(EpollListener::new(raw)?, ctx).await
+                accept_loop(EpollListener::new(raw)?, ctx, tls).await
             })
             // Dropping the LocalSet here drops the tasks still running, closing their sockets.
         }
@@ -97,7 +104,7 @@ pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result
             // ready task instead: the same point, one level in.
             let local = LocalSet::new();
             let serving =
-                local.run_until(async move { accept_loop(UringListener::new(raw)?, ctx).await });
+                local.run_until(async move { accept_loop(UringListener::new(raw)?, ctx, tls).await });
             let mut serving = std::pin::pin!(serving);
             rt.block_on(std::future::poll_fn(|cx| {
                 let r = serving.as_mut().poll(cx);
@@ -113,7 +120,11 @@ pub(crate) fn run(raw: RawListener, ctx: Ctx, driver: Driver) -> std::io::Result
 }
 
 /// Accepts connections and serves each on its own task until a drain, then waits for them.
-async fn accept_loop<L: Listener>(listener: L, ctx: Rc<Ctx>) -> std::io::Result<()> {
+async fn accept_loop<L: Listener>(
+    listener: L,
+    ctx: Rc<Ctx>,
+    tls: Option<Arc<Tls>>,
+) -> std::io::Result<()> {
     let live = Rc::new(Live {
         count: Cell::new(0),
         empty: Notify::new(),
@@ -135,11 +146,12 @@ async fn accept_loop<L: Listener>(listener: L, ctx: Rc<Ctx>) -> std::io::Result<
                     live.count.set(live.count.get() + 1);
                     let guard = LiveGuard(live.clone());
                     let ctx = ctx.clone();
+                    let tls = tls.clone();
                     tokio::task::spawn_local(async move {
                         // Dropped on return and on panic: the slots are never leaked.
                         let _slot = slot;
                         let _guard = guard;
-                        serve(conn, peer, ctx).await;
+                        serve(conn, peer, ctx, tls).await;
                     });
                 }
                 Err(e) => {

@@ -27,7 +27,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         help_text = f"{f.metadata['help']} (default: {default})"
         if isinstance(default, bool):
             parser.add_argument(flag, action="store_true", default=default, help=help_text)
-        elif f.name == "uds":
+        elif default is None:
+            # `str | None` fields (uds, ssl_*): a path when given.
             parser.add_argument(flag, type=str, default=None, help=help_text)
         else:
             parser.add_argument(flag, type=type(default), default=default, help=help_text)

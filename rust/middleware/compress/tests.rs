@@ -136,7 +136,11 @@ fn incompressible_bodies_are_sent_as_they_are() {
 fn streams_get_an_encoder_and_headers() {
     let (_tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
     let mut r = Response::full(200, "text/plain", "");
-    r.body = Body::Stream(StreamBody { rx, on_space: None });
+    r.body = Body::Stream(StreamBody {
+        rx,
+        on_space: None,
+        trailers: None,
+    });
     let enc = layer()
         .on_response(Some(Encoding::Brotli), false, &mut r)
         .unwrap();
@@ -172,7 +176,11 @@ fn event_streams_are_never_compressed() {
     assert!(c.compresses_type(b"text/plain"));
     let (_tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
     let mut r = Response::full(200, "text/event-stream; charset=utf-8", "");
-    r.body = Body::Stream(StreamBody { rx, on_space: None });
+    r.body = Body::Stream(StreamBody {
+        rx,
+        on_space: None,
+        trailers: None,
+    });
     assert!(c.on_response(Some(Encoding::Gzip), false, &mut r).is_none());
     assert_eq!(header(&r, "content-encoding"), None);
     assert_eq!(header(&r, "vary"), None);

@@ -224,6 +224,14 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
 }
 
+/// The last chunk with a trailer section (RFC 9112 §7.1.2): `trailers` is `name: value\r\n`
+/// lines.
+pub fn write_last_chunk_with(out: &mut Vec<u8>, trailers: &[u8]) {
+    out.extend_from_slice(b"0\r\n");
+    out.extend_from_slice(trailers);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A complete error answer for `err`: status line, date, content-type: text/plain;
 /// charset=utf-8, content-length, connection: close, and the body
 /// "{status} {reason phrase}: {err.reason()}\n". The connection must be closed after it.

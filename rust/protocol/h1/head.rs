@@ -59,6 +59,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1.
     Http11,
+    /// HTTP/2: a stream's fields written as a head (`protocol::h2::head`).
+    Http2,
 }
 
 impl Version {
@@ -67,6 +69,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2",
         }
     }
 }
@@ -166,6 +169,15 @@ pub struct RequestHead {
 impl RequestHead {
     fn slice(&self, s: Span) -> &[u8] {
         self.raw.get(s.0..s.1).unwrap_or_default()
+    }
+
+    /// This head as an HTTP/2 request's: the version says so, and HTTP/1.1's connection
+    /// semantics (keep-alive, 100-continue) do not apply.
+    pub fn into_http2(mut self) -> Self {
+        self.version = Version::Http2;
+        self.keep_alive = true;
+        self.expects_continue = false;
+        self
     }
 
     /// The request method.

@@ -202,7 +202,7 @@ pub(super) fn check(
         host,
         framing,
         keep_alive: match version {
-            Version::Http11 => !close,
+            Version::Http11 | Version::Http2 => !close,
             Version::Http10 => keep_alive && !close,
         },
         expects_continue: continue_ && version == Version::Http11,

@@ -1,0 +1,309 @@
+//! A watch on the frames a client sends, under the `h2` crate: it reads each frame header as
+//! the bytes go by and counts what costs the server work but carries no request, the floods
+//! RFC 9113 §10.5 warns of: SETTINGS and PING frames (each must be answered), PRIORITY and
+//! RST_STREAM frames, empty DATA/HEADERS/CONTINUATION frames, and header blocks that go on
+//! in CONTINUATION frames past the header list limit (CVE-2024-27316). Past a budget the
+//! connection is told to end with GOAWAY ENHANCE_YOUR_CALM; reads stop meanwhile, so nothing
+//! more is buffered.
+//!
+//! The `h2` crate bounds what it decodes (header list size, concurrent streams, resets of
+//! streams not yet accepted) but answers every PING and SETTINGS frame and takes empty frames
+//! for free; this is the rest, at the cost of reading 9 bytes per frame again.
+
+use std::cell::Cell;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+/// The client connection preface (RFC 9113 §3.4), skipped before frames start.
+const PREFACE_LEN: usize = 24;
+
+/// Frames of no value (see the module note) a client may send per [`WINDOW`]: a browser
+/// sends a handful per page; 1000 is a flood's first second at most.
+pub const CONTROL_BUDGET: u32 = 1000;
+
+/// The window the budget is counted in.
+pub const WINDOW: Duration = Duration::from_secs(10);
+
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const PRIORITY: u8 = 0x2;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// Why a connection is to end, shared by the guard and the connection's loop.
+#[derive(Default)]
+pub struct Alarm {
+    raised: Cell<Option<&'static str>>,
+    notify: Notify,
+}
+
+impl Alarm {
+    /// Raises the alarm with what the client did.
+    pub fn raise(&self, why: &'static str) {
+        if self.raised.get().is_none() {
+            self.raised.set(Some(why));
+            self.notify.notify_one();
+        }
+    }
+
+    /// What the client did, once raised.
+    pub fn raised(&self) -> Option<&'static str> {
+        self.raised.get()
+    }
+
+    /// Waits until raised.
+    pub async fn wait(&self) -> &'static str {
+        loop {
+            if let Some(why) = self.raised.get() {
+                return why;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Counts frames as the bytes pass.
+struct Scanner {
+    /// Preface bytes still to skip.
+    preface: usize,
+    /// A frame header being collected.
+    head: [u8; 9],
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    payload: usize,
+    /// Bytes of a header block so far (HEADERS then CONTINUATION frames until END_HEADERS).
+    block: Option<usize>,
+    max_block: usize,
+    count: u32,
+    since: Instant,
+}
+
+impl Scanner {
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), &'static str> {
+        let skip = self.preface.min(bytes.len());
+        self.preface -= skip;
+        bytes = &bytes[skip..];
+        while !bytes.is_empty() {
+            if self.payload > 0 {
+                let n = self.payload.min(bytes.len());
+                self.payload -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(bytes.len());
+            self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == 9 {
+                self.have = 0;
+                self.frame()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self) -> Result<(), &'static str> {
+        let h = &self.head;
+        let len = (h[0] as usize) << 16 | (h[1] as usize) << 8 | h[2] as usize;
+        let (kind, flags) = (h[3], h[4]);
+        self.payload = len;
+        let worthless = match kind {
+            SETTINGS | PING => flags & ACK == 0,
+            PRIORITY | RST_STREAM => true,
+            DATA => len == 0 && flags & END_STREAM == 0,
+            HEADERS | CONTINUATION => len == 0 && flags & END_HEADERS == 0,
+            _ => false,
+        };
+        if kind == HEADERS || kind == CONTINUATION {
+            let so_far = if kind == HEADERS {
+                len
+            } else {
+                self.block.unwrap_or(0) + len
+            };
+            if so_far > self.max_block {
+                return Err("a header block over the header list limit (CONTINUATION flood)");
+            }
+            self.block = (flags & END_HEADERS == 0).then_some(so_far);
+        }
+        if worthless {
+            if self.since.elapsed() > WINDOW {
+                self.since = Instant::now();
+                self.count = 0;
+            }
+            self.count += 1;
+            if self.count > CONTROL_BUDGET {
+                return Err(match kind {
+                    SETTINGS => "a SETTINGS flood",
+                    PING => "a PING flood",
+                    RST_STREAM => "a RST_STREAM flood",
+                    PRIORITY => "a PRIORITY flood",
+                    _ => "an empty frame flood",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The connection's stream, watched on the way in.
+pub struct Guard<IO> {
+    io: IO,
+    scan: Scanner,
+    alarm: Rc<Alarm>,
+}
+
+impl<IO> Guard<IO> {
+    /// Watches `io`; `preface` tells whether the client preface comes first on it (it does
+    /// unless it was already read off), `max_header_list` bounds a header block's compressed
+    /// size (what HPACK decodes is bounded by the `h2` crate itself).
+    pub fn new(io: IO, preface: bool, max_header_list: u32, alarm: Rc<Alarm>) -> Self {
+        Guard {
+            io,
+            scan: Scanner {
+                preface: if preface { PREFACE_LEN } else { 0 },
+                head: [0; 9],
+                have: 0,
+                payload: 0,
+                block: None,
+                // HPACK at its worst (literals with a 1-byte name, no Huffman) is about the
+                // size it decodes to; twice the limit leaves room for framing and padding.
+                max_block: (max_header_list as usize).saturating_mul(2).max(32 * 1024),
+                count: 0,
+                since: Instant::now(),
+            },
+            alarm,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if me.alarm.raised().is_some() {
+            // The loop is ending the connection: read nothing more.
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        let r = Pin::new(&mut me.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            if let Err(why) = me.scan.feed(&buf.filled()[before..]) {
+                me.alarm.raise(why);
+                // What was read stays unread by the `h2` crate.
+                buf.set_filled(before);
+                return Poll::Pending;
+            }
+        }
+        r
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner() -> Scanner {
+        Scanner {
+            preface: PREFACE_LEN,
+            head: [0; 9],
+            have: 0,
+            payload: 0,
+            block: None,
+            max_block: 100,
+            count: 0,
+            since: Instant::now(),
+        }
+    }
+
+    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, 1];
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn a_ping_flood_is_caught_even_one_byte_at_a_time() {
+        let mut s = scanner();
+        let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        for _ in 0..CONTROL_BUDGET {
+            wire.extend(frame(PING, 0, &[0; 8]));
+        }
+        for b in &wire {
+            s.feed(std::slice::from_ref(b)).unwrap();
+        }
+        assert_eq!(s.feed(&frame(PING, 0, &[0; 8])), Err("a PING flood"));
+    }
+
+    #[test]
+    fn acks_and_data_cost_nothing() {
+        let mut s = scanner();
+        s.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        for _ in 0..5 * CONTROL_BUDGET {
+            s.feed(&frame(PING, ACK, &[0; 8])).unwrap();
+            s.feed(&frame(DATA, 0, b"x")).unwrap();
+            s.feed(&frame(DATA, END_STREAM, b"")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_header_block_past_the_bound_across_continuations_is_caught() {
+        let mut s = scanner();
+        s.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        s.feed(&frame(HEADERS, 0, &[0; 40])).unwrap();
+        s.feed(&frame(CONTINUATION, 0, &[0; 40])).unwrap();
+        let e = s.feed(&frame(CONTINUATION, 0, &[0; 40])).unwrap_err();
+        assert!(e.contains("CONTINUATION"), "{e}");
+        // A block that ends in time resets the count.
+        let mut s = scanner();
+        s.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        for _ in 0..10 {
+            s.feed(&frame(HEADERS, 0, &[0; 40])).unwrap();
+            s.feed(&frame(CONTINUATION, END_HEADERS, &[0; 40])).unwrap();
+        }
+    }
+}
