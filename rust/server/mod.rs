@@ -9,6 +9,8 @@ mod conn;
 mod entry;
 mod http2;
 #[cfg(test)]
+mod http2_tests;
+#[cfg(test)]
 mod mount_tests;
 mod sched;
 mod spin;

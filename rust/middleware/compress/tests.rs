@@ -155,7 +155,8 @@ fn streams_get_an_encoder_and_headers() {
                 header_block: b"content-type: text/plain\r\n".to_vec(),
                 body: Body::Stream(StreamBody {
                     rx: tokio::sync::mpsc::channel(1).1,
-                    on_space: None
+                    on_space: None,
+                    trailers: None,
                 }),
             }
         )
