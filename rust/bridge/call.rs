@@ -125,6 +125,7 @@ impl Handlers {
             ws,
             pipe,
             secure,
+            trailers,
         } = job;
         if let (Some(m), Some(q)) = (&self.metrics, queued) {
             m.gil_wait(q.elapsed());
@@ -169,6 +170,7 @@ impl Handlers {
                     }),
                     pipe: link,
                     secure,
+                    trailers,
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {

@@ -41,6 +41,8 @@ pub struct RequestData {
     pub pipe: Option<super::hosted::BodyLink>,
     /// The connection's TLS state (None in cleartext).
     pub secure: Option<Arc<crate::io::Secure>>,
+    /// Trailer fields the client sent after the body (HTTP/2), as `name: value\r\n` lines.
+    pub trailers: Option<Vec<u8>>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -344,6 +346,26 @@ impl Request {
             Some(id) => Ok(Some(Py::new(py, PeerIdentity::new(id))?)),
             None => Ok(None),
         }
+    }
+
+    /// The trailer fields the client sent after the body, as `(name, value)` pairs with
+    /// lower-case names (HTTP/2 requests; empty when there were none, and over HTTP/1.1).
+    #[getter]
+    fn trailers(&self) -> Vec<(String, String)> {
+        let Some(block) = &self.data.trailers else {
+            return Vec::new();
+        };
+        block
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&b| b == b':')?;
+                Some((
+                    String::from_utf8_lossy(&line[..colon]).into_owned(),
+                    String::from_utf8_lossy(line[colon + 1..].trim_ascii()).into_owned(),
+                ))
+            })
+            .collect()
     }
 
     /// The scheme the client used: a trusted proxy's `Forwarded: proto=` or

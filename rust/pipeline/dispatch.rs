@@ -52,6 +52,9 @@ pub struct Job {
     pub pipe: Option<Arc<BodyPipe>>,
     /// The connection's TLS parameters and client identity (None in cleartext).
     pub secure: Option<Arc<Secure>>,
+    /// The request's trailer fields as `name: value\r\n` lines (HTTP/2 requests that sent
+    /// them).
+    pub trailers: Option<Vec<u8>>,
 }
 
 /// How the protocol serves a route's requests.
@@ -198,6 +201,7 @@ impl Ctx {
             ws,
             pipe,
             secure: ex.secure.clone(),
+            trailers: ex.trailers.take(),
         };
         self.dispatch.dispatch(job);
         Dispatched {

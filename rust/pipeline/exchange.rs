@@ -25,6 +25,8 @@ pub struct Exchange {
     pub(crate) access: Option<(String, Vec<u8>, &'static str)>,
     /// The connection's TLS parameters and client identity (None in cleartext).
     pub secure: Option<Arc<Secure>>,
+    /// The request's trailer fields (`name: value\r\n` lines; HTTP/2), handed to the job.
+    pub trailers: Option<Vec<u8>>,
 }
 
 impl Exchange {

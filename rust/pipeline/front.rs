@@ -93,6 +93,7 @@ pub fn front(
             (head.method().as_str().to_owned(), head.target().to_vec(), version)
         }),
         secure: None,
+        trailers: None,
     };
     (front, exchange)
 }

@@ -29,6 +29,10 @@ impl Dispatch for Dispatcher {
                 body.extend_from_slice(&job.body);
                 job.reply.send(Response::full(200, "text/plain", body));
             }
+            2 => {
+                let t = job.trailers.clone().unwrap_or_default();
+                job.reply.send(Response::full(200, "text/plain", t));
+            }
             _ => self.held.lock().unwrap().push(job),
         }
     }
@@ -40,6 +44,7 @@ on_both_drivers!(
     many_streams_on_one_connection_are_all_answered,
     tls_negotiates_h2_and_http11_by_alpn,
     resets_past_the_budget_end_the_connection_with_enhance_your_calm,
+    request_trailers_reach_the_handler,
     a_drain_sends_goaway_and_closes,
 );
 
@@ -54,6 +59,11 @@ fn start_with(io: IoDriver, tweak: impl FnOnce(&mut ServerConfig)) -> (Server, S
             id: 1,
             methods: vec!["GET".into()],
             path: "/hold".into(),
+        },
+        RouteSpec {
+            id: 2,
+            methods: vec!["POST".into()],
+            path: "/trailers".into(),
         },
     ];
     let mut config = ServerConfig {
@@ -300,6 +310,29 @@ fn resets_past_the_budget_end_the_connection_with_enhance_your_calm(io: IoDriver
         // Other connections are served meanwhile.
         let (mut c2, _conn) = h2_client(TcpStream::connect(&addr).await.unwrap()).await;
         assert_eq!(request(&mut c2, "GET", "/echo", b"").await.0, 200);
+    });
+    server.begin_drain();
+    server.join();
+}
+
+fn request_trailers_reach_the_handler(io: IoDriver) {
+    let (server, addr) = start_with(io, |_| {});
+    block_on(async {
+        let (c, _conn) = h2_client(TcpStream::connect(&addr).await.unwrap()).await;
+        let mut ready = c.ready().await.unwrap();
+        let req = http::Request::post("http://localhost/trailers").body(()).unwrap();
+        let (resp, mut send) = ready.send_request(req, false).unwrap();
+        send.send_data(Bytes::from_static(b"body"), false).unwrap();
+        let mut t = http::HeaderMap::new();
+        t.insert("x-checksum", "abc".parse().unwrap());
+        send.send_trailers(t).unwrap();
+        let resp = resp.await.unwrap();
+        let mut body = resp.into_body();
+        let mut out = Vec::new();
+        while let Some(c) = body.data().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        assert_eq!(out, b"x-checksum: abc\r\n");
     });
     server.begin_drain();
     server.join();

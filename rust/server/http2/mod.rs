@@ -9,6 +9,7 @@
 mod guard;
 mod send;
 mod stream;
+mod websocket;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -17,7 +17,7 @@ use crate::protocol::h1::{Method, ProtoError};
 use crate::protocol::h2::{request_head, HeadError};
 use crate::protocol::problem::problem;
 use crate::protocol::response::Response;
-use crate::server::http2::send;
+use crate::server::http2::{send, websocket};
 use crate::server::http2::Shared;
 use crate::server::spin;
 
@@ -25,6 +25,9 @@ use crate::server::spin;
 pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>, conn: Rc<Shared>) {
     let started = Instant::now();
     let ctx = conn.ctx.clone();
+    if websocket::is_extended_connect(&req) {
+        return websocket::serve(req, tx, conn, started).await;
+    }
     let (parts, mut body) = req.into_parts();
     let head = match request_head(&parts, &ctx.config.limits) {
         Ok(h) => h,
@@ -70,7 +73,10 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
         Bytes::new()
     } else {
         match read_body(&mut body, &conn, started).await {
-            Ok(b) => b,
+            Ok((b, trailers)) => {
+                ex.trailers = trailers;
+                b
+            }
             Err(Some(r)) => {
                 finish(&mut tx, r, head_only, ex, &conn).await;
                 tx.send_reset(Reason::NO_ERROR);
@@ -146,13 +152,13 @@ fn reset_now(tx: &mut SendResponse<Bytes>) -> bool {
     tx.poll_reset(&mut cx).is_ready()
 }
 
-/// The whole request body within `max_body_size` and the body timeout; Err(Some) is the
-/// answer (413, 408), Err(None) means the client reset the stream.
+/// The whole request body within `max_body_size` and the body timeout, and its trailer
+/// fields; Err(Some) is the answer (413, 408), Err(None) means the client reset the stream.
 async fn read_body(
     body: &mut RecvStream,
     conn: &Shared,
     started: Instant,
-) -> Result<Bytes, Option<Response>> {
+) -> Result<(Bytes, Option<Vec<u8>>), Option<Response>> {
     let cfg = &conn.ctx.config;
     let deadline = tokio::time::Instant::from_std(started + cfg.body_timeout);
     let mut buf = BytesMut::new();
@@ -171,7 +177,7 @@ async fn read_body(
                     return Err(Some(problem(413, "the request body is too large")));
                 }
                 if buf.is_empty() && body.is_end_stream() {
-                    return Ok(chunk);
+                    return Ok((chunk, None));
                 }
                 buf.extend_from_slice(&chunk);
             }
@@ -184,7 +190,23 @@ async fn read_body(
             }
         }
     }
-    Ok(buf.freeze())
+    // Trailers, if the client sent any (the crate bounds them like the header list).
+    let trailers = match tokio::time::timeout_at(deadline, body.trailers()).await {
+        Ok(Ok(Some(fields))) if !fields.is_empty() => {
+            let mut block = Vec::new();
+            for (name, value) in &fields {
+                block.extend_from_slice(name.as_str().as_bytes());
+                block.extend_from_slice(b": ");
+                block.extend_from_slice(value.as_bytes());
+                block.extend_from_slice(b"\r\n");
+            }
+            Some(block)
+        }
+        Ok(Ok(_)) => None,
+        Ok(Err(_)) => return Err(None),
+        Err(_) => return Err(Some(problem(408, "the request trailers did not arrive in time"))),
+    };
+    Ok((buf.freeze(), trailers))
 }
 
 /// Runs the respond stage on `response`, sends it, records it and logs it.
