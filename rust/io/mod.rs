@@ -152,11 +152,7 @@ pub trait Conn: 'static {
     }
 
     /// The stream as tokio's `AsyncRead`/`AsyncWrite`, for rustls and the `h2` crate.
-    type Io: tokio::io::AsyncRead
-        + tokio::io::AsyncWrite
-        + std::os::fd::AsRawFd
-        + Unpin
-        + 'static;
+    type Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + std::os::fd::AsRawFd + Unpin + 'static;
     /// This connection as [`Conn::Io`]; under io_uring the socket moves to the reactor (it
     /// must have no operation in flight, which holds between a connection's reads).
     fn into_io(self) -> io::Result<Self::Io>;

@@ -90,7 +90,11 @@ pub fn front(
                 Version::Http11 => "1.1",
                 Version::Http2 => "2",
             };
-            (head.method().as_str().to_owned(), head.target().to_vec(), version)
+            (
+                head.method().as_str().to_owned(),
+                head.target().to_vec(),
+                version,
+            )
         }),
         secure: None,
         trailers: None,

@@ -503,7 +503,7 @@ impl<C: Conn> Connection<C> {
                     self.h2c = false;
                 }
             }
-            if !self.rbuf.is_empty() && !(first && self.h2c) {
+            if !(self.rbuf.is_empty() || first && self.h2c) {
                 match parse_head(&mut self.rbuf, &cfg.limits) {
                     Ok(Some(head)) => return Ok(head),
                     Ok(None) => {

@@ -23,9 +23,13 @@ impl Dispatch for Dispatcher {
     fn dispatch(&self, job: Job) {
         match job.route {
             0 => {
-                let mut body = Vec::from(&job.head.version().as_str().as_bytes()[..]);
+                let mut body = Vec::from(job.head.version().as_str().as_bytes());
                 body.push(b' ');
-                body.extend_from_slice(if job.secure.is_some() { b"tls " } else { b"clear " });
+                body.extend_from_slice(if job.secure.is_some() {
+                    b"tls "
+                } else {
+                    b"clear "
+                });
                 body.extend_from_slice(&job.body);
                 job.reply.send(Response::full(200, "text/plain", body));
             }
@@ -145,7 +149,10 @@ fn h2c_with_prior_knowledge_goes_through_the_pipeline(io: IoDriver) {
         // A body larger than the initial windows: flow control opens them as it is read.
         let big = vec![b'x'; 5 << 20];
         let (status, body) = request(&mut c, "POST", "/echo", &big).await;
-        assert_eq!((status, body.len()), (200, big.len() + b"HTTP/2 clear ".len()));
+        assert_eq!(
+            (status, body.len()),
+            (200, big.len() + b"HTTP/2 clear ".len())
+        );
     });
     server.begin_drain();
     server.join();
@@ -195,7 +202,11 @@ fn many_streams_on_one_connection_are_all_answered(io: IoDriver) {
 }
 
 /// A CA-less self-signed certificate for localhost, written to a temporary directory.
-fn certificate() -> (TlsConfig, rustls::pki_types::CertificateDer<'static>, tempdir::Dir) {
+fn certificate() -> (
+    TlsConfig,
+    rustls::pki_types::CertificateDer<'static>,
+    tempdir::Dir,
+) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let dir = tempdir::Dir::new();
     let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
@@ -296,7 +307,9 @@ fn resets_past_the_budget_end_the_connection_with_enhance_your_calm(io: IoDriver
             let Ok(mut ready) = c.clone().ready().await else {
                 break;
             };
-            let req = http::Request::get("http://localhost/hold").body(()).unwrap();
+            let req = http::Request::get("http://localhost/hold")
+                .body(())
+                .unwrap();
             let Ok((resp, _)) = ready.send_request(req, true) else {
                 break;
             };
@@ -320,7 +333,9 @@ fn request_trailers_reach_the_handler(io: IoDriver) {
     block_on(async {
         let (c, _conn) = h2_client(TcpStream::connect(&addr).await.unwrap()).await;
         let mut ready = c.ready().await.unwrap();
-        let req = http::Request::post("http://localhost/trailers").body(()).unwrap();
+        let req = http::Request::post("http://localhost/trailers")
+            .body(())
+            .unwrap();
         let (resp, mut send) = ready.send_request(req, false).unwrap();
         send.send_data(Bytes::from_static(b"body"), false).unwrap();
         let mut t = http::HeaderMap::new();

@@ -14,7 +14,11 @@ pub fn from_certificate(der: &[u8]) -> Option<PeerIdentity> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let mut id = PeerIdentity {
         subject: Some(cert.subject().to_string()).filter(|s| !s.is_empty()),
-        hash: Some(hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())),
+        hash: Some(hex(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            der,
+        )
+        .as_ref())),
         ..PeerIdentity::default()
     };
     if let Ok(Some(san)) = cert.subject_alternative_name() {

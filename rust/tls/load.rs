@@ -115,9 +115,7 @@ pub fn server_config(
         (Some(ca), verify) if verify != ClientVerify::Off => {
             let mut roots = RootCertStore::empty();
             for c in read_certs(ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
             }
             let v = WebPkiClientVerifier::builder(Arc::new(roots));
             let v = if verify == ClientVerify::Optional {

@@ -59,7 +59,10 @@ impl Tls {
 
     /// The config a handshake starting now uses.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How long a handshake may take.

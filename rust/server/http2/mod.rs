@@ -61,12 +61,8 @@ impl Shared {
 /// Serves an HTTP/2 connection on `io` until it closes. `preface` says whether the client
 /// preface is still to be read from `io` (false never happens today: a connection that read
 /// it hands it back with `io::async_io::Prefixed`).
-pub(crate) async fn serve<IO>(
-    io: IO,
-    peer: Peer,
-    ctx: Rc<Ctx>,
-    secure: Option<Arc<Secure>>,
-) where
+pub(crate) async fn serve<IO>(io: IO, peer: Peer, ctx: Rc<Ctx>, secure: Option<Arc<Secure>>)
+where
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let cfg = &ctx.config.h2;
@@ -84,11 +80,13 @@ pub(crate) async fn serve<IO>(
         .max_pending_accept_reset_streams(50)
         // What one stream may queue for sending beyond the client's window.
         .max_send_buffer_size(256 * 1024);
-    let mut conn = match tokio::time::timeout(HANDSHAKE, builder.handshake::<_, Bytes>(io)).await
-    {
+    let mut conn = match tokio::time::timeout(HANDSHAKE, builder.handshake::<_, Bytes>(io)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            log::write(Level::Debug, format_args!("{peer}: HTTP/2 handshake failed: {e}"));
+            log::write(
+                Level::Debug,
+                format_args!("{peer}: HTTP/2 handshake failed: {e}"),
+            );
             return;
         }
         Err(_) => return,

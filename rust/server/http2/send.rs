@@ -41,7 +41,11 @@ pub(super) fn plain(tx: &mut SendResponse<Bytes>, response: Response, head_only:
         return;
     };
     let empty = body.is_empty() || head_only || !status_allows_body(response.status);
-    let h = head(response.status, &response.header_block, Some(body.len() as u64));
+    let h = head(
+        response.status,
+        &response.header_block,
+        Some(body.len() as u64),
+    );
     if let Ok(mut s) = tx.send_response(h, empty) {
         if !empty {
             let _ = s.send_data(body, true);
@@ -77,7 +81,10 @@ pub(super) async fn response(
     match response.body {
         Body::Full(b) => {
             let n = b.len() as u64;
-            put(&mut out, b, true, timeout).await.map(|_| n).map_err(|_| 0)
+            put(&mut out, b, true, timeout)
+                .await
+                .map(|_| n)
+                .map_err(|_| 0)
         }
         Body::File(f) => {
             use std::os::unix::fs::FileExt;
@@ -130,7 +137,9 @@ pub(super) async fn response(
                             continue;
                         }
                         let n = data.len() as u64;
-                        put(&mut out, data, false, timeout).await.map_err(|_| sent)?;
+                        put(&mut out, data, false, timeout)
+                            .await
+                            .map_err(|_| sent)?;
                         sent += n;
                     }
                     Some(Chunk::End) => {
@@ -148,7 +157,9 @@ pub(super) async fn response(
                             return Ok(sent + n);
                         };
                         if !last.is_empty() {
-                            put(&mut out, last, false, timeout).await.map_err(|_| sent)?;
+                            put(&mut out, last, false, timeout)
+                                .await
+                                .map_err(|_| sent)?;
                         }
                         let mut fields = http::HeaderMap::new();
                         response_headers(&block, &mut fields);
@@ -169,13 +180,19 @@ pub(super) async fn response(
 }
 
 /// Sends `data` as the window allows; `end` ends the stream with the last piece.
-async fn put(out: &mut SendStream<Bytes>, mut data: Bytes, end: bool, timeout: Duration) -> Result<(), ()> {
+async fn put(
+    out: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+    timeout: Duration,
+) -> Result<(), ()> {
     if data.is_empty() {
         return out.send_data(data, end).map_err(|_| ());
     }
     while !data.is_empty() {
         out.reserve_capacity(data.len());
-        let granted = tokio::time::timeout(timeout, std::future::poll_fn(|cx| out.poll_capacity(cx))).await;
+        let granted =
+            tokio::time::timeout(timeout, std::future::poll_fn(|cx| out.poll_capacity(cx))).await;
         let n = match granted {
             Ok(Some(Ok(n))) => n,
             Ok(_) => return Err(()),
@@ -189,7 +206,8 @@ async fn put(out: &mut SendStream<Bytes>, mut data: Bytes, end: bool, timeout: D
             continue;
         }
         let piece = data.split_to(n.min(data.len()));
-        out.send_data(piece, end && data.is_empty()).map_err(|_| ())?;
+        out.send_data(piece, end && data.is_empty())
+            .map_err(|_| ())?;
     }
     Ok(())
 }

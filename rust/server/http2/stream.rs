@@ -17,8 +17,8 @@ use crate::protocol::h1::{Method, ProtoError};
 use crate::protocol::h2::{request_head, HeadError};
 use crate::protocol::problem::problem;
 use crate::protocol::response::Response;
-use crate::server::http2::{send, websocket};
 use crate::server::http2::Shared;
+use crate::server::http2::{send, websocket};
 use crate::server::spin;
 
 /// Serves one stream to its end.
@@ -145,11 +145,24 @@ async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// A waker that does nothing, for looking at a stream's state without waiting.
+struct Noop;
+
+impl std::task::Wake for Noop {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+thread_local! {
+    // One per thread (`Waker::noop` needs Rust 1.85; the MSRV is 1.80).
+    static NOOP: std::task::Waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+}
+
 /// Whether the client has reset the stream already (looked at without waiting).
 fn reset_now(tx: &mut SendResponse<Bytes>) -> bool {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    tx.poll_reset(&mut cx).is_ready()
+    NOOP.with(|w| {
+        let mut cx = std::task::Context::from_waker(w);
+        tx.poll_reset(&mut cx).is_ready()
+    })
 }
 
 /// The whole request body within `max_body_size` and the body timeout, and its trailer
@@ -165,7 +178,12 @@ async fn read_body(
     loop {
         let next = match tokio::time::timeout_at(deadline, body.data()).await {
             Ok(n) => n,
-            Err(_) => return Err(Some(problem(408, "the request body did not arrive in time"))),
+            Err(_) => {
+                return Err(Some(problem(
+                    408,
+                    "the request body did not arrive in time",
+                )))
+            }
         };
         match next {
             None => break,
@@ -204,7 +222,12 @@ async fn read_body(
         }
         Ok(Ok(_)) => None,
         Ok(Err(_)) => return Err(None),
-        Err(_) => return Err(Some(problem(408, "the request trailers did not arrive in time"))),
+        Err(_) => {
+            return Err(Some(problem(
+                408,
+                "the request trailers did not arrive in time",
+            )))
+        }
     };
     Ok((buf.freeze(), trailers))
 }
