@@ -46,7 +46,9 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>, tls: Optio
         },
         versions => {
             let h2c = versions == HttpVersions::Auto;
-            if let Handoff::Http2(c, read) = conn::serve(conn, peer.clone(), ctx.clone(), None, h2c).await {
+            if let Handoff::Http2(c, read) =
+                conn::serve(conn, peer.clone(), ctx.clone(), None, h2c).await
+            {
                 match c.into_io() {
                     Ok(io) => http2::serve(Prefixed::new(read.freeze(), io), peer, ctx, None).await,
                     Err(e) => moved_failed(&peer, e),

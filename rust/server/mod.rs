@@ -62,13 +62,13 @@ impl Server {
     ) -> io::Result<Server> {
         let driver = Driver::resolve(config.io)?;
         // The files are read now: a bad one fails start-up with its name.
-        let tls = match &config.tls {
-            Some(t) => Some(
-                Tls::new(t, config.http)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS: {e}")))?,
-            ),
-            None => None,
-        };
+        let tls =
+            match &config.tls {
+                Some(t) => Some(Tls::new(t, config.http).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("TLS: {e}"))
+                })?),
+                None => None,
+            };
         if let Some(t) = &tls {
             t.watch();
         }

@@ -26,8 +26,8 @@ use crate::protocol::h1::encode::{write_response_head, Framing};
 use crate::protocol::problem::problem;
 use crate::protocol::response::Body;
 use crate::server::entry::serve;
-use crate::tls::Tls;
 use crate::server::spin;
+use crate::tls::Tls;
 
 thread_local! {
     /// Whether this thread calls [`Dispatch::flush`] before it waits for events, so a
@@ -103,8 +103,8 @@ pub(crate) fn run(
             // the ring), so the deferred wake-up goes out when this LocalSet has run every
             // ready task instead: the same point, one level in.
             let local = LocalSet::new();
-            let serving =
-                local.run_until(async move { accept_loop(UringListener::new(raw)?, ctx, tls).await });
+            let serving = local
+                .run_until(async move { accept_loop(UringListener::new(raw)?, ctx, tls).await });
             let mut serving = std::pin::pin!(serving);
             rt.block_on(std::future::poll_fn(|cx| {
                 let r = serving.as_mut().poll(cx);
