@@ -139,3 +139,68 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
+
+/// A stream whose first bytes must be `expected`, which are dropped: the HTTP/2 preface a
+/// client sends after an h2c upgrade, when the connection already began with a made-up one.
+pub struct Skip<IO> {
+    expected: &'static [u8],
+    seen: usize,
+    io: IO,
+}
+
+impl<IO> Skip<IO> {
+    /// `io` without its first bytes, `expected`.
+    pub fn new(expected: &'static [u8], io: IO) -> Self {
+        Skip {
+            expected,
+            seen: 0,
+            io,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Skip<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        while me.seen < me.expected.len() {
+            let mut scratch = [0u8; 64];
+            let want = me.expected.len() - me.seen;
+            let mut rb = ReadBuf::new(&mut scratch[..want]);
+            std::task::ready!(Pin::new(&mut me.io).poll_read(cx, &mut rb))?;
+            let got = rb.filled();
+            if got.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if got != &me.expected[me.seen..me.seen + got.len()] {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the client did not send the HTTP/2 preface after the upgrade",
+                )));
+            }
+            me.seen += got.len();
+        }
+        Pin::new(&mut me.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Skip<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}

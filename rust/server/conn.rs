@@ -29,6 +29,7 @@ use crate::protocol::h1::encode::{
 use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, RequestHead, Version,
 };
+use crate::protocol::h2::upgrade::{client_bytes as h2_client_bytes, wants_h2c, SWITCHING};
 use crate::protocol::problem::problem;
 use crate::protocol::response::{Body, Chunk, FileBody, Response, StreamBody};
 use crate::protocol::status::status_allows_body;
@@ -47,6 +48,9 @@ enum Stop {
     Upgraded(Box<upgrade::Upgraded>),
     /// The client sent the HTTP/2 preface: the connection is HTTP/2 from its first byte.
     Http2,
+    /// An `Upgrade: h2c` request was answered 101: the connection is HTTP/2, and these bytes
+    /// stand for what a prior-knowledge client would have sent (`protocol::h2::upgrade`).
+    Http2Upgraded(Vec<u8>),
     /// We decided to close (after `connection: close`, an error answer, a drain or a timeout):
     /// half-close the write side so the client reads everything we sent.
     Done,
@@ -195,6 +199,10 @@ pub(crate) enum Handoff<C> {
     Closed,
     /// The client spoke HTTP/2 with prior knowledge: the connection, and what was read of it.
     Http2(C, BytesMut),
+    /// The client asked for h2c by `Upgrade` and got its 101: the connection, the bytes that
+    /// open the HTTP/2 connection with its request as stream 1, and what was read after it
+    /// (the client's preface, to skip).
+    Http2Upgraded(C, Vec<u8>, BytesMut),
 }
 
 /// Serves one connection until it closes (or turns out to be HTTP/2, when `h2c`). `secure` is
@@ -221,10 +229,14 @@ pub(crate) async fn serve<C: Conn>(
         probed: false,
         secure,
         h2c,
+        h2c_upgrade: h2c,
     };
     match CatchUnwind(c.run()).await {
         Ok(Err(Stop::Http2)) => {
             return Handoff::Http2(c.conn, c.rbuf);
+        }
+        Ok(Err(Stop::Http2Upgraded(opening))) => {
+            return Handoff::Http2Upgraded(c.conn, opening, c.rbuf);
         }
         Ok(Err(Stop::Upgraded(up))) => {
             // The HTTP buffers go now, not when the WebSocket ends (8 KiB per idle socket).
@@ -343,6 +355,8 @@ struct Connection<C: Conn> {
     secure: Option<Arc<Secure>>,
     /// The first request may turn out to be the HTTP/2 preface (cleartext, `--http auto`).
     h2c: bool,
+    /// A request may ask to upgrade to h2c (cleartext, `--http auto`).
+    h2c_upgrade: bool,
 }
 
 impl<C: Conn> Connection<C> {
@@ -351,6 +365,12 @@ impl<C: Conn> Connection<C> {
         loop {
             let head = self.read_head(first).await?;
             first = false;
+            if self.h2c_upgrade && self.pending.is_empty() && wants_h2c(&head) {
+                if let Some(opening) = h2_client_bytes(&head) {
+                    self.write_raw(SWITCHING).await?;
+                    return Err(Stop::Http2Upgraded(opening));
+                }
+            }
             let started = Instant::now();
 
             let path = match std::str::from_utf8(head.path()) {

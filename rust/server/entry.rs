@@ -10,11 +10,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::config::HttpVersions;
-use crate::io::async_io::Prefixed;
+use crate::io::async_io::{Prefixed, Skip};
 use crate::io::stream::StreamConn;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::pipeline::Ctx;
+use crate::protocol::h2::upgrade::PREFACE;
 use crate::server::conn::{self, Handoff};
 use crate::server::http2;
 use crate::tls::{self, Tls};
@@ -46,13 +47,21 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>, tls: Optio
         },
         versions => {
             let h2c = versions == HttpVersions::Auto;
-            if let Handoff::Http2(c, read) =
-                conn::serve(conn, peer.clone(), ctx.clone(), None, h2c).await
-            {
-                match c.into_io() {
+            match conn::serve(conn, peer.clone(), ctx.clone(), None, h2c).await {
+                Handoff::Closed => {}
+                Handoff::Http2(c, read) => match c.into_io() {
                     Ok(io) => http2::serve(Prefixed::new(read.freeze(), io), peer, ctx, None).await,
                     Err(e) => moved_failed(&peer, e),
-                }
+                },
+                Handoff::Http2Upgraded(c, opening, read) => match c.into_io() {
+                    Ok(io) => {
+                        // Made-up opening, then the client's own bytes without its preface.
+                        let rest = Skip::new(PREFACE, Prefixed::new(read.freeze(), io));
+                        let io = Prefixed::new(opening.into(), rest);
+                        http2::serve(io, peer, ctx, None).await
+                    }
+                    Err(e) => moved_failed(&peer, e),
+                },
             }
         }
     }

@@ -49,6 +49,7 @@ on_both_drivers!(
     tls_negotiates_h2_and_http11_by_alpn,
     resets_past_the_budget_end_the_connection_with_enhance_your_calm,
     request_trailers_reach_the_handler,
+    an_upgrade_to_h2c_answers_the_request_as_stream_one,
     a_drain_sends_goaway_and_closes,
 );
 
@@ -349,6 +350,35 @@ fn request_trailers_reach_the_handler(io: IoDriver) {
         }
         assert_eq!(out, b"x-checksum: abc\r\n");
     });
+    server.begin_drain();
+    server.join();
+}
+
+fn an_upgrade_to_h2c_answers_the_request_as_stream_one(io: IoDriver) {
+    use std::io::{Read, Write};
+    let (server, addr) = start_with(io, |_| {});
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+          Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAA\r\n\r\n",
+    )
+    .unwrap();
+    let switching = b"HTTP/1.1 101 Switching Protocols\r\n";
+    let mut got = vec![0; switching.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, switching);
+    // The client's preface and SETTINGS (RFC 7540 §3.2), then frames until stream 1's DATA.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut wire = Vec::new();
+    let mut buf = [0u8; 4096];
+    let needle = b"HTTP/2 clear ";
+    while !wire.windows(needle.len()).any(|w| w == needle) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before stream 1 was answered: {wire:?}");
+        wire.extend_from_slice(&buf[..n]);
+    }
     server.begin_drain();
     server.join();
 }

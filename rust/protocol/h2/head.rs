@@ -32,16 +32,46 @@ pub fn request_head(parts: &Parts, limits: &Limits) -> Result<RequestHead, HeadE
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    // A CONNECT request's target is its authority (RFC 9113 §8.5).
+    let target = if parts.method == http::Method::CONNECT {
+        parts.uri.authority().map_or("", |a| a.as_str())
+    } else {
+        path
+    };
+    head(parts, limits, parts.method.as_str(), target, &[])
+}
+
+/// The head of an extended CONNECT that opens a WebSocket (RFC 8441 §4-5: `:protocol
+/// websocket`; the caller has checked it): the `GET` of `:path` an HTTP/1.1 client would have
+/// sent, so the router, the middleware and the handler read it as one, with `:protocol` said
+/// as `upgrade: websocket`. No other HTTP/2 request can carry that field (connection-specific,
+/// RFC 9113 §8.2.2: the `h2` crate refuses it as malformed), so an HTTP/2 head that has it is
+/// this one: `ws::handshake::check` and the middleware's `is_upgrade` tell a WebSocket
+/// request by it under both protocols.
+pub fn websocket_head(parts: &Parts, limits: &Limits) -> Result<RequestHead, HeadError> {
+    // An extended CONNECT always has :path (RFC 8441 §4; the crate refuses it without one).
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    head(parts, limits, "GET", path, &[(b"upgrade", b"websocket")])
+}
+
+/// The fields of `parts` written after the request line `method target HTTP/1.1` (and before
+/// `extra`), parsed, and marked as HTTP/2's.
+fn head(
+    parts: &Parts,
+    limits: &Limits,
+    method: &str,
+    target: &str,
+    extra: &[(&[u8], &[u8])],
+) -> Result<RequestHead, HeadError> {
     let authority = parts.uri.authority().map(|a| a.as_str());
     let mut buf = BytesMut::with_capacity(256 + parts.headers.len() * 32);
-    buf.put_slice(parts.method.as_str().as_bytes());
+    buf.put_slice(method.as_bytes());
     buf.put_u8(b' ');
-    // A CONNECT request's target is its authority (RFC 9113 §8.5).
-    if parts.method == http::Method::CONNECT {
-        buf.put_slice(authority.unwrap_or("").as_bytes());
-    } else {
-        buf.put_slice(path.as_bytes());
-    }
+    buf.put_slice(target.as_bytes());
     buf.put_slice(b" HTTP/1.1\r\n");
     let has_host = parts.headers.contains_key(http::header::HOST);
     match (authority, has_host) {
@@ -69,6 +99,9 @@ pub fn request_head(parts: &Parts, limits: &Limits) -> Result<RequestHead, HeadE
     }
     if let Some(c) = cookies {
         field(&mut buf, b"cookie", &c);
+    }
+    for (name, value) in extra {
+        field(&mut buf, name, value);
     }
     buf.put_slice(b"\r\n");
     match parse_head(&mut buf, limits) {

@@ -89,3 +89,26 @@ fn response_block_becomes_fields_without_connection_specific_ones() {
     assert!(m.get("connection").is_none());
     assert_eq!(m.get_all("x-a").iter().count(), 2);
 }
+
+#[test]
+fn an_extended_connect_is_the_get_of_its_path_saying_upgrade_websocket() {
+    // RFC 8441 §4-5: :method CONNECT, :protocol websocket, :path, :authority.
+    let p = parts(
+        Request::connect("https://example.com/chat?room=1")
+            .extension(h2::ext::Protocol::from_static("websocket"))
+            .header("sec-websocket-version", "13")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .body(())
+            .unwrap(),
+    );
+    let h = super::head::websocket_head(&p, &Limits::default()).unwrap();
+    assert_eq!(h.method().as_str(), "GET");
+    assert_eq!(h.path(), b"/chat");
+    assert_eq!(h.query(), Some(&b"room=1"[..]));
+    assert_eq!(h.header("host"), Some(&b"example.com"[..]));
+    assert_eq!(h.header("upgrade"), Some(&b"websocket"[..]));
+    assert_eq!(h.header("cookie"), Some(&b"a=1; b=2"[..]));
+    assert_eq!(h.header("connection"), None);
+    assert_eq!(h.version(), Version::Http2);
+}
