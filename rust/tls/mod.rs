@@ -9,6 +9,8 @@
 mod handshake;
 pub mod identity;
 mod load;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
