@@ -1,10 +1,12 @@
 //! Criterion benches of the pure-Rust hot path: parsing a request head, decoding a chunked
-//! body, and routing. `cargo bench --bench h1_parse` (or `make bench-rust`).
+//! body, routing, and an HTTP/2 request's fields as a head. `cargo bench --bench h1_parse` (or
+//! `make bench-rust`).
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use _core::protocol::h1::{parse_head, BodyDecoder, BodyFraming, Limits};
+use _core::protocol::h2::request_head;
 use _core::router::{RouteSpec, Router};
 
 /// What wrk sends: a small GET.
@@ -105,5 +107,30 @@ fn routing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, heads, chunked, routing);
+/// An HTTP/2 request's fields as the pipeline's head (`protocol::h2::request_head`): written
+/// out as HTTP/1.1 and parsed again (adrs/0017), against the parse of the same head alone.
+fn h2_heads(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut g = c.benchmark_group("h2_request_head");
+    let small = http::Request::get("http://127.0.0.1:8000/users/42")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let mut browser = http::Request::get("https://shop.example.com/items/123?verbose=true&tag=a");
+    for line in std::str::from_utf8(BROWSER).unwrap().lines().skip(2) {
+        if let Some((n, v)) = line.split_once(": ") {
+            if !n.eq_ignore_ascii_case("connection") {
+                browser = browser.header(n.to_ascii_lowercase(), v);
+            }
+        }
+    }
+    let browser = browser.body(()).unwrap().into_parts().0;
+    for (name, parts) in [("small", &small), ("browser", &browser)] {
+        g.bench_function(name, |b| b.iter(|| request_head(parts, &limits).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, heads, chunked, routing, h2_heads);
 criterion_main!(benches);

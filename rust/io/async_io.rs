@@ -140,54 +140,78 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
     }
 }
 
-/// A stream whose first bytes must be `expected`, which are dropped: the HTTP/2 preface a
-/// client sends after an h2c upgrade, when the connection already began with a made-up one.
-pub struct Skip<IO> {
-    expected: &'static [u8],
-    seen: usize,
+/// A stream that reads `inject` right after the HTTP/2 client preface and the first frame
+/// that follows it (the client's SETTINGS): how an h2c upgrade's request becomes stream 1
+/// (`protocol::h2::upgrade`).
+pub struct Inject<IO> {
+    inject: bytes::Bytes,
+    /// Bytes of `io` still to pass before `inject`: the preface (24), then the frame header
+    /// (9), then its payload, learnt from that header.
+    before: usize,
+    /// The frame header as it passes.
+    head: [u8; 9],
+    head_seen: usize,
     io: IO,
 }
 
-impl<IO> Skip<IO> {
-    /// `io` without its first bytes, `expected`.
-    pub fn new(expected: &'static [u8], io: IO) -> Self {
-        Skip {
-            expected,
-            seen: 0,
+/// The preface's length (RFC 9113 §3.4).
+const PREFACE_LEN: usize = 24;
+
+impl<IO> Inject<IO> {
+    /// `io`, with `inject` read after its preface and first frame.
+    pub fn new(inject: bytes::Bytes, io: IO) -> Self {
+        Inject {
+            inject,
+            before: PREFACE_LEN + 9,
+            head: [0; 9],
+            head_seen: 0,
             io,
         }
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Skip<IO> {
+impl<IO: AsyncRead + Unpin> AsyncRead for Inject<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
-        while me.seen < me.expected.len() {
-            let mut scratch = [0u8; 64];
-            let want = me.expected.len() - me.seen;
-            let mut rb = ReadBuf::new(&mut scratch[..want]);
-            std::task::ready!(Pin::new(&mut me.io).poll_read(cx, &mut rb))?;
-            let got = rb.filled();
-            if got.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            if got != &me.expected[me.seen..me.seen + got.len()] {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the client did not send the HTTP/2 preface after the upgrade",
-                )));
-            }
-            me.seen += got.len();
+        if me.before == 0 && !me.inject.is_empty() {
+            let n = me.inject.len().min(buf.remaining());
+            buf.put_slice(&me.inject.split_to(n));
+            return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut me.io).poll_read(cx, buf)
+        if me.before == 0 {
+            return Pin::new(&mut me.io).poll_read(cx, buf);
+        }
+        // Read no further than the injection point.
+        let mut scratch = [0u8; 4096];
+        let want = me.before.min(scratch.len()).min(buf.remaining());
+        let mut rb = ReadBuf::new(&mut scratch[..want]);
+        std::task::ready!(Pin::new(&mut me.io).poll_read(cx, &mut rb))?;
+        let got = rb.filled();
+        // Where the frame header falls in what was read, to learn the payload's length.
+        let passed = PREFACE_LEN + 9 - me.before.min(PREFACE_LEN + 9);
+        for (i, &b) in got.iter().enumerate() {
+            let at = passed + i;
+            if (PREFACE_LEN..PREFACE_LEN + 9).contains(&at) && me.head_seen < 9 {
+                me.head[me.head_seen] = b;
+                me.head_seen += 1;
+                if me.head_seen == 9 {
+                    let h = &me.head;
+                    let len = (h[0] as usize) << 16 | (h[1] as usize) << 8 | h[2] as usize;
+                    me.before += len;
+                }
+            }
+        }
+        me.before -= got.len();
+        buf.put_slice(got);
+        Poll::Ready(Ok(()))
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Skip<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Inject<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

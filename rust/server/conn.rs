@@ -29,7 +29,7 @@ use crate::protocol::h1::encode::{
 use crate::protocol::h1::{
     date, parse_head, BodyDecoder, BodyFraming, Method, ProtoError, RequestHead, Version,
 };
-use crate::protocol::h2::upgrade::{client_bytes as h2_client_bytes, wants_h2c, SWITCHING};
+use crate::protocol::h2::upgrade::{stream_one, wants_h2c, SWITCHING};
 use crate::protocol::problem::problem;
 use crate::protocol::response::{Body, Chunk, FileBody, Response, StreamBody};
 use crate::protocol::status::status_allows_body;
@@ -48,8 +48,8 @@ enum Stop {
     Upgraded(Box<upgrade::Upgraded>),
     /// The client sent the HTTP/2 preface: the connection is HTTP/2 from its first byte.
     Http2,
-    /// An `Upgrade: h2c` request was answered 101: the connection is HTTP/2, and these bytes
-    /// stand for what a prior-knowledge client would have sent (`protocol::h2::upgrade`).
+    /// An `Upgrade: h2c` request was answered 101: the connection is HTTP/2, and these are
+    /// its request's HEADERS frames as stream 1 (`protocol::h2::upgrade`).
     Http2Upgraded(Vec<u8>),
     /// We decided to close (after `connection: close`, an error answer, a drain or a timeout):
     /// half-close the write side so the client reads everything we sent.
@@ -199,9 +199,8 @@ pub(crate) enum Handoff<C> {
     Closed,
     /// The client spoke HTTP/2 with prior knowledge: the connection, and what was read of it.
     Http2(C, BytesMut),
-    /// The client asked for h2c by `Upgrade` and got its 101: the connection, the bytes that
-    /// open the HTTP/2 connection with its request as stream 1, and what was read after it
-    /// (the client's preface, to skip).
+    /// The client asked for h2c by `Upgrade` and got its 101: the connection, its request as
+    /// stream 1's HEADERS frames, and what was read after the request.
     Http2Upgraded(C, Vec<u8>, BytesMut),
 }
 
@@ -366,7 +365,7 @@ impl<C: Conn> Connection<C> {
             let head = self.read_head(first).await?;
             first = false;
             if self.h2c_upgrade && self.pending.is_empty() && wants_h2c(&head) {
-                if let Some(opening) = h2_client_bytes(&head) {
+                if let Some(opening) = stream_one(&head) {
                     self.write_raw(SWITCHING).await?;
                     return Err(Stop::Http2Upgraded(opening));
                 }

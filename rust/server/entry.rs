@@ -10,12 +10,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::config::HttpVersions;
-use crate::io::async_io::{Prefixed, Skip};
+use crate::io::async_io::{Inject, Prefixed};
 use crate::io::stream::StreamConn;
 use crate::io::{Conn, Peer};
 use crate::log::{self, Level};
 use crate::pipeline::Ctx;
-use crate::protocol::h2::upgrade::PREFACE;
 use crate::server::conn::{self, Handoff};
 use crate::server::http2;
 use crate::tls::{self, Tls};
@@ -55,9 +54,8 @@ pub(crate) async fn serve<C: Conn>(conn: C, peer: Peer, ctx: Rc<Ctx>, tls: Optio
                 },
                 Handoff::Http2Upgraded(c, opening, read) => match c.into_io() {
                     Ok(io) => {
-                        // Made-up opening, then the client's own bytes without its preface.
-                        let rest = Skip::new(PREFACE, Prefixed::new(read.freeze(), io));
-                        let io = Prefixed::new(opening.into(), rest);
+                        // The client's preface and SETTINGS, then its request as stream 1.
+                        let io = Inject::new(opening.into(), Prefixed::new(read.freeze(), io));
                         http2::serve(io, peer, ctx, None).await
                     }
                     Err(e) => moved_failed(&peer, e),

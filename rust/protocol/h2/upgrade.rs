@@ -1,11 +1,15 @@
 //! The HTTP/1.1 `Upgrade: h2c` request (RFC 7540 §3.2; RFC 9113 §3.1 deprecates it but
 //! clients such as curl `--http2` still send it in cleartext): the request becomes stream 1 of
 //! the HTTP/2 connection. The `h2` crate cannot start a connection with a stream already open,
-//! so the bytes it would have read from a prior-knowledge client are made here: the preface,
-//! a SETTINGS frame carrying `HTTP2-Settings`, and stream 1's HEADERS (END_STREAM: an upgrade
-//! request with a body is served over HTTP/1.1 instead). Its header block uses only HPACK
-//! literals without indexing (RFC 7541 §6.2.2), so the client's own later header blocks decode
-//! against an untouched dynamic table.
+//! so stream 1's HEADERS frame is made here (END_STREAM: an upgrade request with a body is
+//! served over HTTP/1.1 instead) and slipped in after the client's preface and first SETTINGS
+//! frame (`io::async_io::Inject`): the crate then reads what a prior-knowledge client would
+//! have sent. The header block uses only HPACK literals without indexing (RFC 7541 §6.2.2), so
+//! the client's own later header blocks decode against an untouched dynamic table.
+//!
+//! `HTTP2-Settings` is checked but not applied as a SETTINGS frame of its own: the crate would
+//! acknowledge it, and RFC 7540 §3.2.1 says the 101 already did (curl rejects the extra ACK).
+//! The client's first SETTINGS frame, which follows its preface, carries the same values.
 
 use base64::Engine;
 
@@ -43,9 +47,9 @@ pub fn wants_h2c(head: &RequestHead) -> bool {
 pub const SWITCHING: &[u8] =
     b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
 
-/// What a prior-knowledge client would have sent for `head`: preface, SETTINGS, HEADERS of
-/// stream 1. None when `HTTP2-Settings` is not base64url of whole settings (6 bytes each).
-pub fn client_bytes(head: &RequestHead) -> Option<Vec<u8>> {
+/// Stream 1's HEADERS (and CONTINUATION) frames for `head`. None when `HTTP2-Settings` is not
+/// base64url of whole settings (6 bytes each).
+pub fn stream_one(head: &RequestHead) -> Option<Vec<u8>> {
     let settings = head.header("http2-settings")?;
     let settings = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(settings.trim_ascii())
@@ -54,9 +58,6 @@ pub fn client_bytes(head: &RequestHead) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(256 + head.target().len());
-    out.extend_from_slice(PREFACE);
-    frame_head(&mut out, settings.len(), 0x4, 0, 0);
-    out.extend_from_slice(&settings);
     let mut block = Vec::with_capacity(256);
     literal(&mut block, b":method", head.method().as_str().as_bytes());
     literal(&mut block, b":scheme", b"http");
@@ -155,18 +156,21 @@ mod tests {
     }
 
     #[test]
-    fn the_request_becomes_settings_and_stream_one() {
-        let b = client_bytes(&head(UPGRADE)).unwrap();
-        assert!(b.starts_with(PREFACE));
-        let rest = &b[PREFACE.len()..];
-        // SETTINGS with the two settings of the header (12 bytes).
-        assert_eq!(&rest[..9], &[0, 0, 12, 4, 0, 0, 0, 0, 0]);
-        let hs = &rest[9 + 12..];
+    fn the_request_becomes_stream_one() {
+        let hs = stream_one(&head(UPGRADE)).unwrap();
         // HEADERS on stream 1 with END_STREAM and END_HEADERS.
         assert_eq!((hs[3], hs[4], &hs[5..9]), (1, 5, &[0, 0, 0, 1][..]));
         let block = &hs[9..];
         let text = String::from_utf8_lossy(block);
-        for part in [":method", "GET", ":path", "/a?b=1", ":authority", "example.com", "x-big"] {
+        for part in [
+            ":method",
+            "GET",
+            ":path",
+            "/a?b=1",
+            ":authority",
+            "example.com",
+            "x-big",
+        ] {
             assert!(text.contains(part), "{part} missing in {text:?}");
         }
         assert!(!text.contains("upgrade") && !text.contains("http2-settings"));
@@ -175,12 +179,12 @@ mod tests {
     #[test]
     fn bad_settings_are_refused() {
         let bad = UPGRADE.replace("AAMAAABkAARAAAAA", "AAMAAABk!");
-        assert!(client_bytes(&head(&bad)).is_none());
+        assert!(stream_one(&head(&bad)).is_none());
         // One setting (6 bytes) is whole; 3 bytes are not.
         let one = UPGRADE.replace("AAMAAABkAARAAAAA", "AAMAAABk");
-        assert!(client_bytes(&head(&one)).is_some());
+        assert!(stream_one(&head(&one)).is_some());
         let short = UPGRADE.replace("AAMAAABkAARAAAAA", "AAMA");
-        assert!(client_bytes(&head(&short)).is_none());
+        assert!(stream_one(&head(&short)).is_none());
     }
 
     #[test]

@@ -53,7 +53,10 @@ impl Shared {
         n += 1;
         self.resets.set((n, since));
         if n > self.ctx.config.h2.max_resets {
-            self.alarm.raise("too many streams reset (rapid reset)");
+            self.alarm.raise(
+                "too many streams reset (rapid reset)",
+                Reason::ENHANCE_YOUR_CALM,
+            );
         }
     }
 }
@@ -79,7 +82,9 @@ where
         // budget (its default is 20).
         .max_pending_accept_reset_streams(50)
         // What one stream may queue for sending beyond the client's window.
-        .max_send_buffer_size(256 * 1024);
+        .max_send_buffer_size(256 * 1024)
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSockets over HTTP/2 (RFC 8441, `websocket.rs`).
+        .enable_connect_protocol();
     let mut conn = match tokio::time::timeout(HANDSHAKE, builder.handshake::<_, Bytes>(io)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
@@ -115,12 +120,7 @@ where
                 }
                 None => break,
             },
-            why = alarm.wait() => {
-                let reason = if why.starts_with("no PING") {
-                    Reason::NO_ERROR
-                } else {
-                    Reason::ENHANCE_YOUR_CALM
-                };
+            (why, reason) = alarm.wait() => {
                 log::write(Level::Warning, format_args!("{peer}: HTTP/2: {why}: GOAWAY {reason:?}"));
                 conn.abrupt_shutdown(reason);
                 // The GOAWAY goes out; reads have stopped (the guard).
@@ -146,7 +146,7 @@ async fn keep_alive(mut pp: h2::PingPong, every: Duration, timeout: Duration, al
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return,
             Err(_) => {
-                alarm.raise("no PING answer within the ping timeout");
+                alarm.raise("no PING answer within the ping timeout", Reason::NO_ERROR);
                 return;
             }
         }
