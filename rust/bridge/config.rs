@@ -179,9 +179,11 @@ fn tls(f: &Fields<'_, '_>) -> PyResult<Option<TlsConfig>> {
         "off" => ClientVerify::Off,
         "optional" => ClientVerify::Optional,
         "required" => ClientVerify::Required,
-        other => return Err(ConfigError::new_err(format!(
+        other => {
+            return Err(ConfigError::new_err(format!(
             "{OWNER}: field `ssl_client_verify` must be off, optional or required, got {other:?}"
-        ))),
+        )))
+        }
     };
     let allow_tls12 = match f.get::<String>("ssl_min_version", "str")?.as_str() {
         "1.2" => true,

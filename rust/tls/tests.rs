@@ -23,22 +23,34 @@ impl Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = params.self_signed(&ca_key).unwrap();
-        let dir = std::env::temp_dir().join(format!("covetpy-tls-unit-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("covetpy-tls-unit-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
         Pki { ca, ca_key, dir }
     }
 
     /// A leaf for `names` (DNS) and `uri` (a URI SAN), written as NAME.pem / NAME.key.
-    fn leaf(&self, file: &str, names: &[&str], uri: Option<&str>) -> (PathBuf, PathBuf, CertificateDer<'static>) {
+    fn leaf(
+        &self,
+        file: &str,
+        names: &[&str],
+        uri: Option<&str>,
+    ) -> (PathBuf, PathBuf, CertificateDer<'static>) {
         let key = KeyPair::generate().unwrap();
         let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         if let Some(u) = uri {
-            params.subject_alt_names.push(SanType::URI(u.try_into().unwrap()));
+            params
+                .subject_alt_names
+                .push(SanType::URI(u.try_into().unwrap()));
         }
         let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        let (c, k) = (self.dir.join(format!("{file}.pem")), self.dir.join(format!("{file}.key")));
+        let (c, k) = (
+            self.dir.join(format!("{file}.pem")),
+            self.dir.join(format!("{file}.key")),
+        );
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
         (c, k, cert.der().clone())
@@ -86,7 +98,10 @@ fn handshake(
     tls: &Tls,
     client: rustls::ClientConfig,
     sni: &str,
-) -> (Option<CertificateDer<'static>>, Option<Arc<crate::io::Secure>>) {
+) -> (
+    Option<CertificateDer<'static>>,
+    Option<Arc<crate::io::Secure>>,
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,8 +133,15 @@ fn sni_picks_the_certificate_naming_the_host_and_the_first_serves_the_rest() {
     let pki = Pki::new("sni");
     let (a, ak, a_der) = pki.leaf("a", &["a.test"], None);
     let (b, bk, b_der) = pki.leaf("b", &["*.b.test"], None);
-    let tls = Tls::new(&pki.config(vec![(a, ak), (b, bk)], ClientVerify::Off), HttpVersions::Auto).unwrap();
-    assert_eq!(handshake(&tls, pki.client(None), "a.test").0, Some(a_der.clone()));
+    let tls = Tls::new(
+        &pki.config(vec![(a, ak), (b, bk)], ClientVerify::Off),
+        HttpVersions::Auto,
+    )
+    .unwrap();
+    assert_eq!(
+        handshake(&tls, pki.client(None), "a.test").0,
+        Some(a_der.clone())
+    );
     assert_eq!(handshake(&tls, pki.client(None), "x.b.test").0, Some(b_der));
     // Unknown name: the default certificate, which the client then refuses (wrong name).
     assert_eq!(handshake(&tls, pki.client(None), "other.test").0, None);
@@ -137,7 +159,11 @@ fn a_verified_client_certificate_is_the_peer_identity() {
     let (s, sk, _) = pki.leaf("server", &["localhost"], None);
     let spiffe = "spiffe://cluster.local/ns/default/sa/client";
     let (c, ck, _) = pki.leaf("client", &["client.test"], Some(spiffe));
-    let tls = Tls::new(&pki.config(vec![(s, sk)], ClientVerify::Required), HttpVersions::Auto).unwrap();
+    let tls = Tls::new(
+        &pki.config(vec![(s, sk)], ClientVerify::Required),
+        HttpVersions::Auto,
+    )
+    .unwrap();
     let (seen, secure) = handshake(&tls, pki.client(Some((&c, &ck))), "localhost");
     assert!(seen.is_some());
     let id = secure.unwrap().identity.clone().unwrap();
@@ -153,7 +179,11 @@ fn a_verified_client_certificate_is_the_peer_identity() {
 fn optional_client_certificates_let_anonymous_clients_in() {
     let pki = Pki::new("optional");
     let (s, sk, _) = pki.leaf("server", &["localhost"], None);
-    let tls = Tls::new(&pki.config(vec![(s, sk)], ClientVerify::Optional), HttpVersions::Auto).unwrap();
+    let tls = Tls::new(
+        &pki.config(vec![(s, sk)], ClientVerify::Optional),
+        HttpVersions::Auto,
+    )
+    .unwrap();
     let (_, secure) = handshake(&tls, pki.client(None), "localhost");
     assert!(secure.unwrap().identity.is_none());
 }
@@ -162,17 +192,27 @@ fn optional_client_certificates_let_anonymous_clients_in() {
 fn changed_files_are_reloaded_and_a_bad_one_keeps_the_previous_certificate() {
     let pki = Pki::new("reload");
     let (c, k, first) = pki.leaf("live", &["localhost"], None);
-    let tls = Tls::new(&pki.config(vec![(c.clone(), k.clone())], ClientVerify::Off), HttpVersions::Auto).unwrap();
+    let tls = Tls::new(
+        &pki.config(vec![(c.clone(), k.clone())], ClientVerify::Off),
+        HttpVersions::Auto,
+    )
+    .unwrap();
     assert!(!tls.reload_if_changed(), "nothing changed yet");
     // A rotation (cert-manager writes both files).
     let (_, _, second) = pki.leaf("live", &["localhost"], None);
     assert_ne!(first, second);
     assert!(tls.reload_if_changed());
-    assert_eq!(handshake(&tls, pki.client(None), "localhost").0, Some(second.clone()));
+    assert_eq!(
+        handshake(&tls, pki.client(None), "localhost").0,
+        Some(second.clone())
+    );
     // A broken write: the previous certificate stays in service.
     std::fs::write(&c, "not a certificate").unwrap();
     assert!(tls.reload_if_changed());
-    assert_eq!(handshake(&tls, pki.client(None), "localhost").0, Some(second));
+    assert_eq!(
+        handshake(&tls, pki.client(None), "localhost").0,
+        Some(second)
+    );
 }
 
 #[test]
@@ -181,13 +221,19 @@ fn bad_files_fail_start_up_naming_the_file() {
     let (c, k, _) = pki.leaf("one", &["localhost"], None);
     let (_, other_key, _) = pki.leaf("two", &["localhost"], None);
     let missing = pki.dir.join("missing.pem");
-    let e = Tls::new(&pki.config(vec![(missing.clone(), k.clone())], ClientVerify::Off), HttpVersions::Auto)
-        .err()
-        .unwrap();
+    let e = Tls::new(
+        &pki.config(vec![(missing.clone(), k.clone())], ClientVerify::Off),
+        HttpVersions::Auto,
+    )
+    .err()
+    .unwrap();
     assert!(e.contains("missing.pem"), "{e}");
-    let e = Tls::new(&pki.config(vec![(c, other_key)], ClientVerify::Off), HttpVersions::Auto)
-        .err()
-        .unwrap();
+    let e = Tls::new(
+        &pki.config(vec![(c, other_key)], ClientVerify::Off),
+        HttpVersions::Auto,
+    )
+    .err()
+    .unwrap();
     assert!(e.contains("two.key") && e.contains("one.pem"), "{e}");
 }
 
