@@ -10,10 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, RunningServer, running_server
+from tests.conftest import ROOT, RunningServer, StartServer, running_server
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,13 @@ def test_refused_connections_count_as_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["https://127.0.0.1/"], "https is not supported"),
+        (["wss://127.0.0.1/"], "wss is not supported"),
+        (["http://127.0.0.1:1/", "--streams", "4"], "--streams is for HTTP/2"),
+        (["http://127.0.0.1:1/", "--h2", "--pipeline", "4"], "with --h2 use --streams"),
+        (["http://127.0.0.1:1/", "--new-conn", "--pipeline", "2"], "one request per connection"),
+        (["http://127.0.0.1:1/", "--insecure"], "are for https:// URLs"),
+        (["https://127.0.0.1:1/", "-k", "--cacert", "ca.pem"], "exclude each other"),
+        (["https://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"], "/nonexistent/ca.pem"),
         (["http://127.0.0.1:1/", "-d", "soon"], "bad duration"),
         (["http://127.0.0.1:1/", "-H", "no-colon"], "bad header"),
         (["http://127.0.0.1:1/", "-n", "1", "-H", "content-length: 3"], "set by covetpy bench"),
@@ -138,3 +145,168 @@ def test_ctrl_c_ends_the_run_with_a_report(hello: RunningServer, tmp_path: Path)
     report = json.loads(out.read_text())
     assert report["interrupted"] is True and report["duration_s"] < 10
     assert report["requests"] > 0 and "(interrupted)" in stdout
+
+
+# HTTP/2 and TLS (issue 17): against `covetpy run --http auto`, which speaks h2c with prior
+# knowledge in cleartext and offers h2 and http/1.1 by ALPN over TLS.
+
+
+def _write_pki(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 and localhost signed by it (P-256: quick)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def issue(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
+        issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool,
+    ) -> x509.Certificate:  # fmt: skip
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    pem = serialization.Encoding.PEM
+    paths[0].write_bytes(issue("bench CA", ca_key, "bench CA", ca_key, ca=True).public_bytes(pem))
+    paths[1].write_bytes(issue("localhost", key, "bench CA", ca_key, ca=False).public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(CA, server certificate, server key)."""
+    return _write_pki(tmp_path_factory.mktemp("bench-pki"))
+
+
+@pytest.fixture(scope="module")
+def tls_hello(pki: tuple[Path, Path, Path]) -> Iterator[RunningServer]:
+    _, cert, key = pki
+    args = ("--http", "auto", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    with running_server("examples.hello:app", *args) as server:
+        yield server
+
+
+def _https(server: RunningServer) -> str:
+    return f"https://127.0.0.1:{server.port}/"
+
+
+def _report(done: subprocess.CompletedProcess[str], out: Path) -> dict[str, Any]:
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def test_h2c_keeps_streams_in_flight(hello: RunningServer, tmp_path: Path) -> None:
+    out = tmp_path / "h2c.json"
+    done = bench(
+        hello.url + "/", "--h2", "--streams", "8", "-c", "4", "-n", "2000", "-q",
+        "--json", str(out),
+    )  # fmt: skip
+    report = _report(done, out)
+    assert report["requests"] == 2000 and report["status_counts"] == {"200": 2000}
+    assert report["errors_total"] == 0 and report["reconnects"] == 0
+    assert (report["protocol"], report["tls_version"], report["streams"]) == ("h2c", None, 8)
+    assert "Protocol    h2c (prior knowledge), 8 streams per connection" in done.stdout
+    assert "HTTP/2, 8 streams" in done.stdout  # the line describing the run
+
+
+def test_h2c_at_a_constant_rate(hello: RunningServer, tmp_path: Path) -> None:
+    out = tmp_path / "h2rate.json"
+    done = bench(
+        hello.url + "/", "--h2", "--streams", "4", "-c", "4", "-d", "1s", "--rate", "2000",
+        "-q", "--json", str(out),
+    )  # fmt: skip
+    report = _report(done, out)
+    assert report["rate"] == 2000 and report["errors_total"] == 0
+    assert report["requests_per_s"] == pytest.approx(2000, rel=0.1)
+
+
+@pytest.mark.parametrize(("flags", "protocol"), [([], "HTTP/1.1"), (["--h2"], "h2")])
+def test_https_verified_against_the_ca(
+    tls_hello: RunningServer,
+    pki: tuple[Path, Path, Path],
+    tmp_path: Path,
+    flags: list[str],
+    protocol: str,
+) -> None:
+    out = tmp_path / "tls.json"
+    done = bench(
+        _https(tls_hello), *flags, "--cacert", str(pki[0]), "-c", "4", "-n", "1000", "-q",
+        "--json", str(out),
+    )  # fmt: skip
+    report = _report(done, out)
+    assert report["requests"] == 1000 and report["status_counts"] == {"200": 1000}
+    assert report["errors_total"] == 0
+    # The server defaults to TLS 1.3 (ssl_min_version).
+    assert (report["protocol"], report["tls_version"]) == (protocol, "TLSv1.3")
+    assert f"Protocol    {protocol} over TLSv1.3" in done.stdout
+    assert report["bytes_read"] > 1000 * len("Hello, World!")
+
+
+def test_new_tls_connection_per_request(
+    tls_hello: RunningServer, pki: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "new.json"
+    done = bench(
+        _https(tls_hello), "--new-conn", "--cacert", str(pki[0]), "-c", "4", "-n", "200",
+        "-q", "--json", str(out),
+    )  # fmt: skip
+    report = _report(done, out)
+    assert report["new_conn"] is True and report["status_counts"] == {"200": 200}
+    assert report["errors_total"] == 0 and report["reconnects"] == 0
+    assert "a new connection per request" in done.stdout
+
+
+def test_new_h2_connection_per_request(tls_hello: RunningServer, tmp_path: Path) -> None:
+    out = tmp_path / "newh2.json"
+    done = bench(
+        _https(tls_hello), "--h2", "--new-conn", "-k", "-c", "2", "-n", "100", "-q",
+        "--json", str(out),
+    )  # fmt: skip
+    report = _report(done, out)
+    assert (report["protocol"], report["new_conn"]) == ("h2", True)
+    assert report["status_counts"] == {"200": 100} and report["errors_total"] == 0
+
+
+def test_untrusted_certificate_stops_the_run(tls_hello: RunningServer) -> None:
+    """No --cacert: the system's CAs do not know the test CA; the run does not start."""
+    done = bench(_https(tls_hello), "-c", "1", "-n", "10", "-q")
+    assert done.returncode == 2
+    assert "invalid peer certificate" in done.stderr and "--insecure" in done.stderr
+    assert "Requests" not in done.stdout
+    done = bench(_https(tls_hello), "--insecure", "-c", "1", "-n", "10", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "Status      200: 10" in done.stdout
+
+
+def test_h2_needs_the_server_to_select_it(
+    start_server: StartServer, pki: tuple[Path, Path, Path]
+) -> None:
+    _, cert, key = pki
+    server = start_server(
+        "examples.hello:app", "--http", "1", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)
+    )
+    done = bench(_https(server), "--h2", "-k", "-c", "1", "-n", "10", "-q")
+    assert done.returncode == 2
+    assert "run without --h2" in done.stderr, done.stderr

@@ -193,13 +193,18 @@ class Request:
         """The TCP peer itself (the proxy, behind one); None on a Unix socket."""
     @property
     def scheme(self) -> str:
-        """The scheme the client used (a trusted proxy's word), else "http"."""
+        """The scheme the client used (a trusted proxy's word), else "https" on a TLS
+        connection and "http" in cleartext."""
     @property
     def host(self) -> str | None:
         """The host the client asked for (a trusted proxy's word), else the Host header."""
     @property
     def peer_identity(self) -> PeerIdentity | None:
-        """The client certificate a trusted proxy checked (x-forwarded-client-cert)."""
+        """The client certificate this server verified (mTLS), else the one a trusted proxy
+        checked (x-forwarded-client-cert)."""
+    @property
+    def trailers(self) -> list[tuple[str, str]]:
+        """Trailer fields sent after the body (HTTP/2); empty when there were none."""
     @property
     def trace_id(self) -> str:
         """The trace (32 hex digits): the caller's (traceparent, or B3 when enabled) or new."""
@@ -345,20 +350,26 @@ def panic_for_test() -> None:
 def run_bench(options: Mapping[str, Any]) -> dict[str, Any]:
     """Runs a load test (rust/bench/) without the GIL and returns its report.
 
-    `options`: `url` (http:// or ws://, required), `connections`, `threads`, `duration`
-    (seconds) and/or `requests`, `rate` (requests/s, constant-rate mode), `pipeline`, `method`,
-    `headers` (list of (name, value)), `body` (bytes), `timeout` (seconds), `progress`
-    (the live line on stderr). Unknown keys or unusable values raise ValueError; a host that
-    does not resolve raises OSError. Ctrl-C ends the run early with `interrupted` set.
+    `options`: `url` (http://, https:// or ws://, required), `connections`, `threads`,
+    `duration` (seconds) and/or `requests`, `rate` (requests/s, constant-rate mode),
+    `pipeline`, `h2` (HTTP/2: h2c with prior knowledge for http://, ALPN h2 for https://),
+    `streams` (HTTP/2 streams in flight per connection), `new_conn` (one request per
+    connection, TLS handshake included), `insecure` (accept any server certificate), `cacert`
+    (PEM file of the CA to verify it with; default: the system's), `method`, `headers` (list
+    of (name, value)), `body` (bytes), `timeout` (seconds), `progress` (the live line on
+    stderr). Unknown keys or unusable values raise ValueError, as does a TLS handshake that
+    fails before the run or a server that does not select h2; a host that does not resolve
+    raises OSError. Ctrl-C ends the run early with `interrupted` set.
     A ws:// URL is a WebSocket run: `ws_mode` ("echo" | "subscribe"), `message_size`,
     `binary`, `publish_rate` (messages/s, "max", or None for an outside publisher); then
     `requests` counts messages received, `pipeline` is the window, and the report adds `ws`
     (`mode`, `message_size`, `binary`, `publish_rate`, `published`, `opened`).
 
-    The report: `url`, `method`, `connections`, `threads`, `pipeline`, `rate`, `duration_s`,
-    `interrupted`, `requests`, `requests_per_s`, `bytes_read`, `bytes_written`,
-    `bytes_read_per_s`, `status_counts` ({"200": n}), `errors` (by kind: connect, read, write,
-    timeout, parse, closed; each a count of failed requests), `errors_total`, `reconnects`,
-    `latency_us` (`min`, `mean`, `stdev`, `max`, `percentiles` {"50", "75", "90", "99",
-    "99.9", "99.99"}).
+    The report: `url`, `method`, `connections`, `threads`, `pipeline`, `rate`, `protocol`
+    ("HTTP/1.1", "h2" or "h2c"), `tls_version` ("TLSv1.3", or None for plain TCP), `streams`,
+    `new_conn`, `duration_s`, `interrupted`, `requests`, `requests_per_s`, `bytes_read`,
+    `bytes_written`, `bytes_read_per_s`, `status_counts` ({"200": n}), `errors` (by kind:
+    connect, read, write, timeout, parse, closed, tls, reset; each a count of failed requests),
+    `errors_total`, `reconnects`, `latency_us` (`min`, `mean`, `stdev`, `max`, `percentiles`
+    {"50", "75", "90", "99", "99.9", "99.99"}).
     """

@@ -1,17 +1,17 @@
-//! One keep-alive connection: writes the pre-encoded request (a batch of up to `depth`
-//! pipelined copies in one write), reads and frames the answers, records each one's latency
-//! and status, and opens the connection again when it closes or fails.
+//! One HTTP/1.1 keep-alive connection, plain or TLS: writes the pre-encoded request (a batch
+//! of up to `depth` pipelined copies in one write), reads and frames the answers, records each
+//! one's latency and status, and opens the connection again when it closes or fails. [`once`]
+//! is the single exchange of a `--new-conn` connection (rust/bench/fresh.rs).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::budget::Budget;
+use super::dial::{Dialer, Io};
 use super::rate::Pacing;
 use super::response::{Parser, Step};
 use super::stats::{ErrorKind, Recorder};
@@ -24,13 +24,13 @@ const READ_SIZE: usize = 32 * 1024;
 const MAX_HEAD: usize = 64 * 1024;
 
 /// Pause after a failed connect, so a target that is down is not hammered in a tight loop.
-const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
+pub const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// What every connection of a thread sends and how.
 #[derive(Debug)]
 pub struct Plan {
-    /// The resolved target.
-    pub addr: SocketAddr,
+    /// How connections are opened.
+    pub dialer: Dialer,
     /// The request repeated `depth` times: a batch of `k` is the first `k` copies.
     pub batch: Box<[u8]>,
     /// Length of one request.
@@ -44,22 +44,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan for `request` sent `depth` at a time.
-    pub fn new(
-        addr: SocketAddr,
-        request: &[u8],
-        depth: usize,
-        head_only: bool,
-        timeout: Duration,
-    ) -> Plan {
+    /// A plan for `request` sent `depth` at a time; the dialer's timeout is the answer
+    /// timeout too.
+    pub fn new(dialer: Dialer, request: &[u8], depth: usize, head_only: bool) -> Plan {
         Plan {
-            addr,
+            timeout: dialer.timeout,
+            dialer,
             batch: request.repeat(depth).into_boxed_slice(),
             request_len: request.len(),
             depth,
             head_only,
-            timeout,
         }
+    }
+
+    /// One copy of the request.
+    pub fn request(&self) -> &[u8] {
+        &self.batch[..self.request_len]
     }
 }
 
@@ -90,12 +90,15 @@ pub async fn drive(
             rec.reconnect();
         }
         first = false;
-        let Some(stream) = connect(&plan).await else {
-            // With -n, an attempt that could not even connect is one failed request, so a
-            // target that is down ends the run instead of retrying forever.
-            rec.error(ErrorKind::Connect, budget.claim(1));
-            tokio::time::sleep(CONNECT_BACKOFF).await;
-            continue;
+        let stream = match plan.dialer.dial().await {
+            Ok(stream) => stream,
+            Err(kind) => {
+                // With -n, an attempt that could not even connect is one failed request, so
+                // a target that is down ends the run instead of retrying forever.
+                rec.error(kind, budget.claim(1));
+                tokio::time::sleep(CONNECT_BACKOFF).await;
+                continue;
+            }
         };
         if session(stream, &plan, &mut pacing, &clock, &budget, &rec).await == End::Finished {
             return;
@@ -103,19 +106,9 @@ pub async fn drive(
     }
 }
 
-async fn connect(plan: &Plan) -> Option<TcpStream> {
-    let stream = tokio::time::timeout(plan.timeout, TcpStream::connect(plan.addr))
-        .await
-        .ok()?
-        .ok()?;
-    // Requests are written whole; Nagle would only hold the next batch back.
-    stream.set_nodelay(true).ok()?;
-    Some(stream)
-}
-
 /// One open connection: send what the pacing allows, read answers, repeat.
 async fn session(
-    mut stream: TcpStream,
+    mut stream: Io,
     plan: &Plan,
     pacing: &mut Pacing,
     clock: &Clock,
@@ -138,7 +131,9 @@ async fn session(
         if n > 0 {
             starts.extend((0..n).map(|_| pacing.start(now)));
             let bytes = &plan.batch[..n * plan.request_len];
-            if stream.write_all(bytes).await.is_err() {
+            // The flush is a no-op for TCP; TLS may keep the last record back when the
+            // socket was full.
+            if stream.write_all(bytes).await.is_err() || stream.flush().await.is_err() {
                 rec.error(ErrorKind::Write, starts.len());
                 return End::Reconnect;
             }
@@ -162,7 +157,7 @@ async fn session(
             biased;
             read = stream.read_buf(&mut buf) => {
                 let now = Instant::now();
-                match read {
+                match read.or_else(tls_eof) {
                     Ok(0) => return closed(&mut parser, &mut starts, now, rec),
                     Ok(k) => {
                         rec.read(k);
@@ -189,6 +184,18 @@ async fn session(
                 silence.as_mut().reset((from + plan.timeout).into());
             }
         }
+    }
+}
+
+/// A TLS peer that closes without close_notify makes rustls report `UnexpectedEof` (a
+/// truncation attack could hide there, RFC 8446 §6.1); the response framing still tells a
+/// complete answer from a cut one, so it is read as the close it is, as HTTP clients do.
+/// Plain TCP never reports it.
+fn tls_eof(e: std::io::Error) -> std::io::Result<usize> {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Ok(0)
+    } else {
+        Err(e)
     }
 }
 
@@ -255,8 +262,49 @@ fn closed(
     End::Reconnect
 }
 
+/// Sends one request on `io` and reads its answer (`--new-conn`); the caller bounds the time
+/// it may take. Returns the status, or the kind the request is lost to.
+pub async fn once(io: &mut Io, plan: &Plan, rec: &Recorder) -> Result<u16, ErrorKind> {
+    let request = plan.request();
+    io.write_all(request).await.map_err(|_| ErrorKind::Write)?;
+    io.flush().await.map_err(|_| ErrorKind::Write)?;
+    rec.wrote(request.len());
+    let mut parser = Parser::new(plan.head_only);
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    loop {
+        match io.read_buf(&mut buf).await.or_else(tls_eof) {
+            Ok(0) => {
+                return match parser.eof() {
+                    Ok(Some(done)) => Ok(done.status),
+                    Ok(None) => Err(ErrorKind::Closed),
+                    Err(_) => Err(ErrorKind::Parse),
+                }
+            }
+            Ok(k) => rec.read(k),
+            Err(_) => return Err(ErrorKind::Read),
+        }
+        loop {
+            let step = parser.advance(&buf).map_err(|_| ErrorKind::Parse)?;
+            buf.advance(step.used);
+            if let Some(done) = step.done {
+                return Ok(done.status);
+            }
+            if step.used == 0 || buf.is_empty() {
+                break;
+            }
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(ErrorKind::Parse);
+        }
+        if buf.capacity() - buf.len() < READ_SIZE / 4 {
+            buf.reserve(READ_SIZE);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::sync::Arc;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -317,11 +365,10 @@ mod tests {
         local.block_on(&rt, async move {
             let addr = server(answer).await;
             let plan = Rc::new(Plan::new(
-                addr,
+                Dialer::plain(addr, Duration::from_secs(5)),
                 b"GET / HTTP/1.1\r\nhost: x\r\n\r\n",
                 depth,
                 false,
-                Duration::from_secs(5),
             ));
             let rec = Rc::new(Recorder::new(Arc::new(Live::default())));
             let budget = Rc::new(Budget::new(Some(requests)));
@@ -373,11 +420,10 @@ mod tests {
             .unwrap(); // closed at once
         let stats = rt.block_on(async {
             let plan = Rc::new(Plan::new(
-                addr,
+                Dialer::plain(addr, Duration::from_secs(1)),
                 b"GET / HTTP/1.1\r\n\r\n",
                 1,
                 false,
-                Duration::from_secs(1),
             ));
             let rec = Rc::new(Recorder::new(Arc::new(Live::default())));
             drive(

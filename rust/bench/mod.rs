@@ -1,14 +1,19 @@
-//! The load generator behind `covetpy bench`: HTTP/1.1 keep-alive connections spread over
-//! OS threads, each a current-thread tokio runtime; latencies in an HdrHistogram; closed-loop
-//! (wrk) or constant-rate (wrk2, corrected for coordinated omission) pacing. No pyo3 here:
-//! `bridge/bench.rs` is the Python edge.
+//! The load generator behind `covetpy bench`: HTTP/1.1 or HTTP/2 keep-alive connections, plain
+//! or TLS, spread over OS threads, each a current-thread tokio runtime; latencies in an
+//! HdrHistogram; closed-loop (wrk) or constant-rate (wrk2, corrected for coordinated omission)
+//! pacing. No pyo3 here: `bridge/bench.rs` is the Python edge.
 //!
-//! [`run`] resolves the target, encodes the request once, starts the threads, prints the
-//! progress line while they work and merges what they recorded into a [`Report`].
+//! [`run`] resolves the target, encodes the request once, checks a TLS handshake, starts the
+//! threads, prints the progress line while they work and merges what they recorded into a
+//! [`Report`]. Per connection: `conn.rs` (HTTP/1.1), `h2_conn.rs` (HTTP/2), `fresh.rs` (one
+//! request per connection, `--new-conn`), all opened by `dial.rs` (TCP, then `tls.rs`).
 //! [`run_ws_until`] does the same for `ws://` URLs (WebSocket echo and subscribe, `ws*.rs`).
 
 mod budget;
 mod conn;
+mod dial;
+mod fresh;
+mod h2_conn;
 mod progress;
 mod rate;
 mod report;
@@ -16,6 +21,7 @@ mod response;
 mod stats;
 mod target;
 mod timer;
+mod tls;
 mod worker;
 mod ws;
 mod ws_conn;
@@ -26,15 +32,17 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub use progress::grouped;
-pub use report::{Report, PERCENTILES};
+pub use report::{Report, Transport, PERCENTILES};
 pub use stats::{ErrorKind, Stats};
 pub use target::{RequestSpec, Target};
+pub use tls::TlsOptions;
 pub use ws::{run_ws_until, Publish, WsMode, WsReport, WsSpec};
 
-use conn::Plan;
+use dial::Dialer;
+use fresh::Exchange;
 use progress::Progress;
 use stats::Live;
-use worker::{Common, Share};
+use worker::{Common, Job, Share};
 
 /// How often the coordinating thread checks for an interrupt.
 const POLL: Duration = Duration::from_millis(100);
@@ -42,7 +50,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `http://host[:port]/path`.
+    /// `http[s]://host[:port]/path`.
     pub url: String,
     /// Connections kept open at once.
     pub connections: usize,
@@ -56,6 +64,14 @@ pub struct Options {
     pub rate: Option<f64>,
     /// Requests outstanding at most per connection, written together (`--pipeline`).
     pub pipeline: usize,
+    /// HTTP/2 (`--h2`): prior knowledge (h2c) for `http://`, ALPN `h2` for `https://`.
+    pub h2: bool,
+    /// Streams in flight at most per HTTP/2 connection (`--streams`).
+    pub streams: usize,
+    /// Every request on a new connection, closed after it (`--new-conn`).
+    pub new_conn: bool,
+    /// How an `https://` server's certificate is checked.
+    pub tls: TlsOptions,
     /// Method, headers and body.
     pub request: RequestSpec,
     /// Connect timeout, and how long outstanding requests may go without an answer byte.
@@ -74,6 +90,10 @@ impl Default for Options {
             requests: None,
             rate: None,
             pipeline: 1,
+            h2: false,
+            streams: 1,
+            new_conn: false,
+            tls: TlsOptions::default(),
             request: RequestSpec {
                 method: "GET".into(),
                 headers: Vec::new(),
@@ -138,8 +158,66 @@ impl Options {
         if self.timeout.is_zero() {
             return bad("timeout must be positive");
         }
+        if self.streams == 0 {
+            return bad("streams must be at least 1");
+        }
+        if self.streams > 1 && !self.h2 {
+            return bad("--streams is for HTTP/2 (--h2); HTTP/1.1 pipelines with --pipeline");
+        }
+        if self.h2 && self.pipeline > 1 {
+            return bad("--pipeline is HTTP/1.1 pipelining; with --h2 use --streams");
+        }
+        if self.new_conn && (self.pipeline > 1 || self.streams > 1) {
+            return bad("--new-conn sends one request per connection: no --pipeline or --streams");
+        }
+        let target = Target::parse(&self.url)?;
+        if target.websocket && (self.h2 || self.new_conn) {
+            return bad("--h2 and --new-conn are for http:// and https:// URLs");
+        }
+        if !target.tls && self.tls.is_set() {
+            return bad("--insecure and --cacert are for https:// URLs");
+        }
         Ok(())
     }
+
+    /// The protocol as the report names it.
+    fn protocol(&self, target: &Target) -> &'static str {
+        match (self.h2, target.tls) {
+            (false, _) => "HTTP/1.1",
+            (true, true) => "h2",
+            (true, false) => "h2c",
+        }
+    }
+
+    /// What every connection of a thread does.
+    fn job(&self, dialer: Dialer, target: &Target, h1: &[u8]) -> Result<Job, BenchError> {
+        let head_only = self.request.method == "HEAD";
+        let h2 = || h2_conn::Plan::new(dialer.clone(), &self.request, target, self.streams);
+        let h1 = || conn::Plan::new(dialer.clone(), h1, self.pipeline, head_only);
+        Ok(match (self.new_conn, self.h2) {
+            (false, false) => Job::H1(h1()),
+            (false, true) => Job::H2(h2()?),
+            (true, false) => Job::Fresh(Exchange::H1(h1())),
+            (true, true) => Job::Fresh(Exchange::H2(h2()?)),
+        })
+    }
+}
+
+/// The HTTP/1.1 request bytes: with `--new-conn`, asking the server to close after its
+/// answer (fresh.rs says why), unless the caller set `Connection` itself.
+fn h1_request(opts: &Options, target: &Target) -> Result<Vec<u8>, BenchError> {
+    let given = |name: &str| {
+        opts.request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    if opts.new_conn && !given("connection") {
+        let mut spec = opts.request.clone();
+        spec.headers.push(("connection".into(), "close".into()));
+        return spec.encode(target);
+    }
+    opts.request.encode(target)
 }
 
 /// Runs the benchmark to the end.
@@ -161,10 +239,10 @@ pub fn run_until(
             opts.url
         )));
     }
-    let request = opts.request.encode(&target)?;
+    let request = h1_request(opts, &target)?;
     let addr = target.resolve(opts.timeout)?;
+    let (dialer, tls_version) = Dialer::for_run(opts, &target, addr)?;
     let threads = opts.threads.min(opts.connections);
-    let head_only = opts.request.method == "HEAD";
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -190,7 +268,7 @@ pub fn run_until(
             requests: budgets[t],
         };
         first_conn += share.conns;
-        let plan = Plan::new(addr, &request, opts.pipeline, head_only, opts.timeout);
+        let job = opts.job(dialer.clone(), &target, &request)?;
         let (common, stop, live, done) = (
             common.clone(),
             stop_rx.clone(),
@@ -200,7 +278,7 @@ pub fn run_until(
         let handle = std::thread::Builder::new()
             .name(format!("covetpy-bench-{t}"))
             .spawn(move || {
-                let result = worker::run(plan, share, common, stop, live);
+                let result = worker::run(job, share, common, stop, live);
                 let _ = done.send(());
                 result
             })
@@ -257,6 +335,12 @@ pub fn run_until(
         threads,
         pipeline: opts.pipeline,
         rate: opts.rate,
+        transport: Transport {
+            protocol: opts.protocol(&target),
+            tls: tls_version,
+            streams: if opts.h2 { opts.streams } else { 1 },
+            new_conn: opts.new_conn,
+        },
         elapsed: end - start,
         interrupted: was_interrupted,
         stats: Report::merge(parts),
@@ -337,7 +421,49 @@ mod tests {
                 duration: Some(Duration::ZERO),
                 ..opts("http://127.0.0.1:1/")
             },
-            opts("https://127.0.0.1/"),
+            Options {
+                streams: 0,
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                streams: 4,
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                h2: true,
+                pipeline: 4,
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                new_conn: true,
+                h2: true,
+                streams: 4,
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                new_conn: true,
+                pipeline: 2,
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                tls: TlsOptions {
+                    insecure: true,
+                    cacert: None,
+                },
+                ..opts("http://127.0.0.1:1/")
+            },
+            Options {
+                tls: TlsOptions {
+                    insecure: true,
+                    cacert: Some("ca.pem".into()),
+                },
+                ..opts("https://127.0.0.1:1/")
+            },
+            Options {
+                h2: true,
+                ..opts("ws://127.0.0.1:1/")
+            },
+            opts("wss://127.0.0.1/"),
         ];
         for o in cases {
             assert!(matches!(run(&o), Err(BenchError::Invalid(_))), "{o:?}");

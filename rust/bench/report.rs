@@ -17,6 +17,31 @@ pub const PERCENTILES: [(f64, &str); 6] = [
     (0.9999, "99.99"),
 ];
 
+/// How the requests travelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// `HTTP/1.1`, `h2` (HTTP/2 over TLS) or `h2c` (HTTP/2 over TCP, prior knowledge).
+    pub protocol: &'static str,
+    /// For `https://`: the TLS version a handshake before the run settled (`TLSv1.3`), or
+    /// `TLS` when no connection opened then.
+    pub tls: Option<&'static str>,
+    /// Streams in flight at most per HTTP/2 connection.
+    pub streams: usize,
+    /// Every request went on a new connection.
+    pub new_conn: bool,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            protocol: "HTTP/1.1",
+            tls: None,
+            streams: 1,
+            new_conn: false,
+        }
+    }
+}
+
 /// Everything a run measured, with the settings that produced it.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -32,6 +57,8 @@ pub struct Report {
     pub pipeline: usize,
     /// The requested constant rate, if any.
     pub rate: Option<f64>,
+    /// The protocol, TLS version, streams per connection.
+    pub transport: Transport,
     /// From the start of the run to the end of its last thread.
     pub elapsed: Duration,
     /// Stopped early (Ctrl-C).
@@ -79,6 +106,15 @@ impl Report {
             self.threads,
             self.pipeline,
             self.rate.map_or("null".into(), number)
+        );
+        let t = &self.transport;
+        let _ = write!(
+            out,
+            ",\"protocol\":{},\"tls_version\":{},\"streams\":{},\"new_conn\":{}",
+            quote(t.protocol),
+            t.tls.map_or("null".into(), quote),
+            t.streams,
+            t.new_conn
         );
         let _ = write!(
             out,
@@ -191,6 +227,7 @@ mod tests {
             threads: 2,
             pipeline: 1,
             rate: None,
+            transport: Transport::default(),
             elapsed: Duration::from_secs(2),
             interrupted: false,
             stats,
@@ -229,12 +266,12 @@ mod tests {
         s.errors[ErrorKind::Timeout as usize] = 2;
         s.bytes_read = 300;
         let json = report(s).to_json();
-        assert!(json.starts_with(r#"{"url":"http://127.0.0.1:8000/\"q\"","method":"GET","connections":8,"threads":2,"pipeline":1,"rate":null,"duration_s":2,"#), "{json}");
+        assert!(json.starts_with(r#"{"url":"http://127.0.0.1:8000/\"q\"","method":"GET","connections":8,"threads":2,"pipeline":1,"rate":null,"protocol":"HTTP/1.1","tls_version":null,"streams":1,"new_conn":false,"duration_s":2,"#), "{json}");
         for needle in [
             r#""requests":3,"requests_per_s":1.5,"#,
             r#""bytes_read":300,"bytes_written":0,"bytes_read_per_s":150,"#,
             r#""status_counts":{"200":2,"404":1}"#,
-            r#""errors":{"connect":0,"read":0,"write":0,"timeout":2,"parse":0,"closed":0},"errors_total":2,"reconnects":0"#,
+            r#""errors":{"connect":0,"read":0,"write":0,"timeout":2,"parse":0,"closed":0,"tls":0,"reset":0},"errors_total":2,"reconnects":0"#,
             r#""latency_us":{"min":150,"mean":250,"#,
             r#""max":350,"percentiles":{"50":250,"75":350,"90":350,"99":350,"99.9":350,"99.99":350}}}"#,
         ] {
@@ -247,9 +284,15 @@ mod tests {
     fn empty_run_is_valid_json() {
         let mut r = report(Stats::default());
         r.rate = Some(2000.0);
+        r.transport = Transport {
+            protocol: "h2",
+            tls: Some("TLSv1.3"),
+            streams: 10,
+            new_conn: true,
+        };
         r.elapsed = Duration::ZERO;
         let json = r.to_json();
-        assert!(json.contains(r#""rate":2000,"#), "{json}");
+        assert!(json.contains(r#""rate":2000,"protocol":"h2","tls_version":"TLSv1.3","streams":10,"new_conn":true,"#), "{json}");
         assert!(
             json.contains(r#""requests":0,"requests_per_s":0,"#),
             "{json}"

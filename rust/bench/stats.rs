@@ -27,21 +27,28 @@ pub enum ErrorKind {
     Write,
     /// No byte arrived for `--timeout` while the request was outstanding.
     Timeout,
-    /// The answer could not be framed as HTTP/1.1.
+    /// The answer could not be framed as HTTP/1.1, or broke the HTTP/2 protocol.
     Parse,
     /// The server closed the connection before answering.
     Closed,
+    /// The TLS handshake of a new connection failed or timed out.
+    Tls,
+    /// HTTP/2: the server reset the stream (RST_STREAM, e.g. REFUSED_STREAM), or sent
+    /// GOAWAY before processing it.
+    Reset,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Connect,
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Timeout,
         ErrorKind::Parse,
         ErrorKind::Closed,
+        ErrorKind::Tls,
+        ErrorKind::Reset,
     ];
 
     /// The name used in the report and the JSON.
@@ -53,6 +60,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Parse => "parse",
             ErrorKind::Closed => "closed",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Reset => "reset",
         }
     }
 }
@@ -90,7 +99,7 @@ pub struct Stats {
     pub latency: Histogram<u64>,
     statuses: Vec<u64>,
     /// Failed requests, indexed like [`ErrorKind::ALL`].
-    pub errors: [u64; 6],
+    pub errors: [u64; ErrorKind::ALL.len()],
     /// Responses received.
     pub requests: u64,
     /// Bytes read from the sockets.
@@ -107,7 +116,7 @@ impl Default for Stats {
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("constant histogram bounds are valid"),
             statuses: vec![0; STATUS_SLOTS],
-            errors: [0; 6],
+            errors: [0; ErrorKind::ALL.len()],
             requests: 0,
             bytes_read: 0,
             bytes_written: 0,

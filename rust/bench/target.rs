@@ -1,5 +1,6 @@
-//! The target: an `http://` (or `ws://`, rust/bench/ws.rs) URL parsed into host, port and
-//! path, and the request bytes sent to it, encoded once before the run.
+//! The target: an `http://` or `https://` (or `ws://`, rust/bench/ws.rs) URL parsed into
+//! host, port and path, and the HTTP/1.1 request bytes sent to it, encoded once before the run
+//! (the HTTP/2 request is built from the same [`RequestSpec`] in rust/bench/h2_conn.rs).
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -11,38 +12,38 @@ use super::BenchError;
 pub struct Target {
     /// Host name or address as written (IPv6 without the brackets).
     pub host: String,
-    /// TCP port (80 when the URL names none).
+    /// TCP port (80, or 443 for `https://`, when the URL names none).
     pub port: u16,
     /// Origin-form request target: path and query, at least `/` (RFC 9112 §3.2.1).
     pub path: String,
-    /// The `Host` header value: host, bracketed for IPv6, and the port unless it is 80.
+    /// The `Host` header value: host, bracketed for IPv6, and the port unless it is the
+    /// scheme's default (RFC 9110 §7.2).
     pub authority: String,
     /// The URL is `ws://`: a WebSocket run.
     pub websocket: bool,
+    /// The URL is `https://`: every connection starts with a TLS handshake (rust/bench/tls.rs).
+    pub tls: bool,
 }
 
 impl Target {
-    /// Parses `http://host[:port][/path][?query]` (or `ws://…`); the fragment is dropped.
-    /// `https://` and `wss://` are refused: the load generator speaks no TLS.
+    /// Parses `http[s]://host[:port][/path][?query]` (or `ws://…`); the fragment is dropped.
+    /// `wss://` is refused: WebSocket runs speak no TLS.
     pub fn parse(url: &str) -> Result<Target, BenchError> {
         let bad = |why: &str| BenchError::Invalid(format!("bad URL {url:?}: {why}"));
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected http://host[:port]/path"))?;
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(BenchError::Invalid(format!(
-                "{url}: https is not supported; covetpy bench speaks plain HTTP/1.1 (use http://)"
-            )));
-        }
         if scheme.eq_ignore_ascii_case("wss") {
             return Err(BenchError::Invalid(format!(
-                "{url}: wss is not supported; covetpy bench speaks no TLS (use ws://)"
+                "{url}: wss is not supported; WebSocket runs speak no TLS (use ws://)"
             )));
         }
         let websocket = scheme.eq_ignore_ascii_case("ws");
-        if !websocket && !scheme.eq_ignore_ascii_case("http") {
-            return Err(bad("only http:// and ws:// URLs are supported"));
+        let tls = scheme.eq_ignore_ascii_case("https");
+        if !websocket && !tls && !scheme.eq_ignore_ascii_case("http") {
+            return Err(bad("only http://, https:// and ws:// URLs are supported"));
         }
+        let default_port = if tls { 443 } else { 80 };
         let rest = rest.split('#').next().unwrap_or("");
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
@@ -70,7 +71,7 @@ impl Target {
             return Err(bad("no host"));
         }
         let port = match port {
-            None => 80,
+            None => default_port,
             Some(p) => p
                 .parse::<u16>()
                 .ok()
@@ -91,7 +92,7 @@ impl Target {
         } else {
             host.to_string()
         };
-        let authority = if port == 80 {
+        let authority = if port == default_port {
             bracketed
         } else {
             format!("{bracketed}:{port}")
@@ -102,7 +103,17 @@ impl Target {
             path,
             authority,
             websocket,
+            tls,
         })
+    }
+
+    /// The URI scheme the requests name (HTTP/2's `:scheme`, RFC 9113 §8.3.1).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Resolves the host once, before the run. Of several addresses (`localhost` may give
@@ -146,18 +157,13 @@ fn is_token(s: &str) -> bool {
 }
 
 impl RequestSpec {
-    /// Encodes the request for `target`. Framing is the tool's job: a `Content-Length` or
+    /// Checks the method and headers for either protocol: tokens, no control characters, and
+    /// no framing headers. Framing is the tool's job: a `Content-Length` or
     /// `Transfer-Encoding` among the headers is refused rather than sent twice.
-    pub fn encode(&self, target: &Target) -> Result<Vec<u8>, BenchError> {
+    pub fn check(&self) -> Result<(), BenchError> {
         if !is_token(&self.method) {
             return Err(BenchError::Invalid(format!("bad method {:?}", self.method)));
         }
-        let mut out = Vec::with_capacity(128 + self.body.len());
-        out.extend_from_slice(self.method.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(target.path.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        let mut host_given = false;
         for (name, value) in &self.headers {
             if !is_token(name) {
                 return Err(BenchError::Invalid(format!("bad header name {name:?}")));
@@ -174,8 +180,28 @@ impl RequestSpec {
                     "{name} is set by covetpy bench from the body; do not pass it with -H"
                 )));
             }
-            host_given |= name.eq_ignore_ascii_case("host");
         }
+        Ok(())
+    }
+
+    /// The method's requests normally carry a body, so they get an explicit length even when
+    /// it is empty: the server never waits for a body that is not coming (RFC 9112 §6.3).
+    pub fn expects_body(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH")
+    }
+
+    /// Encodes the HTTP/1.1 request for `target`.
+    pub fn encode(&self, target: &Target) -> Result<Vec<u8>, BenchError> {
+        self.check()?;
+        let mut out = Vec::with_capacity(128 + self.body.len());
+        out.extend_from_slice(self.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let host_given = self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"));
         if !host_given {
             out.extend_from_slice(b"host: ");
             out.extend_from_slice(target.authority.as_bytes());
@@ -187,10 +213,7 @@ impl RequestSpec {
             out.extend_from_slice(value.trim().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        // A body, or a method whose requests normally carry one, gets an explicit length so
-        // the server never waits for a body that is not coming (RFC 9112 §6.3).
-        let expects_body = matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
-        if !self.body.is_empty() || expects_body {
+        if !self.body.is_empty() || self.expects_body() {
             out.extend_from_slice(b"content-length: ");
             out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -237,9 +260,21 @@ mod tests {
     }
 
     #[test]
-    fn refuses_https_and_garbage() {
-        let err = Target::parse("https://127.0.0.1/").unwrap_err().to_string();
-        assert!(err.contains("https is not supported"), "{err}");
+    fn https_defaults_to_443_and_hides_it() {
+        let t = Target::parse("https://localhost/x").unwrap();
+        assert!(t.tls && !t.websocket);
+        assert_eq!((t.port, t.authority.as_str()), (443, "localhost"));
+        assert_eq!(t.scheme(), "https");
+        let t = Target::parse("HTTPS://[::1]:8443").unwrap();
+        assert_eq!((t.port, t.authority.as_str()), (8443, "[::1]:8443"));
+        // Port 80 is not the default of https, nor 443 of http.
+        assert_eq!(Target::parse("https://h:80/").unwrap().authority, "h:80");
+        assert_eq!(Target::parse("http://h:443/").unwrap().authority, "h:443");
+        assert_eq!(Target::parse("http://h/").unwrap().scheme(), "http");
+    }
+
+    #[test]
+    fn refuses_wss_and_garbage() {
         let err = Target::parse("wss://127.0.0.1/").unwrap_err().to_string();
         assert!(err.contains("wss is not supported"), "{err}");
         for url in [

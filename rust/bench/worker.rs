@@ -11,10 +11,29 @@ use tokio::sync::watch;
 use tokio::task::{JoinSet, LocalSet};
 
 use super::budget::Budget;
-use super::conn::{drive, Plan};
+use super::fresh::{self, Exchange};
 use super::rate::{Pacing, Schedule};
 use super::stats::{Live, Recorder, Stats};
 use super::timer::Pacer;
+use super::{conn, h2_conn};
+
+/// What each connection of a thread does.
+#[derive(Debug)]
+pub enum Job {
+    /// HTTP/1.1 keep-alive, plain or TLS (conn.rs).
+    H1(conn::Plan),
+    /// HTTP/2 keep-alive, h2c or h2 (h2_conn.rs).
+    H2(h2_conn::Plan),
+    /// One request per connection (`--new-conn`, fresh.rs).
+    Fresh(Exchange),
+}
+
+/// A [`Job`] its connections share.
+enum Plans {
+    H1(Rc<conn::Plan>),
+    H2(Rc<h2_conn::Plan>),
+    Fresh(Rc<Exchange>),
+}
 
 /// The part of the run one thread does.
 #[derive(Debug)]
@@ -43,7 +62,7 @@ pub struct Common {
 /// Runs this thread's connections until they finish, the deadline passes or `stop` turns
 /// true; returns what they recorded and when the thread stopped.
 pub fn run(
-    plan: Plan,
+    job: Job,
     share: Share,
     common: Common,
     mut stop: watch::Receiver<bool>,
@@ -55,12 +74,17 @@ pub fn run(
     let local = LocalSet::new();
     let rec = Rc::new(Recorder::new(live));
     let budget = Rc::new(Budget::new(share.requests));
-    let plan = Rc::new(plan);
     let ended = local.block_on(&rt, async {
         // Constant rate: one timer for the thread's connections (rust/bench/timer.rs).
         let pacer = match common.rate {
             Some(_) => Some(Rc::new(Pacer::new(share.conns)?)),
             None => None,
+        };
+        // One plan per thread, shared by its connections.
+        let job = match job {
+            Job::H1(plan) => Plans::H1(Rc::new(plan)),
+            Job::H2(plan) => Plans::H2(Rc::new(plan)),
+            Job::Fresh(plan) => Plans::Fresh(Rc::new(plan)),
         };
         let mut conns = JoinSet::new();
         for i in 0..share.conns {
@@ -74,13 +98,18 @@ pub fn run(
                 )),
             };
             let clock = pacer.clone().map(|p| (p, i));
-            conns.spawn_local(drive(
-                plan.clone(),
-                pacing,
-                clock,
-                budget.clone(),
-                rec.clone(),
-            ));
+            let (budget, rec) = (budget.clone(), rec.clone());
+            match &job {
+                Plans::H1(plan) => {
+                    conns.spawn_local(conn::drive(plan.clone(), pacing, clock, budget, rec))
+                }
+                Plans::H2(plan) => {
+                    conns.spawn_local(h2_conn::drive(plan.clone(), pacing, clock, budget, rec))
+                }
+                Plans::Fresh(plan) => {
+                    conns.spawn_local(fresh::drive(plan.clone(), pacing, clock, budget, rec))
+                }
+            };
         }
         let all_done = async { while conns.join_next().await.is_some() {} };
         let timer = async {

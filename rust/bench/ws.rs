@@ -21,7 +21,7 @@ use tokio::task::{JoinSet, LocalSet};
 
 use super::budget::Budget;
 use super::progress::Progress;
-use super::report::Report;
+use super::report::{Report, Transport};
 use super::stats::Stats;
 use super::target::Target;
 use super::timer::Pacer;
@@ -300,6 +300,7 @@ pub fn run_ws_until(
             threads,
             pipeline: opts.pipeline,
             rate: opts.rate,
+            transport: Transport::default(),
             elapsed: end.saturating_duration_since(start),
             interrupted: was_interrupted,
             stats: Report::merge(parts),
@@ -463,6 +464,7 @@ mod tests {
                 threads: 1,
                 pipeline: 1,
                 rate: None,
+                transport: Transport::default(),
                 elapsed: Duration::from_secs(1),
                 interrupted: false,
                 stats: Stats::default(),

@@ -2,17 +2,21 @@
 //! The options arrive as one mapping, the run happens without the GIL, and the report comes
 //! back as the dict its JSON describes, so `--json` and the printed report cannot differ.
 //! A `ws://` URL makes it a WebSocket run (rust/bench/ws.rs), with the `ws_*` keys.
+//! `h2`, `streams`, `new_conn`, `insecure` and `cacert` choose HTTP/2 and TLS.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::bench::{self, BenchError, Options, Publish, RequestSpec, Target, WsMode, WsSpec};
+use crate::bench::{
+    self, BenchError, Options, Publish, RequestSpec, Target, TlsOptions, WsMode, WsSpec,
+};
 
 /// The keys `run_bench` understands; any other is a mistake worth reporting.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 21] = [
     "url",
     "connections",
     "threads",
@@ -20,6 +24,11 @@ const KEYS: [&str; 16] = [
     "requests",
     "rate",
     "pipeline",
+    "h2",
+    "streams",
+    "new_conn",
+    "insecure",
+    "cacert",
     "method",
     "headers",
     "body",
@@ -82,6 +91,23 @@ fn extract(options: &Bound<'_, PyAny>) -> PyResult<Options> {
     if let Some(v) = item(options, "pipeline")? {
         opts.pipeline = v.extract()?;
     }
+    if let Some(v) = item(options, "h2")? {
+        opts.h2 = v.extract()?;
+    }
+    if let Some(v) = item(options, "streams")? {
+        opts.streams = v.extract()?;
+    }
+    if let Some(v) = item(options, "new_conn")? {
+        opts.new_conn = v.extract()?;
+    }
+    let mut tls = TlsOptions::default();
+    if let Some(v) = item(options, "insecure")? {
+        tls.insecure = v.extract()?;
+    }
+    if let Some(v) = item(options, "cacert")? {
+        tls.cacert = Some(v.extract::<PathBuf>()?);
+    }
+    opts.tls = tls;
     if let Some(t) = seconds(options, "timeout")? {
         opts.timeout = t;
     }

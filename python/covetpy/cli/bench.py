@@ -1,7 +1,7 @@
-"""`covetpy bench URL`: load-test an HTTP/1.1 server with the Rust load generator
-(rust/bench/), print a readable report and, with `--json`, write it for CI. A `ws://` URL
-runs a WebSocket load instead: echo (`--ws-mode echo`) or subscribers counting deliveries
-(`--ws-mode subscribe`, with the bench's own publisher given `--publish-rate`)."""
+"""`covetpy bench URL`: load-test an HTTP/1.1 or HTTP/2 server, over TCP or TLS, with the Rust
+load generator (rust/bench/), print a readable report and, with `--json`, write it for CI. A
+`ws://` URL runs a WebSocket load instead: echo (`--ws-mode echo`) or subscribers counting
+deliveries (`--ws-mode subscribe`, with the bench's own publisher given `--publish-rate`)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _publish_rate(text: str) -> float | str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `covetpy bench`."""
     parser.add_argument(
-        "url", help="http://host[:port]/path (plain HTTP/1.1; no https), or ws://… (WebSocket)"
+        "url", help="http://host[:port]/path, https://… (TLS), or ws://… (WebSocket)"
     )
     parser.add_argument(
         "-c", "--connections", type=_positive_int, default=64, help="connections (default: 64)"
@@ -88,6 +88,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=1,
         help="requests outstanding per connection, written together (default: 1)",
+    )
+    h2 = parser.add_argument_group("HTTP/2 and TLS")
+    h2.add_argument(
+        "--h2",
+        action="store_true",
+        help="HTTP/2: h2c with prior knowledge for http://, ALPN h2 for https:// (the server "
+        "must select it)",
+    )
+    h2.add_argument(
+        "--streams",
+        type=_positive_int,
+        default=None,
+        help="with --h2: requests in flight per connection, each replaced as soon as it is "
+        "answered (default: 1)",
+    )
+    h2.add_argument(
+        "--new-conn",
+        action="store_true",
+        help="every request on a new connection, closed after it (TLS handshake included, no "
+        "session resumption): measures connections per second",
+    )
+    h2.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="https://: accept any server certificate, unchecked (default: verify it)",
+    )
+    h2.add_argument(
+        "--cacert",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="https://: verify the server against the CA certificates in this PEM file "
+        "(default: the system's CA bundle)",
     )
     parser.add_argument(
         "-H",
@@ -180,6 +214,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "requests": args.requests,
         "rate": args.rate,
         "pipeline": args.pipeline,
+        "h2": args.h2,
+        "streams": args.streams or 1,
+        "new_conn": args.new_conn,
+        "insecure": args.insecure,
+        "cacert": None if args.cacert is None else str(args.cacert),
         "method": args.method,
         "headers": args.headers,
         "body": body,
@@ -248,6 +287,20 @@ def _format_ws(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _protocol(r: dict[str, Any]) -> str:
+    """`h2 over TLSv1.3, 10 streams per connection`, `HTTP/1.1, pipeline 16`, ..."""
+    proto = str(r.get("protocol", "HTTP/1.1"))
+    text = proto + (f" over {r['tls_version']}" if r.get("tls_version") else "")
+    if proto == "h2c":
+        text += " (prior knowledge)"
+    if r.get("new_conn"):
+        return text + "; a new connection per request (latency includes the connect)"
+    if proto == "HTTP/1.1":
+        return text + (f", pipeline {r['pipeline']}" if r["pipeline"] > 1 else "")
+    streams = r.get("streams", 1)
+    return text + f", {streams} stream{'s' if streams > 1 else ''} per connection"
+
+
 def format_report(r: dict[str, Any]) -> str:
     """The report as text: rates, latency percentiles, status counts, errors."""
     if "ws" in r:
@@ -256,6 +309,7 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"Requests    {r['requests']:,} in {r['duration_s']:.2f} s: "
         f"{r['requests_per_s']:,.1f} req/s" + ("  (interrupted)" if r["interrupted"] else ""),
+        f"Protocol    {_protocol(r)}",
         f"Transfer    {_size(r['bytes_read'])} read ({_size(r['bytes_read_per_s'])}/s), "
         f"{_size(r['bytes_written'])} written",
     ]
@@ -288,9 +342,15 @@ def _describe(opts: dict[str, Any]) -> str:
     stop = f"{opts['requests']:,} requests" if opts["requests"] else f"{opts['duration']:g} s"
     pace = f"{opts['rate']:,g} req/s" if opts["rate"] else "closed loop"
     threads = f"{opts['threads']} thread" + ("s" if opts["threads"] > 1 else "")
+    if opts["new_conn"]:
+        depth = ("HTTP/2, " if opts["h2"] else "") + "a new connection per request"
+    elif opts["h2"]:
+        depth = f"HTTP/2, {opts['streams']} stream" + ("s" if opts["streams"] > 1 else "")
+    else:
+        depth = f"pipeline {opts['pipeline']}"
     return (
         f"{opts['method']} {opts['url']}: {opts['connections']} connections, {threads}, "
-        f"pipeline {opts['pipeline']}, {stop}, {pace}"
+        f"{depth}, {stop}, {pace}"
     )
 
 
