@@ -27,9 +27,17 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x0
 
 @pytest.fixture
 def server(start_server: StartServer) -> RunningServer:
-    """The basic app, logging at debug level, with a header timeout the tests never reach."""
+    """The basic app, logging at debug level, with a header timeout the tests never reach;
+    HTTP/1.1 only (`--http 1`), so the HTTP/2 preface is bytes that cannot start a request
+    (with the default `--http auto` it starts HTTP/2: tests/http2)."""
     return start_server(
-        "tests.apps.basic:app", "--header-timeout", HEADER_TIMEOUT, "--log-level", "debug"
+        "tests.apps.basic:app",
+        "--header-timeout",
+        HEADER_TIMEOUT,
+        "--log-level",
+        "debug",
+        "--http",
+        "1",
     )
 
 
