@@ -11,6 +11,8 @@ mod http2;
 #[cfg(test)]
 mod http2_tests;
 #[cfg(test)]
+mod http2_ws_tests;
+#[cfg(test)]
 mod mount_tests;
 mod sched;
 mod spin;
@@ -21,6 +23,7 @@ mod thread;
 mod ticker;
 mod unwind;
 mod ws;
+mod ws_open;
 
 pub use thread::defers_wakeups;
 

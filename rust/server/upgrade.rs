@@ -5,17 +5,14 @@
 
 use std::sync::Arc;
 
-use tokio::time::{sleep_until, Instant};
-
 use crate::io::Conn;
 use crate::log::{self, Level};
 use crate::pipeline::Routed;
 use crate::protocol::h1::encode::{write_response_head, Framing};
 use crate::protocol::h1::{date, RequestHead};
-use crate::protocol::problem::problem;
 use crate::protocol::response::Response;
-use crate::protocol::ws::{deflate, handshake};
-use crate::websocket::{Limits, Open, Session};
+use crate::server::ws_open::{self, Handshake};
+use crate::websocket::{Open, Session};
 
 use super::{Answer, Connection, Meta, Pending, Stop};
 
@@ -46,7 +43,7 @@ impl<C: Conn> Connection<C> {
     ) -> Result<(), Stop> {
         meta.close = true;
         head.detach();
-        let answer = match self.open_session(&head) {
+        let answer = match ws_open::open_session(&self.ctx, &head) {
             Err(refusal) => refusal,
             Ok((session, open, accepted)) => {
                 match self
@@ -69,48 +66,9 @@ impl<C: Conn> Connection<C> {
         self.flush().await
     }
 
-    #[allow(clippy::type_complexity)]
-    fn open_session(
-        &mut self,
-        head: &RequestHead,
-    ) -> Result<(Arc<Session>, Open, tokio::sync::oneshot::Receiver<Vec<u8>>), Response> {
-        let up = handshake::check(head).map_err(|r| r.response())?;
-        let ws = &self.ctx.config.ws;
-        let open = self
-            .ctx
-            .shared
-            .hub
-            .open(ws.max_connections)
-            .ok_or_else(|| {
-                problem(
-                    503,
-                    "this worker has as many WebSockets open as it allows (--ws-max-connections)",
-                )
-            })?;
-        let negotiated = if ws.deflate.enabled {
-            let offers: Vec<&[u8]> = head
-                .headers()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-extensions"))
-                .map(|(_, v)| v)
-                .collect();
-            deflate::negotiate(&offers, &ws.deflate)
-        } else {
-            None
-        };
-        let limits = Limits {
-            max_queue: ws.max_queue,
-            policy: ws.queue_policy,
-            compress_min: ws.deflate.min_size,
-            level: ws.deflate.level,
-        };
-        let hub =
-            Arc::downgrade(&self.ctx.shared.hub) as std::sync::Weak<dyn crate::websocket::Topics>;
-        let (session, accepted) = Session::new(up, negotiated, limits, hub);
-        Ok((session, open, accepted))
-    }
-
-    /// Admits and dispatches the request with its session, then waits for the accept or the
-    /// handler's answer. `Err(Ok(answer))` is an HTTP answer to write, `Err(Err(stop))` the end.
+    /// Admits and dispatches the request with its session (`ws_open::dispatch`), then writes
+    /// the `101` on an accept. `Err(Ok(answer))` is an HTTP answer to write, `Err(Err(stop))`
+    /// the end.
     async fn dispatch_upgrade(
         &mut self,
         head: RequestHead,
@@ -118,53 +76,29 @@ impl<C: Conn> Connection<C> {
         meta: &mut Meta,
         session: Arc<Session>,
         open: Open,
-        mut accepted: tokio::sync::oneshot::Receiver<Vec<u8>>,
+        accepted: tokio::sync::oneshot::Receiver<Vec<u8>>,
     ) -> Result<Accepted, Result<Response, Stop>> {
-        let slot = match self.ctx.shared.gate.try_admit() {
-            Some(slot) => Ok(slot),
-            None => self.ctx.shared.clone().gate.admit().await,
-        };
-        let slot = match slot {
-            Ok(slot) => slot,
-            Err(refusal) => return Err(Ok(self.ctx.refused(&self.peer, refusal))),
-        };
-        session.hold_slot(slot);
-        let peer = self.peer.clone();
-        let body = bytes::Bytes::new();
-        let d = self.ctx.dispatch_job(
+        // An HTTP/1.1 connection cannot tell a client gone while it waits (its request is
+        // all read): only the handler's accept, answer or deadline end the wait.
+        let gone = std::future::pending();
+        let outcome = ws_open::dispatch(
+            &self.ctx,
+            &self.peer,
             head,
-            body,
             routed,
-            None,
-            peer,
             &mut meta.ex,
-            Some(session.clone()),
-            None,
-        );
-        let mut rx = d.rx;
-        let deadline = d.limit.map(|l| Instant::now() + l);
-        let far = Instant::now() + std::time::Duration::from_secs(86_400 * 365);
-        tokio::select! {
-            biased;
-            head = &mut accepted => match head {
-                Ok(block) => {
-                    self.write_101(&block).await.map_err(Err)?;
-                    Ok(Accepted { session, open })
-                }
-                // The session ended before an accept: the handler's answer follows.
-                Err(_) => Err(Ok((&mut rx).await.unwrap_or_else(|_| forbidden()))),
-            },
-            answer = &mut rx => {
-                // Answered without accepting: a refusal. An accept that raced it still wins
-                // nothing: the session ends here.
-                session.end(1006, "");
-                Err(Ok(answer.unwrap_or_else(|_| forbidden())))
+            &session,
+            accepted,
+            gone,
+        )
+        .await;
+        match outcome {
+            Handshake::Accepted(block) => {
+                self.write_101(&block).await.map_err(Err)?;
+                Ok(Accepted { session, open })
             }
-            _ = sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
-                session.end(1006, "");
-                let stated = d.stated.unwrap_or_default();
-                Err(Ok(self.ctx.timed_out(&self.peer, d.id, stated)))
-            }
+            Handshake::Answer(answer) => Err(Ok(answer)),
+            Handshake::Gone => Err(Err(Stop::Gone)),
         }
     }
 
@@ -188,10 +122,4 @@ impl<C: Conn> Connection<C> {
             );
         })
     }
-}
-
-/// What a handler that neither accepted nor answered gets: the refusal RFC 6455 leaves to the
-/// server (§4.2.2), 403 as in every peer.
-fn forbidden() -> Response {
-    problem(403, "the WebSocket handler refused the connection")
 }

@@ -3,8 +3,8 @@
 //! crate's (adrs/0017).
 
 pub mod head;
-pub mod upgrade;
 #[cfg(test)]
 mod head_tests;
+pub mod upgrade;
 
 pub use head::{request_head, response_headers, websocket_head, HeadError};

@@ -74,7 +74,11 @@ pub fn is_upgrade(head: &RequestHead) -> bool {
     lists(head, "upgrade", "websocket")
 }
 
-/// Checks an upgrade request (§4.2.1) and reads what the answer needs.
+/// Checks an upgrade request (§4.2.1) and reads what the answer needs. An HTTP/2 head is an
+/// extended CONNECT's (RFC 8441 §5, made by `protocol::h2::websocket_head`): it has no
+/// `Connection` (§8.2.2 of RFC 9113) and no key, since the stream itself says the server
+/// speaks WebSocket (`accept` is empty then); the version and the subprotocols are checked
+/// as over HTTP/1.1.
 pub fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
     if !is_upgrade(head) {
         return Err(Refusal::NotUpgrade);
@@ -82,10 +86,11 @@ pub fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
     if *head.method() != Method::Get {
         return Err(Refusal::Bad("a WebSocket upgrade must be a GET request"));
     }
-    if head.version() != Version::Http11 {
+    let h2 = head.version() == Version::Http2;
+    if !h2 && head.version() != Version::Http11 {
         return Err(Refusal::Bad("a WebSocket upgrade needs HTTP/1.1"));
     }
-    if !lists(head, "connection", "upgrade") {
+    if !h2 && !lists(head, "connection", "upgrade") {
         return Err(Refusal::Bad(
             "a WebSocket upgrade needs `Connection: Upgrade`",
         ));
@@ -98,17 +103,11 @@ pub fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
         Some(v) if v == VERSION.as_bytes() => {}
         _ => return Err(Refusal::Version),
     }
-    let mut keys = head
-        .headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-key"));
-    let key = match (keys.next(), keys.next()) {
-        (Some((_, k)), None) if valid_key(k) => k,
-        (Some(_), Some(_)) => return Err(Refusal::Bad("more than one Sec-WebSocket-Key")),
-        _ => {
-            return Err(Refusal::Bad(
-                "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 §4.1)",
-            ))
-        }
+    let accept = if h2 {
+        // RFC 8441 §5: Sec-WebSocket-Key and Sec-WebSocket-Accept are not used.
+        String::new()
+    } else {
+        accept_key(head)?
     };
     let mut subprotocols = Vec::new();
     for (_, v) in head
@@ -132,9 +131,23 @@ pub fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
         }
     }
     Ok(Upgrade {
-        accept: tungstenite::handshake::derive_accept_key(key),
+        accept,
         subprotocols,
     })
+}
+
+/// The `Sec-WebSocket-Accept` value for the request's one valid `Sec-WebSocket-Key`.
+fn accept_key(head: &RequestHead) -> Result<String, Refusal> {
+    let mut keys = head
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-key"));
+    match (keys.next(), keys.next()) {
+        (Some((_, k)), None) if valid_key(k) => Ok(tungstenite::handshake::derive_accept_key(k)),
+        (Some(_), Some(_)) => Err(Refusal::Bad("more than one Sec-WebSocket-Key")),
+        _ => Err(Refusal::Bad(
+            "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 §4.1)",
+        )),
+    }
 }
 
 /// A key is the base64 of 16 bytes: 22 characters of the alphabet and `==` (§4.1 item 7).
@@ -144,7 +157,8 @@ fn valid_key(k: &[u8]) -> bool {
 }
 
 /// The header block of the `101` that accepts an upgrade: the accept key, the subprotocol and
-/// extensions chosen, then the handler's own fields (already validated as header lines).
+/// extensions chosen, then the handler's own fields (already validated as header lines). Over
+/// HTTP/2 (no accept key: RFC 8441 §5) it is the `200`'s, without `upgrade` and the key.
 pub fn accept_headers(
     up: &Upgrade,
     subprotocol: Option<&str>,
@@ -152,9 +166,11 @@ pub fn accept_headers(
     extra: &[u8],
 ) -> Vec<u8> {
     let mut h = Vec::with_capacity(128 + extra.len());
-    h.extend_from_slice(b"upgrade: websocket\r\nsec-websocket-accept: ");
-    h.extend_from_slice(up.accept.as_bytes());
-    h.extend_from_slice(b"\r\n");
+    if !up.accept.is_empty() {
+        h.extend_from_slice(b"upgrade: websocket\r\nsec-websocket-accept: ");
+        h.extend_from_slice(up.accept.as_bytes());
+        h.extend_from_slice(b"\r\n");
+    }
     if let Some(p) = subprotocol {
         h.extend_from_slice(b"sec-websocket-protocol: ");
         h.extend_from_slice(p.as_bytes());

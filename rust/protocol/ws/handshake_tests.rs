@@ -75,3 +75,69 @@ fn a_plain_request_is_not_an_upgrade() {
         "GET / HTTP/1.1\nHost: a\nUpgrade: h2c, WebSocket\n\n"
     )));
 }
+
+/// An extended CONNECT (RFC 8441 §4) as the HTTP/2 layer makes its head.
+fn h2_head(fields: &[(&str, &str)]) -> RequestHead {
+    let mut req = http::Request::builder()
+        .method("CONNECT")
+        .uri("https://server.example.com/chat?room=1")
+        .extension(h2::ext::Protocol::from_static("websocket"));
+    for (n, v) in fields {
+        req = req.header(*n, *v);
+    }
+    let (parts, ()) = req.body(()).unwrap().into_parts();
+    crate::protocol::h2::websocket_head(&parts, &Limits::default()).unwrap()
+}
+
+#[test]
+fn an_extended_connect_needs_no_key_and_answers_without_one() {
+    // RFC 8441 §5: no Sec-WebSocket-Key / -Accept, no Connection; version and subprotocols
+    // as in RFC 6455.
+    let h = h2_head(&[
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-protocol", "chat, superchat"),
+    ]);
+    assert!(is_upgrade(&h));
+    let up = check(&h).unwrap();
+    assert_eq!(up.accept, "");
+    assert_eq!(up.subprotocols, [Box::from("chat"), Box::from("superchat")]);
+    let block = accept_headers(&up, Some("chat"), Some("permessage-deflate"), b"x-a: 1\r\n");
+    assert_eq!(
+        String::from_utf8(block).unwrap(),
+        "sec-websocket-protocol: chat\r\nsec-websocket-extensions: permessage-deflate\r\n\
+         x-a: 1\r\n"
+    );
+}
+
+#[test]
+fn an_extended_connect_is_checked_like_an_upgrade() {
+    let no_version = h2_head(&[]);
+    assert_eq!(check(&no_version).unwrap_err(), Refusal::Version);
+    let v8 = h2_head(&[("sec-websocket-version", "8")]);
+    assert_eq!(check(&v8).unwrap_err(), Refusal::Version);
+    let bad_protocol = h2_head(&[
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-protocol", "a b"),
+    ]);
+    assert!(matches!(check(&bad_protocol), Err(Refusal::Bad(_))));
+    let body = h2_head(&[("sec-websocket-version", "13"), ("content-length", "2")]);
+    assert!(matches!(check(&body), Err(Refusal::Bad(_))));
+    // A key is not used over HTTP/2: one sent anyway changes nothing.
+    let keyed = h2_head(&[
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "not even base64"),
+    ]);
+    assert_eq!(check(&keyed).unwrap().accept, "");
+}
+
+#[test]
+fn a_plain_http2_request_is_not_an_upgrade() {
+    let (parts, ()) = http::Request::get("https://a/chat")
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let h = crate::protocol::h2::request_head(&parts, &Limits::default()).unwrap();
+    assert!(!is_upgrade(&h));
+    assert_eq!(check(&h).unwrap_err(), Refusal::NotUpgrade);
+}

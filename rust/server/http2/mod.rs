@@ -6,6 +6,7 @@
 //! budgets it lacks are here: resets of accepted streams (rapid reset, CVE-2023-44487) and
 //! the frame floods `guard.rs` counts.
 
+mod body;
 mod guard;
 mod send;
 mod stream;

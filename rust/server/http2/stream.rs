@@ -3,22 +3,23 @@
 //! record. The same stages as `server/conn.rs`, without HTTP/1.1's framing.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
-use h2::{Reason, RecvStream};
+use h2::RecvStream;
 use http::Request;
 
 use crate::log::{self, Level};
 use crate::pipeline::answers::unanswered;
-use crate::pipeline::{front, Cancel, Exchange, Front, RouteKind};
+use crate::pipeline::{front, BodyPipe, Cancel, Exchange, Front, RouteKind};
 use crate::protocol::h1::{Method, ProtoError};
 use crate::protocol::h2::{request_head, HeadError};
 use crate::protocol::problem::problem;
 use crate::protocol::response::Response;
 use crate::server::http2::Shared;
-use crate::server::http2::{send, websocket};
+use crate::server::http2::{body, send, websocket};
 use crate::server::spin;
 
 /// Serves one stream to its end.
@@ -50,26 +51,25 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
     let routed = match front {
         Front::Routed(r) => r,
         Front::Answer { response, .. } => {
-            if !body.is_end_stream() {
-                // Answered without its body: ask the client to stop sending it (RFC 9113 §8.1).
-                finish(&mut tx, response, head_only, ex, &conn).await;
-                tx.send_reset(Reason::NO_ERROR);
-            } else {
-                finish(&mut tx, response, head_only, ex, &conn).await;
-            }
+            // Answered without its body: when the stream's handles drop, the crate asks the
+            // client to stop sending it (RST_STREAM NO_ERROR after the answer, RFC 9113 §8.1;
+            // an explicit reset now would drop the answer's queued frames).
+            finish(&mut tx, response, head_only, ex, &conn).await;
             return;
         }
     };
     if ctx.dispatch.kind(routed.route) == RouteKind::WebSocket {
         let r = problem(
             400,
-            "WebSocket routes are served over HTTP/1.1 (RFC 6455); this server does not offer \
-             WebSocket over HTTP/2 (RFC 8441)",
+            "a WebSocket route takes an upgrade: over HTTP/2, an extended CONNECT with \
+             :protocol websocket (RFC 8441)",
         );
         finish(&mut tx, r, head_only, ex, &conn).await;
         return;
     }
-    let payload = if body.is_end_stream() {
+    // A mounted app reads its body while it arrives; every other handler gets it whole.
+    let streamed = !body.is_end_stream() && ctx.dispatch.kind(routed.route) == RouteKind::Mount;
+    let payload = if body.is_end_stream() || streamed {
         Bytes::new()
     } else {
         match read_body(&mut body, &conn, started).await {
@@ -79,7 +79,6 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
             }
             Err(Some(r)) => {
                 finish(&mut tx, r, head_only, ex, &conn).await;
-                tx.send_reset(Reason::NO_ERROR);
                 return;
             }
             Err(None) => {
@@ -110,6 +109,7 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
         }
     };
     let in_flight = spin::InFlight::new();
+    let pipe = streamed.then(|| Arc::new(BodyPipe::new()));
     let d = ctx.dispatch_job(
         head,
         payload,
@@ -118,23 +118,59 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
         conn.peer.clone(),
         &mut ex,
         None,
-        None,
+        pipe.clone(),
     );
     let deadline = d.limit.map(|l| tokio::time::Instant::now() + l);
     let mut rx = d.rx;
-    let response = tokio::select! {
-        r = &mut rx => r.unwrap_or_else(|_| unanswered()),
-        _ = sleep_opt(deadline) => {
-            let stated = d.stated.unwrap_or_default();
-            ctx.timed_out(&conn.peer, d.id, stated)
+    let feeding = async {
+        match &pipe {
+            Some(p) => body::feed(&mut body, p, &conn).await,
+            None => body::Fed::Whole,
         }
-        _ = std::future::poll_fn(|cx| tx.poll_reset(cx)) => {
-            ctx.dispatch.cancel(d.id, Cancel::Disconnected);
-            conn.client_reset();
-            return;
+    };
+    tokio::pin!(feeding);
+    let mut fed = pipe.is_none();
+    let response = loop {
+        tokio::select! {
+            r = &mut rx => {
+                if !fed {
+                    // Answered before the whole body came (it stopped reading).
+                    if let Some(p) = &pipe {
+                        p.cut();
+                    }
+                }
+                break r.unwrap_or_else(|_| unanswered());
+            }
+            outcome = &mut feeding, if !fed => {
+                fed = true;
+                match outcome {
+                    body::Fed::Whole => {}
+                    body::Fed::Discarded => {}
+                    body::Fed::Failed(answer) => {
+                        ctx.dispatch.cancel(d.id, Cancel::Disconnected);
+                        break answer;
+                    }
+                    body::Fed::Reset => {
+                        ctx.dispatch.cancel(d.id, Cancel::Disconnected);
+                        conn.client_reset();
+                        return;
+                    }
+                }
+            }
+            _ = sleep_opt(deadline) => {
+                let stated = d.stated.unwrap_or_default();
+                break ctx.timed_out(&conn.peer, d.id, stated);
+            }
+            _ = std::future::poll_fn(|cx| tx.poll_reset(cx)) => {
+                ctx.dispatch.cancel(d.id, Cancel::Disconnected);
+                conn.client_reset();
+                return;
+            }
         }
     };
     drop(in_flight);
+    // A rest of the body left unread: the handles drop on return, and the crate resets the
+    // stream with NO_ERROR after the answer's frames (RFC 9113 §8.1).
     finish(&mut tx, response, head_only, ex, &conn).await;
 }
 
