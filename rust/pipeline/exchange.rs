@@ -51,10 +51,11 @@ impl Exchange {
         self.log_line(peer, status, bytes, None);
     }
 
-    /// Writes a WebSocket's access-log line when it closes: 101, the bytes it sent, its whole
-    /// duration and its close code.
-    pub fn log_closed(&self, peer: &Peer, bytes: usize, code: u16) {
-        self.log_line(peer, 101, bytes, Some(code));
+    /// Writes a WebSocket's access-log line when it closes: the status that opened it (101
+    /// over HTTP/1.1, 200 over HTTP/2), the bytes it sent, its whole duration and its close
+    /// code.
+    pub fn log_closed(&self, peer: &Peer, status: u16, bytes: usize, code: u16) {
+        self.log_line(peer, status, bytes, Some(code));
     }
 
     fn log_line(&self, peer: &Peer, status: u16, bytes: usize, close: Option<u16>) {

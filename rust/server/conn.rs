@@ -276,7 +276,7 @@ pub(crate) async fn serve<C: Conn>(
                 }
             };
             let mut ex = up.ex;
-            ex.log_closed(&peer, bytes, code);
+            ex.log_closed(&peer, 101, bytes, code);
             ex.record_streamed(101, bytes as u64);
             // Whatever ended it, the handler sees the close and the topics forget it.
             up.session.end(1006, "");

@@ -159,7 +159,7 @@ pub(super) async fn serve(
     };
     // As `server/conn.rs` after an HTTP/1.1 WebSocket: one access-log line and one metrics
     // sample for the whole WebSocket (status 200, the answer that opened it here).
-    ex.log_closed(&conn.peer, bytes, code);
+    ex.log_closed(&conn.peer, 200, bytes, code);
     ex.record_streamed(200, bytes as u64);
     // Whatever ended it, the handler sees the close and the topics forget it.
     session.end(1006, "");
