@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds="${FUZZ_SECONDS:-60}"
-targets=(h1_head h1_body router mesh_headers ws_reader)
+targets=(h1_head h1_body router mesh_headers ws_reader h2_frames)
 fuzz_dir=rust/fuzz
 scratch="$fuzz_dir/run"
 export PATH="$HOME/.cargo/bin:$PATH"

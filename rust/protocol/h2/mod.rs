@@ -5,6 +5,7 @@
 pub mod head;
 #[cfg(test)]
 mod head_tests;
+pub mod scan;
 pub mod upgrade;
 
 pub use head::{request_head, response_headers, websocket_head, HeadError};
