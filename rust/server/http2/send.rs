@@ -19,6 +19,10 @@ use crate::protocol::status::status_allows_body;
 /// Files are read and sent in pieces of this size.
 const FILE_PIECE: usize = 64 * 1024;
 
+/// Full bodies up to this size are handed over without waiting for window (the initial
+/// stream window, RFC 9113 §6.9.2: most clients' windows take it at once).
+const SMALL_BODY: usize = 65_535;
+
 fn head(status: u16, block: &[u8], length: Option<u64>) -> http::Response<()> {
     let mut r = http::Response::new(());
     *r.status_mut() =
@@ -79,6 +83,13 @@ pub(super) async fn response(
         return Ok(0);
     }
     match response.body {
+        // A small body is handed to the crate whole: it goes out as the window allows, and
+        // what waits is the body the handler already made (no reserve/poll round per answer:
+        // two locks of the crate's stream store less).
+        Body::Full(b) if b.len() <= SMALL_BODY => {
+            let n = b.len() as u64;
+            out.send_data(b, true).map(|_| n).map_err(|_| 0)
+        }
         Body::Full(b) => {
             let n = b.len() as u64;
             put(&mut out, b, true, timeout)
