@@ -247,8 +247,7 @@ def test_httpx_http2_over_tls(server: RunningServer, pki: Pki) -> None:
 
 def test_curl_http2_over_tls(server: RunningServer, pki: Pki) -> None:
     """RFC 9113 §3.2 with curl: --http2 over https gets HTTP/2, the chain verified by the CA."""
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    assert shutil.which("curl"), "curl is not installed: `make services` installs it"
     done = subprocess.run(
         [
             "curl", "-sS", "--noproxy", "*", "--max-time", "30", "--http2",
@@ -268,8 +267,7 @@ def test_curl_http2_over_tls(server: RunningServer, pki: Pki) -> None:
 @pytest.mark.timeout(120)
 def test_h2load_over_tls(server: RunningServer) -> None:
     """RFC 9113 §3.2 with h2load: 500 requests over 2 TLS connections, all over h2."""
-    if shutil.which("h2load") is None:
-        pytest.skip("h2load is not installed")
+    assert shutil.which("h2load"), "h2load is not installed: `make services` installs it"
     done = subprocess.run(
         ["h2load", "-n", "500", "-c", "2", "-m", "10", f"https://127.0.0.1:{server.port}/"],
         capture_output=True,
