@@ -396,3 +396,13 @@ fn a_drain_sends_goaway_and_closes(io: IoDriver) {
     let server = server.lock().unwrap().take().unwrap();
     server.join();
 }
+
+#[test]
+fn a_streams_future_stays_small() {
+    // Each stream's future is boxed once when its task is spawned; its large, rare parts
+    // (a WebSocket, a streamed or file body, a mount's body feed) are boxed where they start.
+    // Unboxed it was 5.3 KB, and its copies were 10 % of the IO thread's time at 90k
+    // streams/s (perf, h2load -c64 -m10).
+    let size = super::http2::stream_future_size();
+    assert!(size < 4096, "the stream future grew to {size} bytes");
+}

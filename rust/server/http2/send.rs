@@ -13,7 +13,7 @@ use http::header::{HeaderValue, CONTENT_LENGTH, DATE};
 use crate::middleware::StreamEncoder;
 use crate::protocol::h1::date;
 use crate::protocol::h2::response_headers;
-use crate::protocol::response::{Body, Chunk, Response};
+use crate::protocol::response::{Body, Chunk, FileBody, Response, StreamBody};
 use crate::protocol::status::status_allows_body;
 
 /// Files are read and sent in pieces of this size.
@@ -97,96 +97,109 @@ pub(super) async fn response(
                 .map(|_| n)
                 .map_err(|_| 0)
         }
-        Body::File(f) => {
-            use std::os::unix::fs::FileExt;
-            let (mut at, end) = (f.offset, f.offset + f.len);
-            let mut sent = 0;
-            while at < end {
-                let want = ((end - at) as usize).min(FILE_PIECE);
-                let mut buf = vec![0; want];
-                // A read of the page cache, as the io_uring driver's file bodies.
-                let n = match f.file.read_at(&mut buf, at) {
-                    Ok(0) | Err(_) => {
-                        out.send_reset(Reason::INTERNAL_ERROR);
-                        return Err(sent);
-                    }
-                    Ok(n) => n,
-                };
-                buf.truncate(n);
-                at += n as u64;
-                put(&mut out, Bytes::from(buf), at >= end, timeout)
-                    .await
-                    .map_err(|_| sent)?;
-                sent += n as u64;
-            }
-            Ok(sent)
-        }
-        Body::Stream(mut stream) => {
-            let mut encoder = encoder;
-            let mut sent = 0u64;
-            let mut scratch = Vec::new();
-            loop {
-                let next = tokio::select! {
-                    next = stream.rx.recv() => next,
-                    _ = std::future::poll_fn(|cx| out.poll_reset(cx)) => return Err(sent),
-                };
-                if let Some(n) = &stream.on_space {
-                    n.space();
-                }
-                match next {
-                    Some(Chunk::Data(data)) => {
-                        let data = match &mut encoder {
-                            None => data,
-                            Some(e) => {
-                                e.write(&data).map_err(|_| sent)?;
-                                scratch.clear();
-                                e.flush(&mut scratch).map_err(|_| sent)?;
-                                Bytes::copy_from_slice(&scratch)
-                            }
-                        };
-                        if data.is_empty() {
-                            continue;
-                        }
-                        let n = data.len() as u64;
-                        put(&mut out, data, false, timeout)
-                            .await
-                            .map_err(|_| sent)?;
-                        sent += n;
-                    }
-                    Some(Chunk::End) => {
-                        let last = match &mut encoder {
-                            None => Bytes::new(),
-                            Some(e) => {
-                                scratch.clear();
-                                e.finish(&mut scratch).map_err(|_| sent)?;
-                                Bytes::copy_from_slice(&scratch)
-                            }
-                        };
-                        let n = last.len() as u64;
-                        let Some(block) = stream.trailers.take() else {
-                            put(&mut out, last, true, timeout).await.map_err(|_| sent)?;
-                            return Ok(sent + n);
-                        };
-                        if !last.is_empty() {
-                            put(&mut out, last, false, timeout)
-                                .await
-                                .map_err(|_| sent)?;
-                        }
-                        let mut fields = http::HeaderMap::new();
-                        response_headers(&block, &mut fields);
-                        out.send_trailers(fields).map_err(|_| sent + n)?;
-                        return Ok(sent + n);
-                    }
-                    None => {
-                        // The producer failed mid-body: the stream ends in error, not as if
-                        // complete (RFC 9113 §8.1).
-                        out.send_reset(Reason::INTERNAL_ERROR);
-                        return Err(sent);
-                    }
-                }
-            }
-        }
+        // Boxed: these futures are large, and every stream's future would carry their size.
+        Body::File(f) => Box::pin(send_file(&mut out, f, timeout)).await,
+        Body::Stream(stream) => Box::pin(send_stream(&mut out, stream, encoder, timeout)).await,
         Body::Declared(_) => Ok(0),
+    }
+}
+
+/// A file body in pieces of [`FILE_PIECE`], each within the write timeout.
+async fn send_file(
+    out: &mut SendStream<Bytes>,
+    f: FileBody,
+    timeout: Duration,
+) -> Result<u64, u64> {
+    use std::os::unix::fs::FileExt;
+    let (mut at, end) = (f.offset, f.offset + f.len);
+    let mut sent = 0;
+    while at < end {
+        let want = ((end - at) as usize).min(FILE_PIECE);
+        let mut buf = vec![0; want];
+        // A read of the page cache, as the io_uring driver's file bodies.
+        let n = match f.file.read_at(&mut buf, at) {
+            Ok(0) | Err(_) => {
+                out.send_reset(Reason::INTERNAL_ERROR);
+                return Err(sent);
+            }
+            Ok(n) => n,
+        };
+        buf.truncate(n);
+        at += n as u64;
+        put(out, Bytes::from(buf), at >= end, timeout)
+            .await
+            .map_err(|_| sent)?;
+        sent += n as u64;
+    }
+    Ok(sent)
+}
+
+/// A streamed body as its producer makes it, through the compressor when there is one, then
+/// its trailers.
+async fn send_stream(
+    out: &mut SendStream<Bytes>,
+    mut stream: StreamBody,
+    encoder: Option<StreamEncoder>,
+    timeout: Duration,
+) -> Result<u64, u64> {
+    let mut encoder = encoder;
+    let mut sent = 0u64;
+    let mut scratch = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = stream.rx.recv() => next,
+            _ = std::future::poll_fn(|cx| out.poll_reset(cx)) => return Err(sent),
+        };
+        if let Some(n) = &stream.on_space {
+            n.space();
+        }
+        match next {
+            Some(Chunk::Data(data)) => {
+                let data = match &mut encoder {
+                    None => data,
+                    Some(e) => {
+                        e.write(&data).map_err(|_| sent)?;
+                        scratch.clear();
+                        e.flush(&mut scratch).map_err(|_| sent)?;
+                        Bytes::copy_from_slice(&scratch)
+                    }
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                let n = data.len() as u64;
+                put(out, data, false, timeout).await.map_err(|_| sent)?;
+                sent += n;
+            }
+            Some(Chunk::End) => {
+                let last = match &mut encoder {
+                    None => Bytes::new(),
+                    Some(e) => {
+                        scratch.clear();
+                        e.finish(&mut scratch).map_err(|_| sent)?;
+                        Bytes::copy_from_slice(&scratch)
+                    }
+                };
+                let n = last.len() as u64;
+                let Some(block) = stream.trailers.take() else {
+                    put(out, last, true, timeout).await.map_err(|_| sent)?;
+                    return Ok(sent + n);
+                };
+                if !last.is_empty() {
+                    put(out, last, false, timeout).await.map_err(|_| sent)?;
+                }
+                let mut fields = http::HeaderMap::new();
+                response_headers(&block, &mut fields);
+                out.send_trailers(fields).map_err(|_| sent + n)?;
+                return Ok(sent + n);
+            }
+            None => {
+                // The producer failed mid-body: the stream ends in error, not as if
+                // complete (RFC 9113 §8.1).
+                out.send_reset(Reason::INTERNAL_ERROR);
+                return Err(sent);
+            }
+        }
     }
 }
 

@@ -27,7 +27,9 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
     let started = Instant::now();
     let ctx = conn.ctx.clone();
     if websocket::is_extended_connect(&req) {
-        return websocket::serve(req, tx, conn, started).await;
+        // Boxed: a WebSocket's future is large, and every stream's future would carry its
+        // size (moved whole when the stream's task is spawned).
+        return Box::pin(websocket::serve(req, tx, conn, started)).await;
     }
     let (parts, mut body) = req.into_parts();
     let head = match request_head(&parts, &ctx.config.limits) {
@@ -72,7 +74,7 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
     let payload = if body.is_end_stream() || streamed {
         Bytes::new()
     } else {
-        match read_body(&mut body, &conn, started).await {
+        match Box::pin(read_body(&mut body, &conn, started)).await {
             Ok((b, trailers)) => {
                 ex.trailers = trailers;
                 b
@@ -124,7 +126,7 @@ pub(super) async fn serve(req: Request<RecvStream>, mut tx: SendResponse<Bytes>,
     let mut rx = d.rx;
     let feeding = async {
         match &pipe {
-            Some(p) => body::feed(&mut body, p, &conn).await,
+            Some(p) => Box::pin(body::feed(&mut body, p, &conn)).await,
             None => body::Fed::Whole,
         }
     };
