@@ -8,7 +8,7 @@ PORT   ?= 8000
 .PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 venv: $(PY)      ## create .venv with maturin
 $(PY):
