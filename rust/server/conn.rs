@@ -354,7 +354,7 @@ struct Connection<C: Conn> {
     secure: Option<Arc<Secure>>,
     /// The first request may turn out to be the HTTP/2 preface (cleartext, `--http auto`).
     h2c: bool,
-    /// A request may ask to upgrade to h2c (cleartext, `--http auto`).
+    /// The first request may ask to upgrade to h2c (cleartext, `--http auto`).
     h2c_upgrade: bool,
 }
 
@@ -364,7 +364,9 @@ impl<C: Conn> Connection<C> {
         loop {
             let head = self.read_head(first).await?;
             first = false;
-            if self.h2c_upgrade && self.pending.is_empty() && wants_h2c(&head) {
+            // Only a connection's first request may ask for h2c (what clients do): later
+            // requests on a keep-alive connection skip the header scan.
+            if std::mem::take(&mut self.h2c_upgrade) && wants_h2c(&head) {
                 if let Some(opening) = stream_one(&head) {
                     self.write_raw(SWITCHING).await?;
                     return Err(Stop::Http2Upgraded(opening));
