@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"server"},  # IO threads, the HTTP/1.1 and HTTP/2 connections, drain
     {"tls"},  # rustls: certificates by SNI, reloads, handshakes, client identities
     {"pipeline"},  # route, admit, middleware, dispatch, respond, record: no protocol framing
-    {"middleware"},  # built-in middleware over the response value
+    {"middleware", "auth"},  # built-in middleware; authentication and route requirements
     {"websocket"},  # WebSocket sessions and topics, between connections and handlers
     {"io"},  # epoll and io_uring behind one trait
     {"config", "log", "client"},

@@ -5,6 +5,7 @@
 //! feature that maturin enables. Their imports run one way (`make layers`).
 //! This file only wires modules together and registers the extension module.
 
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod config;

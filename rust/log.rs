@@ -151,6 +151,69 @@ pub fn access(
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// Writes one audit event of an authentication decision (logger `covetpy.audit`, level
+/// info): `result` (`unauthorized`, `forbidden`, `granted`, `anonymous`), the failed check's
+/// `reason`, the layer's scheme, the subject when known, the request's method and path (never
+/// its query, where an API key may ride), its request id and client. Never the credential.
+#[allow(clippy::too_many_arguments)]
+pub fn audit(
+    result: &str,
+    reason: &str,
+    scheme: &str,
+    subject: Option<&str>,
+    method: &str,
+    path: &[u8],
+    request_id: Option<&str>,
+    peer: &str,
+) {
+    if !enabled(Level::Info) {
+        return;
+    }
+    let path = String::from_utf8_lossy(path);
+    let line = if json() {
+        let mut out = format!(
+            "{{\"time\":\"{}\",\"level\":\"INFO\",\"logger\":\"covetpy.audit\",\"pid\":{},\
+             \"message\":\"auth {result} {}\",\"event\":\"auth\",\"outcome\":\"{result}\",\
+             \"reason\":\"{reason}\",\"scheme\":\"{scheme}\",\"method\":\"{}\",\"route\":\"{}\",\
+             \"client\":\"{}\"",
+            rfc3339_now(),
+            std::process::id(),
+            escape(&path),
+            escape(method),
+            escape(&path),
+            escape(peer),
+        );
+        if let Some(s) = subject {
+            out.push_str(&format!(",\"subject\":\"{}\"", escape(s)));
+        }
+        if let Some(id) = request_id {
+            out.push_str(&format!(",\"request_id\":\"{}\"", escape(id)));
+        }
+        out.push_str("}\n");
+        out
+    } else {
+        let mut out = format!(
+            "INFO covetpy.audit[{}]: auth {result} {method} {path} client={peer}",
+            std::process::id()
+        );
+        if !reason.is_empty() {
+            out.push_str(&format!(" reason={reason}"));
+        }
+        if !scheme.is_empty() {
+            out.push_str(&format!(" scheme={scheme}"));
+        }
+        if let Some(s) = subject {
+            out.push_str(&format!(" subject={}", escape(s)));
+        }
+        if let Some(id) = request_id {
+            out.push_str(&format!(" request_id={id}"));
+        }
+        out.push('\n');
+        out
+    };
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// JSON string escaping, shared with the problem documents.
 pub use crate::protocol::problem::escape;
 

@@ -9,6 +9,7 @@ and refuses a missing or ill-typed one with a `ConfigError` naming it (designs/b
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 import uuid
@@ -210,6 +211,9 @@ class RouteEntry:
     """A mount (`App.mount`): `path` is a prefix, `methods` and `plan` are empty, and Rust
     calls `endpoint(request, responder)` for every request under the prefix that no route
     takes (`covetpy.hosting`)."""
+    auth: dict[str, Any] | None = None
+    """The route's authentication policy (`{"public": bool, "requires": [Requires.spec()]}`,
+    `rust/auth/policy.rs`); None: the default (no requirement, not public)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +234,24 @@ class Runtime:
     """The app's: the response for an exception no handler took."""
     native_middleware: tuple[dict[str, Any], ...]
     """The specs of the built-in middleware that run in Rust, outermost first."""
+    auth: dict[str, Any] | None = None
+    """The authentication layers (`covetpy.auth.runtime.AuthRuntime.spec`); None: none."""
+    auth_gate: Callable[..., Any] | None = None
+    """`auth_gate(request, route, handler, args)`: what Python still decides, then the
+    handler (`covetpy.auth.runtime`)."""
+    identity_type: Callable[..., Any] | None = None
+    """`covetpy.auth.Identity`, made for `request.auth`."""
 
 
 def runtime(
     render_exception: Callable[[BaseException], Response],
     native_middleware: tuple[dict[str, Any], ...],
+    auth: dict[str, Any] | None = None,
+    auth_gate: Callable[..., Any] | None = None,
 ) -> Runtime:
     """The runtime of an app: this module's functions and the app's own parts."""
+    from covetpy.auth.identity import Identity
+
     return Runtime(
         json_encode=json_encode,
         json_decode=json_decode,
@@ -249,4 +264,13 @@ def runtime(
         is_disconnected=is_disconnected,
         render_exception=render_exception,
         native_middleware=native_middleware,
+        auth=auth,
+        auth_gate=auth_gate or _no_gate,
+        identity_type=Identity,
     )
+
+
+async def _no_gate(request: Any, route: int, handler: Callable[..., Any], args: Any) -> Any:
+    """The gate of an app without Python-verified layers (never called: nothing is pending)."""
+    result = handler(*args)
+    return await result if inspect.isawaitable(result) else result

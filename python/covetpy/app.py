@@ -10,12 +10,15 @@ import logging
 import re
 import traceback
 import urllib.parse
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from covetpy import _bridge
 from covetpy._bridge import RouteEntry
+from covetpy.auth.layers import AuthLayer
+from covetpy.auth.runtime import AuthRuntime, policy_of, route_requirements
 from covetpy.exceptions import ConfigError, HTTPException, RequestValidationError, RouteError
 from covetpy.middleware.builtin import NativeMiddleware, PythonKeyRateLimit, RateLimit
 from covetpy.middleware.pipeline import name_of
@@ -76,6 +79,8 @@ class App(Router):
         service: str | None = None,
         mesh: bool = False,
         channels: str | None = None,
+        role_permissions: Mapping[str, Sequence[str]] | None = None,
+        security_schemes: Sequence[Any] = (),
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies)
@@ -101,6 +106,9 @@ class App(Router):
         builtin = [ObservabilityPlugin(), MeshPlugin(), self._events, self._grpc]
         self.plugins = Plugins(list(plugins), discover_plugins, builtin=builtin)
         self._native: list[NativeMiddleware] = []
+        self._auth = AuthRuntime(role_permissions)
+        self.security_schemes = tuple(security_schemes)
+        """Security schemes documented in OpenAPI besides the layers' (`covetpy.auth.OAuth2`)."""
         for mw in middleware:
             self.add_middleware(mw)
         self.commands: dict[str, Callable[[list[str]], Any]] = {}
@@ -162,6 +170,7 @@ class App(Router):
         the plugins' `on_serve(app, config)` (the app's, then the built-in ones': tracing and
         the call context, the metrics endpoint, the sidecar wait)."""
         self.plugins.serve(self, config)
+        self._auth.audit_all = bool(getattr(config, "audit_log", False))
 
     def set_serving(self, serving: bool) -> None:
         """Mirrors readiness into the gRPC health service."""
@@ -185,6 +194,12 @@ class App(Router):
             middleware = middleware(**options)
         elif options:
             raise TypeError(f"options given for {middleware!r}, which is not a class")
+        if isinstance(middleware, AuthLayer):
+            # Authentication runs after routing (the route's policy is known), whatever its
+            # place among the other middleware.
+            self._auth.add(middleware)
+            self._changed()
+            return
         if isinstance(middleware, NativeMiddleware):
             if isinstance(middleware, RateLimit) and middleware.in_python:
                 # Keyed by a Python function: the check runs in Python (buckets in Rust).
@@ -339,6 +354,18 @@ class App(Router):
 
     def _route_table(self) -> list[RouteEntry]:
         handlers = self._exception_handlers
+        table = self._plain_route_table()
+        if not self._auth.layers:
+            return table
+        policies = [route_requirements(r) for r in self.routes]
+        self._auth.policies = policies
+        return [
+            dataclasses.replace(entry, auth=policy_of(*policy))
+            for entry, policy in zip(table, policies, strict=True)
+        ]
+
+    def _plain_route_table(self) -> list[RouteEntry]:
+        handlers = self._exception_handlers
         return route_table(
             self.routes,
             chain_of=self.route_middleware,
@@ -357,6 +384,7 @@ class App(Router):
         """Called by the worker with its Rust server (None once it stopped): the one
         `broadcast` fans out through."""
         self._server = server
+        self._auth.serving(server)
 
     async def broadcast(self, topic: str, data: Any) -> int:
         """Sends `data` (str: a text message, bytes: binary, anything else: JSON text by
@@ -443,7 +471,22 @@ class App(Router):
 
     def runtime(self) -> _bridge.Runtime:
         """The callables Rust uses for this app (see rust/bridge/runtime.rs)."""
-        return _bridge.runtime(self.render_exception, tuple(m.spec() for m in self._native))
+        return _bridge.runtime(
+            self.render_exception,
+            tuple(m.spec() for m in self._native),
+            self._auth.spec(),
+            self._auth.gate,
+        )
+
+    @property
+    def auth_layers(self) -> list[AuthLayer]:
+        """The authentication layers, in declaration order."""
+        return list(self._auth.layers)
+
+    @property
+    def role_permissions(self) -> dict[str, tuple[str, ...]]:
+        """Role -> the permissions it grants (`requires(permissions=...)`)."""
+        return dict(self._auth.role_permissions)
 
     def _get_executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -473,6 +516,7 @@ class App(Router):
         # Channels first: a start-up hook may broadcast, and a broker that cannot be reached
         # fails the start-up rather than the first broadcast.
         await self._start_channels()
+        await self._auth.start()
         started: list[Mounted] = []
         try:
             # Mounted apps' lifespans first: this app's hooks may use what they set up.
@@ -523,6 +567,7 @@ class App(Router):
             except Exception as exc:
                 errors.append(exc)
         errors += await self.plugins.shutdown()
+        await self._auth.stop()
         try:
             await self._close_channels()
         except Exception as exc:

@@ -63,6 +63,9 @@ class ServerConfig:
     max_pipeline: int = _opt(32, "pipelined requests read ahead per connection")
     drain_timeout: float = _opt(30.0, "seconds in-flight requests get to finish on shutdown")
     access_log: bool = _opt(False, "log one line per request")
+    audit_log: bool = _opt(
+        False, "log every authentication decision (refusals are always logged, covetpy.audit)"
+    )
     max_inflight: int = _opt(
         1024,
         "requests per worker handed to Python and not yet answered; more wait in a queue",

@@ -86,6 +86,8 @@ pub struct Handlers {
     /// system call each time, to notice a fork: 2.5% of the Python thread's time per request
     /// before this, `perf record` on benches/apps/async_covetpy.py.)
     pub event_loop: std::sync::OnceLock<PyObject>,
+    /// The authentication layers (None: none declared).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Handlers {
@@ -126,6 +128,8 @@ impl Handlers {
             pipe,
             secure,
             trailers,
+            identity,
+            pending,
         } = job;
         if let (Some(m), Some(q)) = (&self.metrics, queued) {
             m.gil_wait(q.elapsed());
@@ -138,7 +142,7 @@ impl Handlers {
         let mut reply = Some(reply);
         let result = (|| -> PyResult<Bound<'_, PyAny>> {
             let handler = ep.handler.bind(py);
-            if ep.args.is_empty() && !ep.mount {
+            if ep.args.is_empty() && !ep.mount && pending.is_none() {
                 return handler.call0();
             }
             let mut values: Vec<Option<PyObject>> = Vec::with_capacity(ep.args.len());
@@ -148,7 +152,7 @@ impl Handlers {
                     Arg::Request => None,
                 });
             }
-            let request = if ep.wants_request {
+            let request = if ep.wants_request || pending.is_some() {
                 // A mount reads every body through a pipe: one already whole when it was
                 // read before dispatch (no body, or a WebSocket upgrade).
                 let link = ep.mount.then(|| super::hosted::BodyLink {
@@ -171,6 +175,12 @@ impl Handlers {
                     pipe: link,
                     secure,
                     trailers,
+                    auth: self.auth.as_ref().map(|a| super::request::AuthData {
+                        auth: a.clone(),
+                        route,
+                        identity,
+                        pending,
+                    }),
                 };
                 Some(Py::new(py, Request::new(data, self.rt.clone()))?.into_any())
             } else {
@@ -187,7 +197,18 @@ impl Handlers {
                     .map(|r| r.clone_ref(py))
                     .unwrap_or_else(|| py.None()),
             });
-            handler.call1(PyTuple::new(py, args)?)
+            let args = PyTuple::new(py, args)?;
+            if let (Some(p), Some(r)) = (pending, &request) {
+                // Python still decides who this is (a Python-verified layer, or a JWKS
+                // refresh): its gate runs first, then the handler.
+                let _ = p;
+                return self
+                    .rt
+                    .auth_gate
+                    .bind(py)
+                    .call1((r.clone_ref(py), route, handler, args));
+            }
+            handler.call1(args)
         })();
         let Some(reply) = reply else {
             // A mount answers through its responder; one that raised before it could is

@@ -6,6 +6,7 @@
 //!
 //! [`Job`]: crate::pipeline::Job
 
+mod auth;
 mod awaitable;
 mod bench;
 mod call;
@@ -45,6 +46,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     client::register(m)?;
     m.add_function(wrap_pyfunction!(server::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::run_bench, m)?)?;
+    m.add_function(wrap_pyfunction!(auth::sign_jwt, m)?)?;
+    m.add_function(wrap_pyfunction!(auth::public_jwk, m)?)?;
     m.add_function(wrap_pyfunction!(server::metrics_scrape, m)?)?;
     m.add_function(wrap_pyfunction!(server::metrics_mark_closed, m)?)?;
     Ok(())

@@ -3,7 +3,7 @@
 //! Creating one costs one Python allocation; headers, query, path parameters and the body
 //! become Python objects only when first touched, and are cached from then on.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use pyo3::prelude::*;
@@ -43,6 +43,20 @@ pub struct RequestData {
     pub secure: Option<Arc<crate::io::Secure>>,
     /// Trailer fields the client sent after the body (HTTP/2), as `name: value\r\n` lines.
     pub trailers: Option<Vec<u8>>,
+    /// What authentication decided (None: the app declares no layers).
+    pub auth: Option<AuthData>,
+}
+
+/// A request's authentication, for `request.auth` and Python's gate.
+pub struct AuthData {
+    /// The layers (to check the request again after a JWKS refresh).
+    pub auth: Arc<crate::auth::Auth>,
+    /// The route id (its policy).
+    pub route: usize,
+    /// What Rust verified.
+    pub identity: Option<Arc<crate::auth::Identity>>,
+    /// What Python must still decide.
+    pub pending: Option<crate::auth::Pending>,
 }
 
 /// The request handed to handlers that ask for it by annotation.
@@ -54,6 +68,10 @@ pub struct Request {
     query: GILOnceCell<Py<QueryParams>>,
     path_params: GILOnceCell<Py<PyDict>>,
     body: GILOnceCell<Py<PyBytes>>,
+    /// `request.auth` once made or set (None inside: set to None).
+    auth: Mutex<Option<PyObject>>,
+    /// `request.state`, made on first use.
+    state: GILOnceCell<PyObject>,
 }
 
 impl Request {
@@ -66,6 +84,8 @@ impl Request {
             query: GILOnceCell::new(),
             path_params: GILOnceCell::new(),
             body: GILOnceCell::new(),
+            auth: Mutex::new(None),
+            state: GILOnceCell::new(),
         }
     }
 
@@ -416,6 +436,98 @@ impl Request {
                     self.rt.bad_request.call1(py, (detail,))?.into_bound(py),
                 ))
             }
+        }
+    }
+
+    /// Who made the request (`covetpy.auth.Identity`), as an authentication layer verified
+    /// it; None when anonymous or without layers. Python-verified layers set it.
+    #[getter]
+    fn get_auth(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let mut cell = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = &*cell {
+            return Ok(v.clone_ref(py));
+        }
+        let value = match self
+            .data
+            .auth
+            .as_ref()
+            .and_then(|a| a.identity.as_ref().map(|id| (a, id)))
+        {
+            Some((a, id)) => {
+                super::auth::identity_to_py(py, &self.rt.identity_type, id, a.auth.roles())?
+            }
+            None => py.None(),
+        };
+        *cell = Some(value.clone_ref(py));
+        Ok(value)
+    }
+
+    #[setter]
+    fn set_auth(&self, value: PyObject) {
+        *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+    }
+
+    /// Per-request state for middleware and dependencies (a `types.SimpleNamespace`).
+    #[getter]
+    fn state(&self, py: Python<'_>) -> PyResult<PyObject> {
+        self.state
+            .get_or_try_init(py, || {
+                Ok::<_, PyErr>(
+                    py.import("types")?
+                        .getattr("SimpleNamespace")?
+                        .call0()?
+                        .unbind(),
+                )
+            })
+            .map(|s| s.clone_ref(py))
+    }
+
+    /// What Python's authentication gate must still decide: None, `"python"` (a
+    /// Python-verified layer's credential) or the index of the JWT layer whose JWKS must be
+    /// refreshed.
+    #[getter]
+    fn auth_pending(&self, py: Python<'_>) -> PyResult<PyObject> {
+        Ok(match self.data.auth.as_ref().and_then(|a| a.pending) {
+            None => py.None(),
+            Some(crate::auth::Pending::Python) => "python".into_pyobject(py)?.into_any().unbind(),
+            Some(crate::auth::Pending::Refresh(i)) => i.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+
+    /// Checks the request again (after a JWKS refresh): None when it may go on (then
+    /// `request.auth` is what was verified), else the refusal as (status, reason, detail,
+    /// WWW-Authenticate values).
+    fn reauthenticate(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<Option<(u16, &'static str, String, Vec<String>)>> {
+        let Some(a) = &self.data.auth else {
+            return Ok(None);
+        };
+        let outcome = a.auth.check(
+            &self.data.head,
+            a.route,
+            std::time::Instant::now(),
+            false,
+            true,
+        );
+        match outcome {
+            crate::auth::Outcome::Refused(f, by) => {
+                let status = if f.forbidden() { 403 } else { 401 };
+                Ok(Some((
+                    status,
+                    f.reason.label(),
+                    f.description.clone(),
+                    a.auth.challenges(&f, by),
+                )))
+            }
+            crate::auth::Outcome::Verified(id) => {
+                let value =
+                    super::auth::identity_to_py(py, &self.rt.identity_type, &id, a.auth.roles())?;
+                *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                Ok(None)
+            }
+            crate::auth::Outcome::Anonymous | crate::auth::Outcome::Pending(_) => Ok(None),
         }
     }
 

@@ -29,6 +29,11 @@ pub struct Runtime {
     pub cancel: PyObject,
     /// `is_disconnected(job_id) -> bool`.
     pub is_disconnected: PyObject,
+    /// `auth_gate(request, route, handler, args)`: the coroutine that runs what Python still
+    /// decides about authentication (`covetpy.auth.gate`), then the handler.
+    pub auth_gate: PyObject,
+    /// `covetpy.auth.Identity`: `request.auth` of an identity Rust verified.
+    pub identity_type: PyObject,
     /// Whose forwarding headers `request.client`, `scheme`, `host` and `peer_identity` believe
     /// (`--trusted-proxies`, `--proxy-hops`; nobody by default).
     pub trust: TrustPolicy,
@@ -57,6 +62,8 @@ impl Runtime {
             uuid: get("uuid")?,
             cancel: get("cancel")?,
             is_disconnected: get("is_disconnected")?,
+            auth_gate: get("auth_gate")?,
+            identity_type: get("identity_type")?,
             trust,
         })
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::metrics::Registry;
@@ -36,6 +37,8 @@ pub struct Server {
     pipeline: Arc<crate::middleware::Pipeline>,
     shared: std::sync::OnceLock<Arc<core::Shared>>,
     metrics: Option<Arc<Registry>>,
+    /// The authentication layers and route policies (None: none declared).
+    auth: Option<Arc<crate::auth::Auth>>,
     /// How long the Python thread polls for the next request after a sync batch (zero: not
     /// at all); see `dispatch`.
     python_poll: Duration,
@@ -79,6 +82,7 @@ impl Server {
         let mut kinds = Vec::new();
         let mut mounts = Vec::new();
         let mut labels = Vec::new();
+        let mut policies = Vec::new();
         for (id, route) in routes.try_iter()?.enumerate() {
             let route = route?;
             let owner = format!("route table entry {id}");
@@ -134,6 +138,7 @@ impl Server {
                     path: path.clone(),
                 });
             }
+            policies.push(super::auth::policy(&f.any("auth")?)?);
             defs.push((path, endpoint.unbind(), plan));
         }
         if inline && kinds.iter().any(|k| *k != RouteKind::Http) {
@@ -155,6 +160,7 @@ impl Server {
             }
             None => None,
         };
+        let auth = super::auth::auth(runtime, policies)?;
         let mut endpoints = Vec::with_capacity(defs.len());
         for (id, (path, handler, plan)) in defs.into_iter().enumerate() {
             let names: Arc<[String]> = router.param_names(id).to_vec().into();
@@ -215,7 +221,9 @@ impl Server {
                 queue,
                 metrics: metrics.clone(),
                 event_loop: Default::default(),
+                auth: auth.clone(),
             }),
+            auth,
             metrics,
             inline,
             running: Mutex::new(None),
@@ -236,6 +244,7 @@ impl Server {
             self.router.clone(),
             self.dispatcher(),
             self.pipeline.clone(),
+            self.auth.clone(),
             self.metrics.clone(),
         )
         .map_err(|e| {
@@ -360,6 +369,29 @@ impl Server {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(|s| s.driver().name())
+    }
+
+    /// Replaces the JWKS of JWT layer `index` (a refresh by `covetpy.auth.jwks`); a document
+    /// with no usable key raises `ValueError` and keeps the keys it had.
+    fn set_jwks(&self, index: usize, document: &[u8]) -> PyResult<usize> {
+        let jwt = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.jwt(index))
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("auth layer {index} is not a JWT layer"))
+            })?;
+        let set = crate::auth::keys::KeySet::from_jwks(document).map_err(PyValueError::new_err)?;
+        let n = set.len();
+        jwt.keys.replace(set);
+        Ok(n)
+    }
+
+    /// Counts a refusal Python decided (`covetpy_auth_failures_total{reason}`).
+    fn count_auth_failure(&self, reason: &str) {
+        if let Some(m) = &self.metrics {
+            m.auth_failure(crate::metrics::AuthFailure::from_label(reason));
+        }
     }
 
     /// The built-in middleware, outermost first (names).

@@ -66,6 +66,9 @@ pub(super) const H_WS_CLOSES: usize = 54;
 pub(super) const WS_CLOSE_CODES: [u16; 9] = [1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011];
 /// TLS handshakes that failed by [`super::TlsFailure`], 7 words on line 8 (lines 0-7 were full).
 pub(super) const H_TLS_FAILURES: usize = 64;
+/// Requests refused by authentication or authorization by [`super::AuthFailure`], 18 words
+/// from line 9.
+pub(super) const H_AUTH_FAILURES: usize = 72;
 /// The header is 1024 bytes; the route table starts right after it.
 pub(super) const HEADER_WORDS: usize = 128;
 /// Byte offset of the route table.
@@ -154,7 +157,8 @@ const _: () = assert!(SERIES_WORDS * 8 % LINE == 0);
 const _: () = assert!(H_GIL + GIL_BUCKETS <= H_WS_OPEN);
 const _: () = assert!(H_WS_CLOSES + WS_CLOSE_CODES.len() < H_TLS_FAILURES);
 const _: () = assert!(H_TLS_FAILURES * 8 % LINE == 0);
-const _: () = assert!(H_TLS_FAILURES + super::TlsFailure::ALL.len() <= HEADER_WORDS);
+const _: () = assert!(H_TLS_FAILURES + super::TlsFailure::ALL.len() <= H_AUTH_FAILURES);
+const _: () = assert!(H_AUTH_FAILURES + super::AuthFailure::ALL.len() <= HEADER_WORDS);
 
 /// Series slots per file. Each series renders about 45 samples (3 histograms), so 2048 series
 /// are ~92k samples, already past what one scrape target should expose: a full table means the

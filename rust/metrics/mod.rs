@@ -28,7 +28,7 @@ mod scrape;
 mod tests;
 mod totals;
 
-pub use registry::{mark_closed, Registry, ShedReason, TlsFailure};
+pub use registry::{mark_closed, AuthFailure, Registry, ShedReason, TlsFailure};
 pub use scrape::scrape;
 
 /// The `Content-Type` of what [`scrape`] returns.

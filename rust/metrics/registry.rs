@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use super::layout::{self, Layout};
 use super::layout::{
-    BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS, H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL,
-    H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS,
-    H_TLS_FAILURES, H_VERSION, H_WORDS, H_WS_CLOSES, H_WS_DROPPED, H_WS_IN, H_WS_IN_BYTES,
-    H_WS_OPEN, H_WS_OUT, H_WS_OUT_BYTES, MAGIC, S_DURATION, S_DURATION_SUM, S_REQUEST,
-    S_REQUEST_SUM, S_RESPONSE, S_RESPONSE_SUM, VERSION, WS_CLOSE_CODES,
+    BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS, H_ACTIVE, H_AUTH_FAILURES, H_CAPACITY,
+    H_CLOSED, H_GIL, H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES, H_ROUTES_LEN, H_SHED,
+    H_TIMEOUTS, H_TLS_FAILURES, H_VERSION, H_WORDS, H_WS_CLOSES, H_WS_DROPPED, H_WS_IN,
+    H_WS_IN_BYTES, H_WS_OPEN, H_WS_OUT, H_WS_OUT_BYTES, MAGIC, S_DURATION, S_DURATION_SUM,
+    S_REQUEST, S_REQUEST_SUM, S_RESPONSE, S_RESPONSE_SUM, VERSION, WS_CLOSE_CODES,
 };
 use super::map::Mapping;
 
@@ -99,6 +99,104 @@ impl TlsFailure {
             TlsFailure::NoAlpn => "no_alpn",
             TlsFailure::Other => "other",
         }
+    }
+}
+
+/// Why an authentication or authorization check refused a request
+/// (`covetpy_auth_failures_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential on a route that needs one.
+    Missing = 0,
+    /// A credential that is not well-formed (bad base64, not three parts, bad JSON).
+    Malformed = 1,
+    /// A token longer than the layer's `max_token_bytes`.
+    TooLong = 2,
+    /// A token whose `alg` is not on the allow-list, or does not fit its key.
+    Algorithm = 3,
+    /// No key with the token's `kid` (after the one refresh allowed).
+    UnknownKey = 4,
+    /// The signature does not verify.
+    Signature = 5,
+    /// `exp` is past (beyond the leeway).
+    Expired = 6,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid = 7,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture = 8,
+    /// `iss` is not the configured issuer.
+    Issuer = 9,
+    /// `aud` names none of the configured audiences.
+    Audience = 10,
+    /// A required claim is absent or ill-typed.
+    Claim = 11,
+    /// An API key that is not (or no longer) known.
+    UnknownApiKey = 12,
+    /// Bad user name or password (Python-verified schemes).
+    BadCredentials = 13,
+    /// Authenticated, without a required scope.
+    InsufficientScope = 14,
+    /// Authenticated, without a required role.
+    InsufficientRole = 15,
+    /// Authenticated, without a required permission.
+    InsufficientPermission = 16,
+    /// Any other refusal.
+    Other = 17,
+}
+
+impl AuthFailure {
+    /// Every reason, in the order of their counters in the file.
+    pub const ALL: [AuthFailure; 18] = [
+        AuthFailure::Missing,
+        AuthFailure::Malformed,
+        AuthFailure::TooLong,
+        AuthFailure::Algorithm,
+        AuthFailure::UnknownKey,
+        AuthFailure::Signature,
+        AuthFailure::Expired,
+        AuthFailure::NotYetValid,
+        AuthFailure::IssuedInFuture,
+        AuthFailure::Issuer,
+        AuthFailure::Audience,
+        AuthFailure::Claim,
+        AuthFailure::UnknownApiKey,
+        AuthFailure::BadCredentials,
+        AuthFailure::InsufficientScope,
+        AuthFailure::InsufficientRole,
+        AuthFailure::InsufficientPermission,
+        AuthFailure::Other,
+    ];
+
+    /// The `reason` label value (also the audit log's `reason`).
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::TooLong => "too_long",
+            AuthFailure::Algorithm => "algorithm",
+            AuthFailure::UnknownKey => "unknown_key",
+            AuthFailure::Signature => "signature",
+            AuthFailure::Expired => "expired",
+            AuthFailure::NotYetValid => "not_yet_valid",
+            AuthFailure::IssuedInFuture => "issued_in_future",
+            AuthFailure::Issuer => "issuer",
+            AuthFailure::Audience => "audience",
+            AuthFailure::Claim => "claim",
+            AuthFailure::UnknownApiKey => "unknown_api_key",
+            AuthFailure::BadCredentials => "bad_credentials",
+            AuthFailure::InsufficientScope => "insufficient_scope",
+            AuthFailure::InsufficientRole => "insufficient_role",
+            AuthFailure::InsufficientPermission => "insufficient_permission",
+            AuthFailure::Other => "other",
+        }
+    }
+
+    /// The reason of this label (Python reports its own decisions by label).
+    pub fn from_label(label: &str) -> AuthFailure {
+        AuthFailure::ALL
+            .into_iter()
+            .find(|r| r.label() == label)
+            .unwrap_or(AuthFailure::Other)
     }
 }
 
@@ -301,6 +399,11 @@ impl Registry {
     /// Counts a TLS handshake that failed.
     pub fn tls_failure(&self, reason: TlsFailure) {
         self.add(H_TLS_FAILURES + reason as usize, 1);
+    }
+
+    /// Counts a request refused by authentication or authorization.
+    pub fn auth_failure(&self, reason: AuthFailure) {
+        self.add(H_AUTH_FAILURES + reason as usize, 1);
     }
 
     /// Counts a 504 the server answered because a handler exceeded its time limit.

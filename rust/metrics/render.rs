@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::layout::{BODY_BOUNDS, DURATION_BOUNDS_NS, GIL_BOUNDS_NS};
 use super::totals::{Labels, SeriesTotals, Totals};
-use super::{ShedReason, TlsFailure};
+use super::{AuthFailure, ShedReason, TlsFailure};
 
 /// The unit a histogram stores and the unit it is rendered in.
 #[derive(Clone, Copy)]
@@ -132,6 +132,22 @@ pub(super) fn render(t: &Totals) -> String {
             "{name}{{reason=\"{}\"}} {}",
             reason.label(),
             t.tls_failures[reason as usize]
+        );
+    }
+
+    let name = "covetpy_auth_failures_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Requests refused by authentication or authorization, by reason.",
+    );
+    for reason in AuthFailure::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{}\"}} {}",
+            reason.label(),
+            t.auth_failures[reason as usize]
         );
     }
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{fence, Ordering};
 
 use super::layout::{self, Layout};
 use super::layout::{
-    H_ACTIVE, H_CAPACITY, H_CLOSED, H_GIL, H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID, H_ROUTES,
-    H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_TLS_FAILURES, H_VERSION, H_WORDS, MAGIC, METHODS,
+    H_ACTIVE, H_AUTH_FAILURES, H_CAPACITY, H_CLOSED, H_GIL, H_GIL_SUM, H_MAGIC, H_OVERFLOW, H_PID,
+    H_ROUTES, H_ROUTES_LEN, H_SHED, H_TIMEOUTS, H_TLS_FAILURES, H_VERSION, H_WORDS, MAGIC, METHODS,
     ROUTES_OFFSET, VERSION,
 };
 use super::map::Mapping;
@@ -111,6 +111,9 @@ fn read_file(path: &Path, totals: &mut Totals) -> io::Result<bool> {
     totals.timeouts = totals.timeouts.wrapping_add(map.load(H_TIMEOUTS));
     for (i, tls) in totals.tls_failures.iter_mut().enumerate() {
         *tls = tls.wrapping_add(map.load(H_TLS_FAILURES + i));
+    }
+    for (i, auth) in totals.auth_failures.iter_mut().enumerate() {
+        *auth = auth.wrapping_add(map.load(H_AUTH_FAILURES + i));
     }
     totals.overflowed = totals.overflowed.wrapping_add(map.load(H_OVERFLOW));
     totals.gil.add_from(&map, H_GIL_SUM, H_GIL);

@@ -77,6 +77,9 @@ pub(super) struct Totals {
     pub timeouts: u64,
     /// Failed TLS handshakes, indexed like [`super::TlsFailure::ALL`].
     pub tls_failures: [u64; super::TlsFailure::ALL.len()],
+    /// Requests refused by authentication or authorization, indexed like
+    /// [`super::AuthFailure::ALL`].
+    pub auth_failures: [u64; super::AuthFailure::ALL.len()],
     /// Requests recorded into the overflow series.
     pub overflowed: u64,
     pub gil: Hist<GIL_BUCKETS>,

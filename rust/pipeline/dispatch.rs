@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
+use crate::auth::{Identity, Pending};
 use crate::io::{Peer, Secure};
 use crate::log::{self, Level};
 use crate::pipeline::answers::timed_out;
@@ -55,6 +56,10 @@ pub struct Job {
     /// The request's trailer fields as `name: value\r\n` lines (HTTP/2 requests that sent
     /// them).
     pub trailers: Option<Vec<u8>>,
+    /// What the authentication layers verified (`request.auth`).
+    pub identity: Option<Arc<Identity>>,
+    /// What Python must still decide about authentication (its gate runs first).
+    pub pending: Option<Pending>,
 }
 
 /// How the protocol serves a route's requests.
@@ -202,6 +207,8 @@ impl Ctx {
             pipe,
             secure: ex.secure.clone(),
             trailers: ex.trailers.take(),
+            identity: routed.identity,
+            pending: routed.pending,
         };
         self.dispatch.dispatch(job);
         Dispatched {

@@ -3,15 +3,16 @@
 
 use std::time::Instant;
 
+use crate::auth::{Auth, Outcome};
 use crate::io::Peer;
 use crate::log;
 use crate::metrics::ShedReason;
 use crate::pipeline::answers::probe;
 use crate::pipeline::exchange::Exchange;
 use crate::pipeline::record::Sample;
-use crate::pipeline::route::{route, Routed};
+use crate::pipeline::route::{route, Found, Routed};
 use crate::pipeline::Ctx;
-use crate::protocol::h1::{RequestHead, Version};
+use crate::protocol::h1::{BodyFraming, RequestHead, Version};
 use crate::protocol::response::Response;
 
 /// What the front decided for a request.
@@ -68,7 +69,16 @@ pub fn front(
         // saturated or blocked, and a route cannot shadow them.
         Some(response) => Front::Answer { response, unread },
         None => match route(ctx, head.method().as_str(), path) {
-            Ok(routed) => Front::Routed(routed),
+            Ok(found) => match &ctx.auth {
+                None => match found {
+                    Found::Routed(routed) => Front::Routed(routed),
+                    Found::Fixed(_, response) => Front::Answer {
+                        response,
+                        unread: false,
+                    },
+                },
+                Some(auth) => authenticate(ctx, auth, found, head, peer, started, mw.as_ref()),
+            },
             Err(response) => Front::Answer {
                 response,
                 unread: false,
@@ -100,4 +110,58 @@ pub fn front(
         trailers: None,
     };
     (front, exchange)
+}
+
+/// The authentication stage, after routing (the route's policy is known) and before the body
+/// is read: a refusal is answered now, without Python, and never reads the body.
+#[inline(never)]
+fn authenticate(
+    ctx: &Ctx,
+    auth: &Auth,
+    found: Found,
+    head: &RequestHead,
+    peer: &Peer,
+    started: Instant,
+    mw: Option<&crate::middleware::Ctx>,
+) -> Front {
+    let (route, fixed) = match &found {
+        Found::Routed(r) => (r.route, false),
+        Found::Fixed(id, _) => (*id, true),
+    };
+    // A fixed response never reaches Python: what Python would decide is refused instead.
+    let outcome = auth.check(head, route, started, true, !fixed);
+    if log::enabled(log::Level::Info) {
+        auth.audit(
+            head,
+            &outcome,
+            mw.and_then(|m| m.request_id()),
+            &peer.to_string(),
+        );
+    }
+    match (outcome, found) {
+        (Outcome::Refused(failure, by), _) => {
+            if let Some(m) = &ctx.shared.metrics {
+                m.auth_failure(failure.reason);
+            }
+            Front::Answer {
+                response: auth.refusal(&failure, by),
+                // A refused request's body is not read: the connection closes after the answer
+                // when there is one (it may be large), and stays open when there is none.
+                unread: !matches!(head.framing(), BodyFraming::Empty),
+            }
+        }
+        (_, Found::Fixed(_, response)) => Front::Answer {
+            response,
+            unread: false,
+        },
+        (Outcome::Verified(id), Found::Routed(mut r)) => {
+            r.identity = Some(id);
+            Front::Routed(r)
+        }
+        (Outcome::Pending(p), Found::Routed(mut r)) => {
+            r.pending = Some(p);
+            Front::Routed(r)
+        }
+        (Outcome::Anonymous, Found::Routed(r)) => Front::Routed(r),
+    }
 }

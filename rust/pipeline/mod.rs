@@ -62,4 +62,6 @@ pub struct Ctx {
     pub shared: Arc<Shared>,
     /// The built-in middleware (empty: skipped per request).
     pub middleware: Arc<Middleware>,
+    /// The authentication layers and route policies (None: no layers).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }

@@ -45,6 +45,7 @@ fn ctx(layers: Vec<Layer>) -> (Ctx, Arc<Keep>) {
         dispatch: keep.clone(),
         shared: Shared::new(&Admission::default(), None),
         middleware: Arc::new(middleware::Pipeline::new(layers).unwrap()),
+        auth: None,
     };
     (ctx, keep)
 }

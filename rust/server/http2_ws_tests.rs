@@ -137,6 +137,7 @@ fn start(io: IoDriver) -> (Server, String, Arc<Mutex<Vec<u16>>>) {
         Arc::new(dispatcher),
         Arc::new(crate::middleware::Pipeline::new(Vec::new()).unwrap()),
         None,
+        None,
     )
     .unwrap_or_else(|e| panic!("cannot start on {io:?}: {e}"));
     let addr = server.addresses()[0].clone();

@@ -61,6 +61,7 @@ impl Server {
         router: Arc<Router>,
         dispatch: Arc<dyn Dispatch>,
         pipeline: Arc<Pipeline>,
+        auth: Option<Arc<crate::auth::Auth>>,
         metrics: Option<Arc<Registry>>,
     ) -> io::Result<Server> {
         let driver = Driver::resolve(config.io)?;
@@ -99,6 +100,7 @@ impl Server {
                 dispatch: dispatch.clone(),
                 shared: shared.clone(),
                 middleware: pipeline.clone(),
+                auth: auth.clone(),
             };
             let running = running.clone();
             let dispatch = dispatch.clone();

@@ -108,6 +108,7 @@ fn start(io: IoDriver) -> (Server, String) {
         Arc::new(MountDispatch),
         Arc::new(crate::middleware::Pipeline::new(Vec::new()).unwrap()),
         None,
+        None,
     )
     .unwrap_or_else(|e| panic!("cannot start on {io:?}: {e}"));
     let addr = server.addresses()[0].clone();

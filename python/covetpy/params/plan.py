@@ -99,6 +99,18 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+def _is_auth(declared: Any, ann: Any) -> bool:
+    """Whether a parameter asks for the caller's identity: `Annotated[T, Auth()]`, or an
+    `Identity` (optional or not)."""
+    from covetpy.auth.identity import Identity
+    from covetpy.auth.requires import Auth
+
+    if get_origin(declared) is Annotated and any(isinstance(m, Auth) for m in get_args(declared)[1:]):
+        return True
+    base = _strip_optional(ann)
+    return isinstance(base, type) and issubclass(base, Identity)
+
+
 def _strip_annotated(tp: Any) -> Any:
     return get_args(tp)[0] if get_origin(tp) is Annotated else tp
 
@@ -218,6 +230,13 @@ def plan_call(
             continue
         if isinstance(ann, type) and issubclass(ann, Request):
             plan.params.append(ParamSpec(p.name, "request", p.name, ann, declared))
+            continue
+        if _is_auth(declared, ann):
+            # `request.auth` (Annotated[Identity, Auth()], or a claims Struct with Auth()).
+            value_default = Required if default is p.empty else default
+            plan.params.append(
+                ParamSpec(p.name, "auth", p.name, _strip_optional(ann), declared, value_default)
+            )
             continue
         if isinstance(ann, type) and issubclass(ann, WebSocket):
             plan.params.append(ParamSpec(p.name, "websocket", p.name, ann, declared))

@@ -98,6 +98,8 @@ class Resolver:
             return ctx.request
         if loc == "websocket":
             return ctx.websocket
+        if loc == "auth":
+            return _auth_value(spec, ctx.request)
         if loc == "query":
             qp = ctx.request.query_params
             raw: Any = qp.getlist(spec.key) if spec.multi else qp.get(spec.key)
@@ -452,3 +454,26 @@ class Resolver:
                 return result
 
         return guarded_endpoint, True
+
+
+def _auth_value(spec: ParamSpec, request: Request) -> Any:
+    """`request.auth` for an identity parameter: the Identity, or its claims decoded into the
+    declared type; 401 without one (unless the parameter has a default)."""
+    from covetpy.auth.errors import AuthFailed, bearer_challenge
+    from covetpy.auth.identity import Identity
+
+    identity = request.auth
+    if identity is None:
+        if spec.default is Required:
+            raise AuthFailed("missing", "authentication required", bearer_challenge())
+        return spec.default
+    target = spec.annotation
+    if target is Any or (isinstance(target, type) and issubclass(target, Identity)):
+        return identity
+    try:
+        return identity.claims_as(target)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise AuthFailed(
+            "claim", f"the token's claims do not fit: {exc}",
+            bearer_challenge(error="invalid_token", description="the token's claims do not fit"),
+        ) from None

@@ -82,6 +82,9 @@ def compile_route(
         timeout=options.get("timeout"),
         middleware=tuple(options.get("middleware", ())),
         websocket=websocket,
+        requires=tuple(options.get("requires", ())),
+        dependencies=tuple(options.get("dependencies", ())),
+        public=options.get("public", False),
     )
 
 

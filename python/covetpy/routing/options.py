@@ -34,6 +34,10 @@ class RouteOptions(TypedDict, total=False):
     """Seconds the handler may take (504 after; 0 for none); None: `request_timeout`."""
     middleware: Sequence[Any]
     """Middleware around this route only (inside the app's and the routers')."""
+    requires: Any
+    """What the caller must have: a `covetpy.auth.requires(...)`, or a sequence of them."""
+    public: bool
+    """Served to anonymous callers even when an authentication layer is not optional."""
 
 
 _KEYS = frozenset(RouteOptions.__annotations__)
@@ -52,4 +56,7 @@ def check_options(path: str, options: RouteOptions) -> RouteOptions:
     for key in ("tags", "dependencies", "middleware"):
         if key in out:
             out[key] = tuple(out[key])
+    if "requires" in out:
+        required = out["requires"]
+        out["requires"] = tuple(required) if isinstance(required, Sequence) else (required,)
     return out

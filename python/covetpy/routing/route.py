@@ -56,6 +56,12 @@ class Route:
     """Its routers' and its own middleware, outermost first (the app's come before these)."""
     websocket: bool = False
     """A WebSocket route (`Router.websocket`): Python middleware do not run around it."""
+    requires: tuple[Any, ...] = ()
+    """The `requires=` option: `covetpy.auth.Requires` the caller's identity must meet."""
+    public: bool = False
+    """The `public=` option: anonymous callers pass even a layer that is not optional."""
+    dependencies: tuple[Any, ...] = ()
+    """Its app's, routers' and own dependencies, as declared (the plan holds them resolved)."""
 
     @property
     def endpoint(self) -> Callable[..., Any]:

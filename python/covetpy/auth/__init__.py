@@ -1,0 +1,37 @@
+"""Authentication and authorization, verified in Rust before Python (issue 18).
+
+```python
+from covetpy import App
+from covetpy.auth import JWTAuth, requires, Identity, Auth
+
+app = App(middleware=[JWTAuth(issuer="https://id.example.com/", audience="shop",
+                              jwks_url="https://id.example.com/.well-known/jwks.json")])
+
+@app.get("/orders", requires=requires(scopes=["orders:read"]))
+async def orders(user: Annotated[Identity, Auth()]) -> list[dict]: ...
+```
+
+See docs/auth.md.
+"""
+
+from covetpy.auth.errors import AuthFailed, InsufficientScope
+from covetpy.auth.identity import Identity
+from covetpy.auth.layers import OIDC, APIKeyAuth, AuthLayer, JWTAuth, hash_api_key
+from covetpy.auth.requires import Auth, Requires, current_user, requires
+from covetpy.auth.tokens import TokenIssuer
+
+__all__ = [
+    "OIDC",
+    "APIKeyAuth",
+    "Auth",
+    "AuthFailed",
+    "AuthLayer",
+    "Identity",
+    "InsufficientScope",
+    "JWTAuth",
+    "Requires",
+    "TokenIssuer",
+    "current_user",
+    "hash_api_key",
+    "requires",
+]

@@ -1,0 +1,334 @@
+//! Bearer JWTs (RFC 7519) verified with the `jsonwebtoken` crate: the allow-listed
+//! algorithms, the key by `kid`, the registered claims; then `sub`, scopes and roles picked
+//! out for the identity and the route's requirements.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
+
+use super::claims::Pick;
+use super::credential;
+use super::failure::Failure;
+use super::identity::Identity;
+use super::keys::{KeySet, Keys};
+use crate::metrics::AuthFailure;
+use crate::protocol::h1::RequestHead;
+
+/// A JWT layer as configured (`covetpy.auth.JWTAuth`).
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// Accepted `iss` values (empty: not checked).
+    pub issuer: Vec<String>,
+    /// Accepted `aud` values (empty: not checked).
+    pub audience: Vec<String>,
+    /// The allow-list (names as in RFC 7518: `RS256`, `EdDSA`, ...).
+    pub algorithms: Vec<String>,
+    /// A PEM public key or an HMAC secret (None: `jwks`).
+    pub key: Option<Vec<u8>>,
+    /// A JWKS document fetched by Python at start-up.
+    pub jwks: Option<Vec<u8>>,
+    /// Seconds of clock skew allowed on `exp`, `nbf`, `iat`.
+    pub leeway: u64,
+    /// Claims that must be present (`exp`, `nbf`, `iat`, `iss`, `aud`, `sub`).
+    pub required_claims: Vec<String>,
+    /// The header carrying `Bearer <token>` (lower case).
+    pub header: String,
+    /// A cookie carrying the token.
+    pub cookie: Option<String>,
+    /// A `Sec-WebSocket-Protocol` entry prefix carrying the token.
+    pub websocket_protocol: Option<String>,
+    /// The claim holding the scopes.
+    pub scopes_claim: String,
+    /// The claim holding the roles.
+    pub roles_claim: String,
+    /// Least time between two refreshes for unknown `kid`s.
+    pub jwks_cooldown: Duration,
+    /// Longest token accepted (longer: 401 before any decoding).
+    pub max_token_bytes: usize,
+}
+
+/// A configured JWT layer.
+pub struct Jwt {
+    config: JwtConfig,
+    validation: Validation,
+    /// The allow-list, parsed.
+    algorithms: Vec<Algorithm>,
+    require_iat: bool,
+    /// Shared with Python, which replaces a JWKS on refresh.
+    pub keys: Keys,
+}
+
+/// What the layer made of a request.
+pub enum Verdict {
+    /// No credential of this layer's.
+    Absent,
+    /// Verified.
+    Valid(Identity),
+    /// A credential that does not verify.
+    Invalid(Failure),
+    /// A JWKS token naming a `kid` the set does not have, while a refresh is allowed: Python
+    /// fetches the set again, then has the request checked again.
+    Refresh,
+}
+
+impl Jwt {
+    /// A layer from its configuration; Err names what is wrong.
+    pub fn new(config: JwtConfig) -> Result<Jwt, String> {
+        let mut algorithms = Vec::new();
+        for name in &config.algorithms {
+            let alg: Algorithm = name
+                .parse()
+                .map_err(|_| format!("algorithm {name:?} is not supported"))?;
+            algorithms.push(alg);
+        }
+        let Some(first) = algorithms.first() else {
+            return Err("algorithms: needs at least one".into());
+        };
+        let family = first.family();
+        if algorithms.iter().any(|a| a.family() != family)
+            && algorithms
+                .iter()
+                .any(|a| a.family() == AlgorithmFamily::Hmac)
+        {
+            return Err("HS* algorithms cannot be mixed with public-key ones".into());
+        }
+        let set = match (&config.key, &config.jwks) {
+            (Some(key), None) => KeySet::from_static(key, family)?,
+            (None, Some(jwks)) => KeySet::from_jwks(jwks)?,
+            (None, None) => return Err("no key and no JWKS".into()),
+            (Some(_), Some(_)) => return Err("both a key and a JWKS".into()),
+        };
+        let refreshable = config.jwks.is_some();
+        let mut validation = Validation::new(*first);
+        validation.algorithms = algorithms.clone();
+        validation.leeway = config.leeway;
+        validation.validate_nbf = true;
+        validation.required_spec_claims = config
+            .required_claims
+            .iter()
+            .filter(|c| c.as_str() != "iat")
+            .cloned()
+            .collect();
+        validation.validate_exp = true;
+        if config.audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&config.audience);
+        }
+        if !config.issuer.is_empty() {
+            validation.set_issuer(&config.issuer);
+        }
+        Ok(Jwt {
+            require_iat: config.required_claims.iter().any(|c| c == "iat"),
+            keys: Keys::new(set, refreshable, config.jwks_cooldown),
+            config,
+            validation,
+            algorithms,
+        })
+    }
+
+    /// The layer's configuration.
+    pub fn config(&self) -> &JwtConfig {
+        &self.config
+    }
+
+    /// Finds this layer's token in `head` and verifies it. `refresh_ok`: whether an unknown
+    /// `kid` may ask for a refresh (false on the check that follows one).
+    pub fn check(&self, head: &RequestHead, now: Instant, refresh_ok: bool) -> Verdict {
+        let Some(token) = self.find(head) else {
+            return Verdict::Absent;
+        };
+        self.verify(token, now, refresh_ok)
+    }
+
+    fn find<'h>(&self, head: &'h RequestHead) -> Option<&'h [u8]> {
+        credential::bearer(head, &self.config.header)
+            .or_else(|| {
+                self.config
+                    .cookie
+                    .as_deref()
+                    .and_then(|c| credential::cookie(head, c))
+            })
+            .or_else(|| {
+                self.config
+                    .websocket_protocol
+                    .as_deref()
+                    .and_then(|p| credential::ws_protocol(head, p))
+            })
+    }
+
+    /// Verifies one token.
+    pub fn verify(&self, token: &[u8], now: Instant, refresh_ok: bool) -> Verdict {
+        if token.len() > self.config.max_token_bytes {
+            return invalid(
+                AuthFailure::TooLong,
+                format!(
+                    "the token is longer than {} bytes",
+                    self.config.max_token_bytes
+                ),
+            );
+        }
+        let Ok(token) = std::str::from_utf8(token) else {
+            return invalid(
+                AuthFailure::Malformed,
+                "the token is not a JWS compact serialization",
+            );
+        };
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(_sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return invalid(
+                AuthFailure::Malformed,
+                "the token is not a JWS compact serialization",
+            );
+        };
+        let head = match read_header(header) {
+            Ok(h) => h,
+            Err(f) => return Verdict::Invalid(f),
+        };
+        let Ok(alg) = head.alg.parse::<Algorithm>() else {
+            return invalid(
+                AuthFailure::Algorithm,
+                format!("algorithm {:?} is not allowed", head.alg),
+            );
+        };
+        if !self.algorithms.contains(&alg) {
+            return invalid(
+                AuthFailure::Algorithm,
+                format!("algorithm {:?} is not allowed", head.alg),
+            );
+        }
+        let set = self.keys.current();
+        let Some(key) = set.find(head.kid.as_deref(), alg) else {
+            if refresh_ok && head.kid.is_some() && self.keys.claim_refresh(now) {
+                return Verdict::Refresh;
+            }
+            return invalid(AuthFailure::UnknownKey, "no key matches the token's kid");
+        };
+        if let Err(e) =
+            jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key.key, &self.validation)
+        {
+            let (reason, text) = describe(e.kind());
+            return invalid(reason, text);
+        }
+        let Ok(raw) = URL_SAFE_NO_PAD.decode(payload) else {
+            return invalid(AuthFailure::Malformed, "the payload is not base64url");
+        };
+        let pick = Pick {
+            scopes_claim: &self.config.scopes_claim,
+            roles_claim: &self.config.roles_claim,
+        };
+        let picked = match pick.read(&raw) {
+            Ok(p) => p,
+            Err(e) => return invalid(AuthFailure::Claim, format!("malformed claims: {e}")),
+        };
+        match picked.iat {
+            Some(iat) if iat > unix_now() + self.config.leeway as f64 => {
+                return invalid(
+                    AuthFailure::IssuedInFuture,
+                    "the token is issued in the future",
+                )
+            }
+            None if self.require_iat => {
+                return invalid(AuthFailure::Claim, "the token has no iat claim")
+            }
+            _ => {}
+        }
+        Verdict::Valid(Identity {
+            scheme: "jwt",
+            subject: picked.sub,
+            scopes: picked.scopes,
+            roles: picked.roles,
+            claims: Some(raw.into_boxed_slice()),
+        })
+    }
+}
+
+fn invalid(reason: AuthFailure, text: impl Into<String>) -> Verdict {
+    Verdict::Invalid(Failure::new(reason, text))
+}
+
+/// The JOSE header fields read before verifying (RFC 7515 §4.1).
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Reads the header. Duplicate fields are refused (serde's derive refuses a field seen
+/// twice): `{"alg":"RS256","alg":"none"}` must not mean one thing here and another to the
+/// crate. A `crit` header is refused: this server understands no extension (RFC 7515
+/// §4.1.11 requires refusing a token whose critical extensions are not understood).
+fn read_header(b64: &str) -> Result<Header, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        alg: String,
+        kid: Option<String>,
+        #[allow(dead_code)]
+        typ: Option<serde::de::IgnoredAny>,
+        crit: Option<serde::de::IgnoredAny>,
+    }
+    let malformed = |what: String| Failure::new(AuthFailure::Malformed, what);
+    let json = URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| malformed("the token header is not base64url".into()))?;
+    let raw: Raw = serde_json::from_slice(&json)
+        .map_err(|e| malformed(format!("malformed token header: {e}")))?;
+    if raw.crit.is_some() {
+        return Err(malformed("the token header has critical extensions".into()));
+    }
+    Ok(Header {
+        alg: raw.alg,
+        kid: raw.kid,
+    })
+}
+
+/// The reason and the client's description of a verification error of the crate.
+fn describe(kind: &ErrorKind) -> (AuthFailure, String) {
+    let (reason, text) = match kind {
+        ErrorKind::InvalidSignature => (AuthFailure::Signature, "the signature does not verify"),
+        ErrorKind::ExpiredSignature => (AuthFailure::Expired, "the token has expired"),
+        ErrorKind::ImmatureSignature => (AuthFailure::NotYetValid, "the token is not valid yet"),
+        ErrorKind::InvalidIssuer => (AuthFailure::Issuer, "the token's issuer is not accepted"),
+        ErrorKind::InvalidAudience => (
+            AuthFailure::Audience,
+            "the token's audience is not accepted",
+        ),
+        ErrorKind::MissingRequiredClaim(c) => {
+            return (AuthFailure::Claim, format!("the token has no {c} claim"))
+        }
+        ErrorKind::InvalidClaimFormat(c) => {
+            return (
+                AuthFailure::Claim,
+                format!("the token's {c} claim is malformed"),
+            )
+        }
+        ErrorKind::InvalidSubject => (AuthFailure::Claim, "the token's subject is not accepted"),
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey => (
+            AuthFailure::Algorithm,
+            "the token's algorithm does not fit the key",
+        ),
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => (AuthFailure::Malformed, "the token is malformed"),
+        _ => (AuthFailure::Other, "the token does not verify"),
+    };
+    (reason, text.to_owned())
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the authentication layers: tokens made here with the crate's own encoder.
