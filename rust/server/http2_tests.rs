@@ -87,6 +87,7 @@ fn start_with(io: IoDriver, tweak: impl FnOnce(&mut ServerConfig)) -> (Server, S
         Arc::new(Dispatcher::default()),
         Arc::new(crate::middleware::Pipeline::new(Vec::new()).unwrap()),
         None,
+        None,
     )
     .unwrap_or_else(|e| panic!("cannot start on {io:?}: {e}"));
     let addr = server.addresses()[0].clone();
