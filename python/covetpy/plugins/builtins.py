@@ -188,7 +188,9 @@ class ObservabilityPlugin:
         def metrics() -> Response:
             return Response(render(Path(self._metrics_dir)), media_type=CONTENT_TYPE)
 
-        app.add_route(path, metrics, name="metrics", include_in_schema=False)
+        # Public like the probes: a Prometheus scrape carries no user's token (keep the
+        # endpoint off the public network, or behind the mesh's mTLS).
+        app.add_route(path, metrics, name="metrics", include_in_schema=False, public=True)
 
     def on_shutdown(self) -> None:
         """Exports the spans not exported yet and turns tracing off (whoever turned it on)."""

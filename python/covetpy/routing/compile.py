@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 from covetpy._bridge import PlanItem, RouteEntry
+from covetpy.auth.requires import Requires
 from covetpy.exceptions import RouteError
 from covetpy.middleware.pipeline import bind_route, compile_chain
 from covetpy.params.plan import BODY_LOCATIONS, CallPlan, ParamSpec, plan_call, plan_dependency
@@ -48,7 +49,13 @@ def compile_route(
     declared = dict(split_path(path))
     sync_to_thread = options.get("sync_to_thread", False)
     plan = plan_call(handler, set(declared), label, sync_to_thread=sync_to_thread)
-    plan.pre = [plan_dependency(d, set(declared), label) for d in options.get("dependencies", ())]
+    # `requires(...)` among the dependencies is checked in Rust (and by the auth gate for
+    # identities Python verified), not called per request.
+    plan.pre = [
+        plan_dependency(d, set(declared), label)
+        for d in options.get("dependencies", ())
+        if not isinstance(d, Requires)
+    ]
     _check_kind(plan, websocket, label)
     converters = dict(declared)
     for spec in [s for s in plan.walk() if s.location == "path"]:
