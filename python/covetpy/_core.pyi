@@ -37,7 +37,9 @@ __all__ = [
     "metrics_mark_closed",
     "metrics_scrape",
     "panic_for_test",
+    "public_jwk",
     "run_bench",
+    "sign_jwt",
 ]
 
 __version__: str
@@ -189,6 +191,21 @@ class Request:
     @property
     def request_id(self) -> str | None: ...
     @property
+    def auth(self) -> Any:
+        """Who made the request (`covetpy.auth.Identity`), as an authentication layer
+        verified it; None when anonymous. Python-verified layers set it."""
+    @auth.setter
+    def auth(self, value: Any) -> None: ...
+    @property
+    def state(self) -> Any:
+        """Per-request state for middleware and dependencies (a `types.SimpleNamespace`)."""
+    @property
+    def auth_pending(self) -> str | int | None:
+        """What the auth gate must decide: None, "python", or a JWT layer's index to refresh."""
+    def reauthenticate(self) -> tuple[int, str, str, list[str]] | None:
+        """Checks the request again after a JWKS refresh: None, or (status, reason, detail,
+        WWW-Authenticate values)."""
+    @property
     def peer(self) -> tuple[str, int] | None:
         """The TCP peer itself (the proxy, behind one); None on a Unix socket."""
     @property
@@ -336,6 +353,11 @@ class Server:
         written at `wake_broadcasts()`."""
     def wake_broadcasts(self) -> int:
         """Wakes the sockets deferred broadcasts queued messages on; returns how many."""
+    def set_jwks(self, index: int, document: bytes) -> int:
+        """Replaces JWT layer `index`'s keys with a JWKS document; returns how many keys it
+        holds. ValueError (keys kept) when it has none usable."""
+    def count_auth_failure(self, reason: str) -> None:
+        """Counts a refusal decided in Python (`covetpy_auth_failures_total{reason}`)."""
 
 def metrics_mark_closed(directory: str, pid: int) -> bool:
     """Marks dead worker `pid`'s metrics file in `directory` closed: its in-flight gauge stops
@@ -343,6 +365,13 @@ def metrics_mark_closed(directory: str, pid: int) -> bool:
 
 def metrics_scrape(directory: str) -> str:
     """Prometheus text of the request metrics every worker wrote into `directory` (summed)."""
+
+def sign_jwt(algorithm: str, key: bytes, claims: bytes, kid: str | None = None) -> str:
+    """Signs `claims` (a JSON object) as a compact JWS with `algorithm` and `key` (a PEM
+    private key, or an HMAC secret), naming `kid`."""
+
+def public_jwk(algorithm: str, key: bytes, kid: str | None = None) -> str:
+    """The public JWK (JSON) of a private signing key."""
 
 def panic_for_test() -> None:
     """Panics inside the extension (tests check that panics are contained)."""

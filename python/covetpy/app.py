@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import re
 import traceback
 import urllib.parse
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -353,7 +353,6 @@ class App(Router):
         return self._route_table() + [m.entry() for m in self.mounts]
 
     def _route_table(self) -> list[RouteEntry]:
-        handlers = self._exception_handlers
         table = self._plain_route_table()
         if not self._auth.layers:
             return table

@@ -412,7 +412,7 @@ fn requirements_name_what_is_missing() {
 fn the_gate_refuses_missing_credentials_unless_public_or_optional() {
     let jwt = Jwt::new(config(&["HS256"])).unwrap();
     let auth = Auth::new(
-        vec![(Scheme::Jwt(jwt), false)],
+        vec![(Scheme::Jwt(Box::new(jwt)), false)],
         vec![
             RoutePolicy::default(),
             RoutePolicy {

@@ -54,7 +54,7 @@ fn scheme(spec: &Bound<'_, PyDict>, n: usize) -> PyResult<(Scheme, bool)> {
         "jwt" => {
             let key: Option<Vec<u8>> = get(spec, "key", &owner)?;
             let jwks: Option<Vec<u8>> = get(spec, "jwks", &owner)?;
-            Scheme::Jwt(
+            Scheme::Jwt(Box::new(
                 Jwt::new(JwtConfig {
                     issuer: get(spec, "issuer", &owner)?,
                     audience: get(spec, "audience", &owner)?,
@@ -73,7 +73,7 @@ fn scheme(spec: &Bound<'_, PyDict>, n: usize) -> PyResult<(Scheme, bool)> {
                     max_token_bytes: get(spec, "max_token_bytes", &owner)?,
                 })
                 .map_err(bad)?,
-            )
+            ))
         }
         "api_key" => {
             let keys: HashMap<String, String> = get(spec, "keys", &owner)?;

@@ -47,6 +47,9 @@ pub struct RequestData {
     pub auth: Option<AuthData>,
 }
 
+/// A refusal as Python's gate raises it: (status, reason, detail, WWW-Authenticate values).
+type Refusal = (u16, &'static str, String, Vec<String>);
+
 /// A request's authentication, for `request.auth` and Python's gate.
 pub struct AuthData {
     /// The layers (to check the request again after a JWKS refresh).
@@ -497,10 +500,7 @@ impl Request {
     /// Checks the request again (after a JWKS refresh): None when it may go on (then
     /// `request.auth` is what was verified), else the refusal as (status, reason, detail,
     /// WWW-Authenticate values).
-    fn reauthenticate(
-        &self,
-        py: Python<'_>,
-    ) -> PyResult<Option<(u16, &'static str, String, Vec<String>)>> {
+    fn reauthenticate(&self, py: Python<'_>) -> PyResult<Option<Refusal>> {
         let Some(a) = &self.data.auth else {
             return Ok(None);
         };

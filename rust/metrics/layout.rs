@@ -153,10 +153,10 @@ pub(super) const S_RESPONSE: usize = S_RESPONSE_SUM + 1;
 pub(super) const SERIES_WORDS: usize = 48;
 
 const _: () = assert!(S_RESPONSE + BODY_BUCKETS <= SERIES_WORDS);
-const _: () = assert!(SERIES_WORDS * 8 % LINE == 0);
+const _: () = assert!((SERIES_WORDS * 8).is_multiple_of(LINE));
 const _: () = assert!(H_GIL + GIL_BUCKETS <= H_WS_OPEN);
 const _: () = assert!(H_WS_CLOSES + WS_CLOSE_CODES.len() < H_TLS_FAILURES);
-const _: () = assert!(H_TLS_FAILURES * 8 % LINE == 0);
+const _: () = assert!((H_TLS_FAILURES * 8).is_multiple_of(LINE));
 const _: () = assert!(H_TLS_FAILURES + super::TlsFailure::ALL.len() <= H_AUTH_FAILURES);
 const _: () = assert!(H_AUTH_FAILURES + super::AuthFailure::ALL.len() <= HEADER_WORDS);
 

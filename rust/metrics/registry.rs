@@ -325,7 +325,7 @@ impl Registry {
         response_body: u64,
     ) {
         debug_assert!(
-            route.map_or(true, |r| r < self.routes),
+            route.is_none_or(|r| r < self.routes),
             "route id {route:?} past the table"
         );
         let route = route.filter(|&r| r < self.routes);

@@ -603,7 +603,7 @@ fn tls_failures_sum_across_workers_by_reason() {
     let counted = &TlsFailure::ALL[..TlsFailure::ALL.len() - 1];
     let expected = |n: usize| {
         if n < counted.len() {
-            n + 1 + 10 * usize::from(n % 2 == 0)
+            n + 1 + 10 * usize::from(n.is_multiple_of(2))
         } else {
             0
         }

@@ -46,8 +46,14 @@ class IdP:
     def token(self, kid: str, **claims: Any) -> str:
         import time
 
-        body = {"sub": "alice", "iss": self.issuer, "aud": "shop", "exp": int(time.time()) + 600,
-                "iat": int(time.time()), "scope": "orders:read"}
+        body = {
+            "sub": "alice",
+            "iss": self.issuer,
+            "aud": "shop",
+            "exp": int(time.time()) + 600,
+            "iat": int(time.time()),
+            "scope": "orders:read",
+        }
         body.update(claims)
         return jwt.encode(body, self.keys[kid], algorithm="ES256", headers={"kid": kid})
 
@@ -58,7 +64,7 @@ def idp() -> Iterator[IdP]:
     state = IdP()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if state.down:
                 self.send_error(503)
                 return

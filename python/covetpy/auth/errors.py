@@ -15,8 +15,11 @@ def _quote(value: str) -> str:
 
 
 def bearer_challenge(
-    realm: str = "", error: str | None = None, description: str | None = None,
-    scope: str | None = None, scheme: str = "Bearer",
+    realm: str = "",
+    error: str | None = None,
+    description: str | None = None,
+    scope: str | None = None,
+    scheme: str = "Bearer",
 ) -> str:
     """A `WWW-Authenticate` challenge (RFC 6750 §3, RFC 7617 §2, RFC 9110 §11.6.1)."""
     params = []
@@ -51,9 +54,11 @@ class InsufficientScope(HTTPException):
         super().__init__(
             403,
             detail,
-            {"www-authenticate": bearer_challenge(
-                error="insufficient_scope", description=detail, scope=" ".join(missing)
-            )},
+            {
+                "www-authenticate": bearer_challenge(
+                    error="insufficient_scope", description=detail, scope=" ".join(missing)
+                )
+            },
         )
         self.reason = "insufficient_" + what
         self.missing = missing

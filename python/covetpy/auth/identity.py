@@ -68,7 +68,10 @@ class Identity:
         if not isinstance(other, Identity):
             return NotImplemented
         return (self.scheme, self.subject, self.scopes, self.roles) == (
-            other.scheme, other.subject, other.scopes, other.roles
+            other.scheme,
+            other.subject,
+            other.scopes,
+            other.roles,
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -40,7 +40,7 @@ TIMEOUT = 5.0
 def _get(url: str) -> tuple[bytes, float]:
     """The body of `url` and its max-age (seconds), or OSError/ValueError."""
     request = urllib.request.Request(url, headers={"accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 (https/http only, checked)
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # http(s) only: _check_url
         body = response.read(MAX_DOCUMENT + 1)
         if len(body) > MAX_DOCUMENT:
             raise ValueError(f"{url}: more than {MAX_DOCUMENT} bytes")
@@ -122,8 +122,9 @@ class JwksSource:
             try:
                 await asyncio.to_thread(self._fetch_now)
             except (OSError, ValueError) as exc:
-                logger.warning("JWKS at %s: refresh failed, keeping the keys in use: %s",
-                               self.url, exc)
+                logger.warning(
+                    "JWKS at %s: refresh failed, keeping the keys in use: %s", self.url, exc
+                )
                 return None
             return self.document
 
@@ -148,9 +149,16 @@ class JwksSource:
         try:
             self.cache.parent.mkdir(mode=0o700, exist_ok=True)
             tmp = self.cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(
-                {"url": self.url, "document": body.decode(), "expires": expires, "fetched": fetched}
-            ))
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "url": self.url,
+                        "document": body.decode(),
+                        "expires": expires,
+                        "fetched": fetched,
+                    }
+                )
+            )
             os.replace(tmp, self.cache)  # atomic: a reader sees the old file or the new one
         except (OSError, UnicodeDecodeError) as exc:
             logger.debug("JWKS cache %s not written: %s", self.cache, exc)

@@ -27,8 +27,20 @@ from covetpy.middleware.builtin import NativeMiddleware
 __all__ = ["OIDC", "APIKeyAuth", "AuthLayer", "JWTAuth", "hash_api_key"]
 
 _ALGORITHMS = frozenset(
-    {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-     "ES256", "ES384", "EdDSA"}
+    {
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "EdDSA",
+    }
 )
 
 

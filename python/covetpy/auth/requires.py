@@ -86,7 +86,7 @@ class Requires:
     def check(self, request: Request) -> Identity:
         """The request's identity if it satisfies this requirement; raises AuthFailed (401)
         or InsufficientScope (403)."""
-        identity = request.auth
+        identity: Identity | None = request.auth
         if identity is None:
             raise AuthFailed("missing", "authentication required", bearer_challenge())
         gap = self.missing(identity, getattr(request.state, "role_permissions", None))
@@ -126,7 +126,7 @@ class Auth:
 
 def current_user(request: Request) -> Identity:
     """A dependency: the request's identity (401 without one). `Depends(current_user)`."""
-    identity = request.auth
+    identity: Identity | None = request.auth
     if identity is None:
         raise AuthFailed("missing", "authentication required", bearer_challenge())
     return identity

@@ -66,7 +66,7 @@ class AuthRuntime:
     @property
     def python_schemes(self) -> list[Any]:
         """The layers verified in Python, in order, as PythonSchemes."""
-        out = []
+        out: list[Any] = []
         for layer in self.layers:
             if isinstance(layer, APIKeyAuth) and layer.in_python:
                 from covetpy.auth.lookup import APIKeyLookup
@@ -92,12 +92,16 @@ class AuthRuntime:
             elif isinstance(layer, APIKeyAuth):
                 specs.append(layer.spec())
             else:
-                specs.append({
-                    "kind": "python",
-                    "optional": layer.optional,
-                    "challenge": getattr(layer, "challenge_kind", "bearer"),
-                })
-        realm = next((getattr(la, "realm", "") for la in self.layers if getattr(la, "realm", "")), "")
+                specs.append(
+                    {
+                        "kind": "python",
+                        "optional": layer.optional,
+                        "challenge": getattr(layer, "challenge_kind", "bearer"),
+                    }
+                )
+        realm = next(
+            (getattr(la, "realm", "") for la in self.layers if getattr(la, "realm", "")), ""
+        )
         return {
             "layers": specs,
             "role_permissions": {k: list(v) for k, v in self.role_permissions.items()},
@@ -211,15 +215,23 @@ class AuthRuntime:
                 self._refused(request, "insufficient_" + gap[0], identity.scheme)
                 raise InsufficientScope(gap[1], gap[0])
         if self.audit_all:
-            audit.info("auth granted %s %s", request.method, request.path,
-                       extra={"subject": identity.subject, "scheme": identity.scheme})
+            audit.info(
+                "auth granted %s %s",
+                request.method,
+                request.path,
+                extra={"subject": identity.subject, "scheme": identity.scheme},
+            )
 
     def _refused(self, request: Any, reason: str, scheme: str) -> None:
         if self._server is not None:
             self._server.count_auth_failure(reason)
         audit.info(
             "auth unauthorized %s %s reason=%s scheme=%s request_id=%s",
-            request.method, request.path, reason, scheme, request.request_id,
+            request.method,
+            request.path,
+            reason,
+            scheme,
+            request.request_id,
         )
 
 
@@ -232,4 +244,6 @@ def identity_of(value: Any, scheme: str) -> Identity | None:
         return value
     if isinstance(value, str):
         return Identity(scheme, value)
-    raise TypeError(f"a verifier must return an Identity, a str or None, not {type(value).__name__}")
+    raise TypeError(
+        f"a verifier must return an Identity, a str or None, not {type(value).__name__}"
+    )

@@ -105,7 +105,9 @@ def _is_auth(declared: Any, ann: Any) -> bool:
     from covetpy.auth.identity import Identity
     from covetpy.auth.requires import Auth
 
-    if get_origin(declared) is Annotated and any(isinstance(m, Auth) for m in get_args(declared)[1:]):
+    if get_origin(declared) is Annotated and any(
+        isinstance(m, Auth) for m in get_args(declared)[1:]
+    ):
         return True
     base = _strip_optional(ann)
     return isinstance(base, type) and issubclass(base, Identity)

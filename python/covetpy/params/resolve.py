@@ -474,6 +474,7 @@ def _auth_value(spec: ParamSpec, request: Request) -> Any:
         return identity.claims_as(target)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise AuthFailed(
-            "claim", f"the token's claims do not fit: {exc}",
+            "claim",
+            f"the token's claims do not fit: {exc}",
             bearer_challenge(error="invalid_token", description="the token's claims do not fit"),
         ) from None

@@ -142,7 +142,7 @@ impl Scanner {
             SETTINGS if flags & ACK != 0 && len != 0 => {
                 return Err(("a SETTINGS ACK with a payload", Reason::FRAME_SIZE_ERROR))
             }
-            SETTINGS if len % 6 != 0 => {
+            SETTINGS if !len.is_multiple_of(6) => {
                 return Err((
                     "a SETTINGS length not a multiple of 6",
                     Reason::FRAME_SIZE_ERROR,
