@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-micro bench-rust bench-peers docs check-base-install clean
+.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-auth bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,12 +31,13 @@ py-test: dev services ## Python unit and end-to-end tests, once per IO driver (u
 # Debian bookworm packages all of them (nats-server 2.9, with JetStream; h2load is in
 # nghttp2-client); apt-get runs only for what is missing. The tests start their own servers on
 # free loopback ports, never these services.
-services:        ## install redis-server and nats-server (the event bus tests run them), curl and h2load (the HTTP/2 tests)
+services:        ## install redis-server and nats-server (the event bus tests run them), curl and h2load (the HTTP/2 tests), chromium (the Swagger UI browser test)
 	@missing=""; \
 	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
@@ -96,6 +97,10 @@ bench-quick: dev bench-peers  ## the same suite, 1 x 3 s per cell (~8 min)
 bench-h2-tls: dev bench-peers ## HTTP/2 (h2c, h2 over TLS) and TLS (HTTP/1.1, handshakes): CovetPy vs Granian, h2corn, nginx (~10 min; needs h2load)
 	@command -v h2load >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client; }
 	$(PY) -m benches.h2_tls
+
+bench-auth: dev bench-peers ## JWT auth: CPU per request of HS256/RS256/ES256 vs no auth, /protected vs FastAPI + PyJWT and Litestar's JWTAuth (~8 min)
+	cargo bench --bench jwt_verify
+	$(PY) -m benches.auth
 
 bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router, and of WebSocket reading
 	cargo bench --bench h1_parse

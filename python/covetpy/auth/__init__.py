@@ -17,6 +17,7 @@ See docs/auth.md.
 from covetpy.auth.errors import AuthFailed, InsufficientScope
 from covetpy.auth.identity import Identity
 from covetpy.auth.layers import OIDC, APIKeyAuth, AuthLayer, JWTAuth, hash_api_key
+from covetpy.auth.oauth2_scheme import OAuth2
 from covetpy.auth.requires import Auth, Requires, current_user, requires
 from covetpy.auth.tokens import TokenIssuer
 
@@ -29,6 +30,7 @@ __all__ = [
     "Identity",
     "InsufficientScope",
     "JWTAuth",
+    "OAuth2",
     "Requires",
     "TokenIssuer",
     "current_user",

@@ -1,8 +1,9 @@
 """Running behind a service mesh: call context and deadlines, outbound calls with discovery,
 circuit breaking and retries, status helpers, waiting for the sidecar.
 
-`Client`, `Consul` and `DnsSrv` need the mesh extra (httpx, dnspython: `pip install
-'covetpy[mesh]'`). Every module imports without it; making one of those raises `MissingExtra`.
+`Client`, `ClientCredentials` (OAuth 2.0 tokens for outbound calls), `Consul` and `DnsSrv` need
+the mesh extra (httpx, dnspython: `pip install 'covetpy[mesh]'`). Every module imports without
+it; making one of those raises `MissingExtra`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from covetpy.mesh.breaker import BreakerPolicy, State
     from covetpy.mesh.client import Client
     from covetpy.mesh.discovery import Consul, Discovery, Dns, DnsSrv, Endpoint, Static
+    from covetpy.mesh.oauth import ClientCredentials, TokenError
     from covetpy.mesh.retry import RetryPolicy
     from covetpy.mesh.status import (
         HEALTH_CHECK_FAIL_HEADER,
@@ -33,6 +35,7 @@ __all__ = [
     "CallContext",
     "CircuitOpen",
     "Client",
+    "ClientCredentials",
     "Consul",
     "DeadlineExceeded",
     "Discovery",
@@ -45,6 +48,7 @@ __all__ = [
     "SidecarNotReady",
     "State",
     "Static",
+    "TokenError",
     "current",
     "fail_health_checks",
     "outbound_headers",
@@ -59,6 +63,8 @@ _LAZY = {
     "BreakerPolicy": "breaker",
     "State": "breaker",
     "Client": "client",
+    "ClientCredentials": "oauth",
+    "TokenError": "oauth",
     "Consul": "discovery",
     "Discovery": "discovery",
     "Dns": "discovery",

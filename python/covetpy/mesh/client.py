@@ -161,7 +161,9 @@ class Client:
     adds a B3 `b3` header next to `traceparent`. `sidecar`, when given, is awaited once
     before the first call (e.g. until the local Envoy is ready). `transport` replaces the
     network (tests, or a custom `httpx.AsyncHTTPTransport`); by default http:// goes through
-    the Rust HTTP/1.1 client (`RustTransport`) and https:// through httpx's own.
+    the Rust HTTP/1.1 client (`RustTransport`) and https:// through httpx's own. `auth` signs
+    each request (an `httpx.Auth`, such as `covetpy.mesh.ClientCredentials`) that has no
+    caller-given `Authorization` header.
     """
 
     def __init__(
@@ -175,6 +177,7 @@ class Client:
         b3: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         sidecar: Callable[[], Awaitable[None]] | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         require("covetpy.mesh.Client", "mesh", "httpx")
         self.timeout = timeout
@@ -185,7 +188,9 @@ class Client:
             transport = RustTransport()
         # A mesh client reaches upstreams directly or through its sidecar, never through a
         # proxy named in the environment (HTTP_PROXY and friends).
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, trust_env=False, auth=auth
+        )
         self._named = {
             name.lower(): _Upstream(name, Balancer(name, _discovery(spec)), breaker, self.retry)
             for name, spec in upstreams.items()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from covetpy.openapi.operation import documented_methods, operation
 from covetpy.openapi.schemas import SchemaRegistry
+from covetpy.openapi.security import SecurityPlan
 
 if TYPE_CHECKING:
     from covetpy.app import App
@@ -34,11 +35,13 @@ def _unique(base: str, taken: set[str]) -> str:
 
 def openapi_schema(app: App) -> dict[str, Any]:
     """The OpenAPI 3.1.0 document for `app`: every route with `include_in_schema=True`, one
-    operation per method, and the schemas of the types they use under `components`."""
+    operation per method, and the schemas of the types they use and the security schemes of
+    the app's authentication layers under `components`."""
     registry = SchemaRegistry()
     paths: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
     tags: dict[str, None] = {}
+    security = SecurityPlan(app)
     for route in app.routes:
         # OpenAPI 3.1 has no way to describe a WebSocket: those routes are left out.
         if not route.include_in_schema or route.websocket:
@@ -49,7 +52,7 @@ def openapi_schema(app: App) -> dict[str, Any]:
             if key in item:  # an earlier route with the same template answers first
                 continue
             op_id = _unique(f"{route.name}_{key}", operation_ids)
-            item[key] = operation(route, method, op_id, registry)
+            item[key] = operation(route, method, op_id, registry, security)
             tags.update(dict.fromkeys(route.tags))
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:
@@ -58,7 +61,12 @@ def openapi_schema(app: App) -> dict[str, Any]:
     if tags:
         doc["tags"] = [{"name": t} for t in tags]
     doc["paths"] = {p: item for p, item in paths.items() if item}
-    components = registry.finish()
-    if components:
-        doc["components"] = {"schemas": components}
+    schemas = registry.finish()
+    schemes = security.components()
+    if schemas or schemes:
+        doc["components"] = {}
+    if schemas:
+        doc["components"]["schemas"] = schemas
+    if schemes:
+        doc["components"]["securitySchemes"] = schemes
     return doc

@@ -8,6 +8,7 @@ from covetpy.openapi.parameters import VALUE_LOCATIONS, parameters, visible_spec
 from covetpy.openapi.request_body import request_body
 from covetpy.openapi.responses import responses
 from covetpy.openapi.schemas import SchemaRegistry
+from covetpy.openapi.security import SecurityPlan, auth_responses, operation_security
 from covetpy.routing.route import Route
 
 __all__ = ["DOCUMENTED_METHODS", "documented_methods", "operation"]
@@ -33,9 +34,14 @@ def _summary(route: Route) -> str:
 
 
 def operation(
-    route: Route, method: str, operation_id: str, registry: SchemaRegistry
+    route: Route,
+    method: str,
+    operation_id: str,
+    registry: SchemaRegistry,
+    security: SecurityPlan | None = None,
 ) -> dict[str, Any]:
-    """The operation for `method` on `route`."""
+    """The operation for `method` on `route` (with its security requirement when the app's
+    `security` schemes are given)."""
     op: dict[str, Any] = {}
     if route.tags:
         op["tags"] = list(dict.fromkeys(route.tags))
@@ -52,4 +58,10 @@ def operation(
         op["requestBody"] = body
     can_fail = any(s.location in _VALIDATED for s in route.plan.walk())
     op["responses"] = responses(route, can_fail, registry)
+    if security is not None:
+        requirement, forbidden = operation_security(route, security)
+        if requirement is not None:
+            if requirement:
+                op["responses"] = auth_responses(op["responses"], forbidden, registry)
+            op["security"] = requirement
     return op

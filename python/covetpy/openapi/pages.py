@@ -16,12 +16,15 @@ SWAGGER_UI_INIT_JS = b"""\
     dom_id: "#swagger-ui",
     deepLinking: true,
     validatorUrl: null,
+    persistAuthorization: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout"
   });
 })();
 """
-"""Starts Swagger UI on the document named by the page (no online validator badge)."""
+"""Starts Swagger UI on the document named by the page (no online validator badge). The
+credentials entered with "Authorize" are kept in the browser's localStorage, so a reload
+does not lose them, and are sent by "Try it out" (same origin: no CORS involved)."""
 
 
 def swagger_ui_html(

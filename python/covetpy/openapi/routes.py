@@ -43,7 +43,9 @@ def _missing(ui: str) -> HTTPException:
 
 
 def _get(path: str, handler: Handler, name: str) -> RouteDecl:
-    return RouteDecl(path, ("GET",), handler, RouteOptions(name=name, include_in_schema=False))
+    # Public: the docs are readable before "Authorize", whatever the auth layers require.
+    options = RouteOptions(name=name, include_in_schema=False, public=True)
+    return RouteDecl(path, ("GET",), handler, options)
 
 
 def _document_handler(app: App) -> Handler:
