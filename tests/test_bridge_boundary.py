@@ -31,6 +31,7 @@ PYTHON_ONLY = {
     "max_worker_memory",
     "interface",
     "wsgi_threads",
+    "audit_log",
 }
 RUST_READS = sorted(f.name for f in dataclasses.fields(ServerConfig) if f.name not in PYTHON_ONLY)
 
