@@ -216,6 +216,13 @@ class App(Router):
                 return
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, not {type(middleware).__name__}")
+        layer = getattr(middleware, "auth_layer", None)
+        if isinstance(layer, AuthLayer):
+            # Sessions: the auth gate loads the session before the route's requirements.
+            self._auth.add(layer)
+        close = getattr(middleware, "aclose", None)
+        if close is not None and inspect.iscoroutinefunction(close):
+            self.on_shutdown(close)
         self._middleware.insert(0 if outermost else len(self._middleware), middleware)
         self._changed()
 

@@ -14,11 +14,14 @@ async def orders(user: Annotated[Identity, Auth()]) -> list[dict]: ...
 See docs/auth.md.
 """
 
+from covetpy.auth.basic import BasicAuth
+from covetpy.auth.csrf import csrf_token
 from covetpy.auth.errors import AuthFailed, InsufficientScope
 from covetpy.auth.identity import Identity
 from covetpy.auth.layers import OIDC, APIKeyAuth, AuthLayer, JWTAuth, hash_api_key
 from covetpy.auth.oauth2_scheme import OAuth2
 from covetpy.auth.requires import Auth, Requires, current_user, requires
+from covetpy.auth.sessions import Sessions, login, logout, session_of
 from covetpy.auth.tokens import TokenIssuer
 
 __all__ = [
@@ -27,13 +30,19 @@ __all__ = [
     "Auth",
     "AuthFailed",
     "AuthLayer",
+    "BasicAuth",
     "Identity",
     "InsufficientScope",
     "JWTAuth",
     "OAuth2",
     "Requires",
+    "Sessions",
     "TokenIssuer",
+    "csrf_token",
     "current_user",
     "hash_api_key",
+    "login",
+    "logout",
     "requires",
+    "session_of",
 ]

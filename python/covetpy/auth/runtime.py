@@ -198,8 +198,9 @@ class AuthRuntime:
                 if credential is None:
                     continue
                 identity = await scheme.authenticate(request, credential)
-                request.auth = identity
-                break
+                if identity is not None:
+                    request.auth = identity
+                    break
         requires, public = self.policies[route] if route < len(self.policies) else ((), False)
         if identity is None:
             needed = bool(requires) or (not public and any(not la.optional for la in self.layers))
