@@ -186,8 +186,11 @@ def pump_stream(
     _spawn(_pump(iterator, sender))
 
 
-PlanItem = tuple[Literal["request"], None] | tuple[Literal["path"], str]
-"""One positional argument of an endpoint: the `Request`, or the path value of that name."""
+PlanItem = (
+    tuple[Literal["request"], None] | tuple[Literal["path"], str] | tuple[Literal["auth"], None]
+)
+"""One positional argument of an endpoint: the `Request`, the path value of that name, or the
+`Identity` Rust verified (`Annotated[Identity, Auth()]`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +242,6 @@ class Runtime:
     auth_gate: Callable[..., Any] | None = None
     """`auth_gate(request, route, handler, args)`: what Python still decides, then the
     handler (`covetpy.auth.runtime`)."""
-    identity_type: Callable[..., Any] | None = None
-    """`covetpy.auth.Identity`, made for `request.auth`."""
 
 
 def runtime(
@@ -250,8 +251,6 @@ def runtime(
     auth_gate: Callable[..., Any] | None = None,
 ) -> Runtime:
     """The runtime of an app: this module's functions and the app's own parts."""
-    from covetpy.auth.identity import Identity
-
     return Runtime(
         json_encode=json_encode,
         json_decode=json_decode,
@@ -266,11 +265,12 @@ def runtime(
         native_middleware=native_middleware,
         auth=auth,
         auth_gate=auth_gate or _no_gate,
-        identity_type=Identity,
     )
 
 
-async def _no_gate(request: Any, route: int, handler: Callable[..., Any], args: Any) -> Any:
+async def _no_gate(
+    request: Any, route: int, handler: Callable[..., Any], args: Any, slots: Any = ()
+) -> Any:
     """The gate of an app without Python-verified layers (never called: nothing is pending)."""
     result = handler(*args)
     return await result if inspect.isawaitable(result) else result

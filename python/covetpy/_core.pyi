@@ -11,10 +11,12 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, final, overload
+from typing import Any, TypeVar, final, overload
 
 from covetpy._bridge import RouteEntry, Runtime
 from covetpy.config import ServerConfig
+
+_T = TypeVar("_T")
 
 __all__ = [
     "BodyStream",
@@ -23,6 +25,7 @@ __all__ = [
     "Headers",
     "HttpClient",
     "HttpClientError",
+    "Identity",
     "PeerIdentity",
     "QueryParams",
     "RateLimiter",
@@ -285,6 +288,43 @@ class WsSession:
     def subscribe(self, topic: str) -> None:
         """This connection receives `Server.broadcast(topic, ...)`."""
     def unsubscribe(self, topic: str) -> None: ...
+
+@final
+class Identity:
+    """A verified identity (`request.auth`).
+
+    - `scheme`: which layer verified it (`"jwt"`, `"api_key"`, `"basic"`, `"session"`, ...).
+    - `subject`: the token's `sub`, the API key's name, the user name.
+    - `scopes`, `roles`: what it was granted; `permissions`: its scopes plus what its roles
+      grant by the app's `role_permissions` table (or the permissions a layer gave).
+    - `claims`: the token's payload (decoded on first use); `claims_as(MyClaims)` decodes it
+      into a msgspec Struct (`Annotated[MyClaims, Auth()]` does this).
+    """
+
+    def __new__(
+        cls,
+        scheme: str,
+        subject: str | None = None,
+        scopes: Iterable[str] | None = None,
+        roles: Iterable[str] | None = None,
+        permissions: Iterable[str] | None = None,
+        claims: Mapping[str, Any] | bytes | None = None,
+    ) -> Identity: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def scopes(self) -> frozenset[str]: ...
+    @property
+    def roles(self) -> frozenset[str]: ...
+    @property
+    def permissions(self) -> frozenset[str]: ...
+    @property
+    def claims(self) -> dict[str, Any]: ...
+    def claims_as(self, type_: type[_T]) -> _T: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __getnewargs__(self) -> tuple[Any, ...]: ...
 
 @final
 class PeerIdentity:

@@ -98,7 +98,7 @@ impl ApiKeys {
         }
         match found {
             Some(name) => KeyVerdict::Valid(Identity {
-                scheme: "api_key",
+                scheme: "api_key".into(),
                 subject: Some(name.into()),
                 scopes: names(self.config.scopes.get(name)),
                 roles: names(self.config.roles.get(name)),

@@ -1,5 +1,6 @@
-//! The claims CovetPy reads itself from a verified token's payload: `sub`, `iat`, the
-//! scopes and the roles. The rest stays JSON for Python.
+//! The claims CovetPy reads from a token's payload: the registered ones it validates (`exp`,
+//! `nbf`, `iat`, `iss`, `aud`, `sub`; RFC 7519 §4.1) and the scopes and roles of the identity.
+//! The rest stays JSON for Python.
 //!
 //! One pass over the payload with a visitor: the claims read are picked out, others skipped
 //! unparsed (`IgnoredAny`), and a claim read that appears twice refuses the token (RFC 7519
@@ -15,8 +16,16 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 pub struct Picked {
     /// `sub`.
     pub sub: Option<Box<str>>,
-    /// `iat` (seconds since the epoch).
+    /// `exp`, `nbf`, `iat` (NumericDate: seconds since the epoch, RFC 7519 §2).
+    pub exp: Option<f64>,
+    /// Not before.
+    pub nbf: Option<f64>,
+    /// Issued at.
     pub iat: Option<f64>,
+    /// `iss`.
+    pub iss: Option<Box<str>>,
+    /// `aud`: one string or a list (RFC 7519 §4.1.3).
+    pub aud: Option<Vec<Box<str>>>,
     /// The scopes: `scope` as a space-separated string (RFC 8693 §4.2), or the configured
     /// claim; `scp` (a list or a string) when that is absent.
     pub scopes: Vec<Box<str>>,
@@ -59,8 +68,7 @@ impl<'de> Visitor<'de> for &Pick<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Picked, A::Error> {
         let mut out = Picked::default();
-        let (mut seen_sub, mut seen_iat, mut seen_scope, mut seen_scp, mut seen_roles) =
-            (false, false, false, false, false);
+        let mut seen = [false; 9];
         let mut scp = Vec::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let dup = |seen: &mut bool| -> Result<(), A::Error> {
@@ -69,29 +77,82 @@ impl<'de> Visitor<'de> for &Pick<'_> {
                 }
                 Ok(())
             };
-            if key == "sub" {
-                dup(&mut seen_sub)?;
-                out.sub = Some(map.next_value::<String>()?.into_boxed_str());
-            } else if key == "iat" {
-                dup(&mut seen_iat)?;
-                out.iat = Some(map.next_value::<f64>()?);
-            } else if key == self.scopes_claim {
-                dup(&mut seen_scope)?;
+            // The configured names first: they may be any claim's name.
+            if key == self.scopes_claim {
+                dup(&mut seen[0])?;
                 out.scopes = map.next_value::<Names>()?.0;
             } else if key == self.roles_claim {
-                dup(&mut seen_roles)?;
+                dup(&mut seen[1])?;
                 out.roles = map.next_value::<Names>()?.0;
-            } else if key == "scp" {
-                dup(&mut seen_scp)?;
-                scp = map.next_value::<Names>()?.0;
             } else {
-                map.next_value::<IgnoredAny>()?;
+                match &*key {
+                    "sub" => {
+                        dup(&mut seen[2])?;
+                        out.sub = Some(map.next_value::<String>()?.into_boxed_str());
+                    }
+                    "exp" => {
+                        dup(&mut seen[3])?;
+                        out.exp = Some(map.next_value::<f64>()?);
+                    }
+                    "nbf" => {
+                        dup(&mut seen[4])?;
+                        out.nbf = Some(map.next_value::<f64>()?);
+                    }
+                    "iat" => {
+                        dup(&mut seen[5])?;
+                        out.iat = Some(map.next_value::<f64>()?);
+                    }
+                    "iss" => {
+                        dup(&mut seen[6])?;
+                        out.iss = Some(map.next_value::<String>()?.into_boxed_str());
+                    }
+                    "aud" => {
+                        dup(&mut seen[7])?;
+                        out.aud = Some(map.next_value::<Audience>()?.0);
+                    }
+                    "scp" => {
+                        dup(&mut seen[8])?;
+                        scp = map.next_value::<Names>()?.0;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
             }
         }
-        if !seen_scope {
+        if !seen[0] {
             out.scopes = scp;
         }
         Ok(out)
+    }
+}
+
+/// `aud`: one string (one audience, spaces and all) or a list of strings.
+struct Audience(Vec<Box<str>>);
+
+impl<'de> serde::Deserialize<'de> for Audience {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Audience, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![s.into()]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s.into_boxed_str());
+                }
+                Ok(Audience(out))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -4,8 +4,8 @@
 /// `covetpy.auth.Identity` from it only when the handler asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// Which layer verified it: `"jwt"`, `"api_key"`.
-    pub scheme: &'static str,
+    /// Which layer verified it: `"jwt"`, `"api_key"` (or a Python scheme's name).
+    pub scheme: std::borrow::Cow<'static, str>,
     /// The token's `sub`, or the API key's name.
     pub subject: Option<Box<str>>,
     /// Granted scopes (`scope` as a space-separated string, or `scp` as a list).

@@ -227,7 +227,7 @@ impl Auth {
         head: &RequestHead,
         outcome: &Outcome,
         request_id: Option<&str>,
-        peer: &str,
+        peer: &crate::io::Peer,
     ) {
         let (result, reason, scheme, subject) = match outcome {
             Outcome::Refused(f, by) => (
@@ -241,7 +241,7 @@ impl Auth {
                 None,
             ),
             Outcome::Verified(id) if self.audit_all => {
-                ("granted", "", id.scheme, id.subject.as_deref())
+                ("granted", "", &*id.scheme, id.subject.as_deref())
             }
             Outcome::Anonymous if self.audit_all => ("anonymous", "", "", None),
             _ => return,
@@ -254,7 +254,8 @@ impl Auth {
             head.method().as_str(),
             head.path(),
             request_id,
-            peer,
+            // Formatted only here: most decisions (grants without --audit-log) log nothing.
+            &peer.to_string(),
         );
     }
 }

@@ -361,7 +361,7 @@ fn api_keys_are_checked_by_digest() {
 
 fn identity(scopes: &[&str], roles: &[&str]) -> Identity {
     Identity {
-        scheme: "jwt",
+        scheme: "jwt".into(),
         subject: Some("u".into()),
         scopes: scopes.iter().map(|s| (*s).into()).collect(),
         roles: roles.iter().map(|s| (*s).into()).collect(),

@@ -9,11 +9,11 @@ use std::time::Duration;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::PyDict;
 
 use crate::auth::apikey::{ApiKeyConfig, ApiKeys};
 use crate::auth::jwt::{Jwt, JwtConfig};
-use crate::auth::{Auth, Challenge, Identity, Requirement, RoleTable, RoutePolicy, Scheme};
+use crate::auth::{Auth, Challenge, Requirement, RoleTable, RoutePolicy, Scheme};
 
 use super::errors::ConfigError;
 use super::fields::Fields;
@@ -168,41 +168,6 @@ pub fn auth(runtime: &Bound<'_, PyAny>, policies: Vec<RoutePolicy>) -> PyResult<
         get(spec, "realm", "runtime.auth")?,
         get(spec, "audit", "runtime.auth")?,
     ))))
-}
-
-/// `covetpy.auth.Identity(...)` of a verified identity.
-pub fn identity_to_py(
-    py: Python<'_>,
-    factory: &PyObject,
-    id: &Identity,
-    roles: &RoleTable,
-) -> PyResult<PyObject> {
-    let scopes = PyTuple::new(py, id.scopes.iter().map(|s| &**s))?;
-    let role_names = PyTuple::new(py, id.roles.iter().map(|s| &**s))?;
-    // Permissions: the scopes plus what the roles grant.
-    let perms = PyList::new(py, id.scopes.iter().map(|s| &**s))?;
-    for r in &id.roles {
-        if let Some(granted) = roles.get(&**r) {
-            for p in granted {
-                perms.append(p)?;
-            }
-        }
-    }
-    let claims = match &id.claims {
-        Some(c) => PyBytes::new(py, c).into_any().unbind(),
-        None => py.None(),
-    };
-    factory.call1(
-        py,
-        (
-            id.scheme,
-            id.subject.as_deref(),
-            scopes,
-            role_names,
-            perms,
-            claims,
-        ),
-    )
 }
 
 fn parse_algorithm(name: &str) -> PyResult<Algorithm> {

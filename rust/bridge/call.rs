@@ -24,6 +24,8 @@ pub enum Arg {
     Request,
     /// The path parameter at this index.
     Path(usize),
+    /// `request.auth` as verified in Rust (`Annotated[Identity, Auth()]`): 401 without one.
+    Auth,
 }
 
 /// A route's handler and its call plan, compiled once at start-up.
@@ -150,6 +152,16 @@ impl Handlers {
                 values.push(match a {
                     Arg::Path(i) => Some(param_to_py(py, &self.rt, &params[*i])?),
                     Arg::Request => None,
+                    Arg::Auth => Some(match (&identity, &self.auth) {
+                        (Some(id), Some(auth)) => Py::new(
+                            py,
+                            super::auth_identity::PyIdentity::new(id.clone(), auth.roles()),
+                        )?
+                        .into_any(),
+                        // The gate fills it in once Python has decided.
+                        _ if pending.is_some() => py.None(),
+                        _ => return Err(anonymous(py, self.auth.as_deref())),
+                    }),
                 });
             }
             let request = if ep.wants_request || pending.is_some() {
@@ -202,11 +214,21 @@ impl Handlers {
                 // Python still decides who this is (a Python-verified layer, or a JWKS
                 // refresh): its gate runs first, then the handler.
                 let _ = p;
-                return self
-                    .rt
-                    .auth_gate
-                    .bind(py)
-                    .call1((r.clone_ref(py), route, handler, args));
+                // Where `Annotated[Identity, Auth()]` arguments go: the gate fills them in.
+                let slots: Vec<usize> = ep
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| matches!(a, Arg::Auth))
+                    .map(|(i, _)| i)
+                    .collect();
+                return self.rt.auth_gate.bind(py).call1((
+                    r.clone_ref(py),
+                    route,
+                    handler,
+                    args,
+                    slots,
+                ));
             }
             handler.call1(args)
         })();
@@ -262,5 +284,25 @@ impl Dispatch for InlineDispatch {
 
     fn stopped(&self) {
         self.0.queue.stopped();
+    }
+}
+
+/// The 401 of a handler that takes `Annotated[Identity, Auth()]` called without an identity
+/// (a public route, or an optional layer): `covetpy.auth.AuthFailed`, rendered like any.
+fn anonymous(py: Python<'_>, auth: Option<&crate::auth::Auth>) -> PyErr {
+    let failure = crate::auth::Failure::new(
+        crate::metrics::AuthFailure::Missing,
+        "authentication required",
+    );
+    let challenge = auth
+        .and_then(|a| a.challenges(&failure, None).into_iter().next())
+        .unwrap_or_else(|| "Bearer".into());
+    match py
+        .import("covetpy.auth.errors")
+        .and_then(|m| m.getattr("AuthFailed"))
+        .and_then(|cls| cls.call1(("missing", &failure.description, challenge)))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
     }
 }

@@ -7,6 +7,7 @@
 //! [`Job`]: crate::pipeline::Job
 
 mod auth;
+mod auth_identity;
 mod awaitable;
 mod bench;
 mod call;
@@ -34,6 +35,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<request::Request>()?;
     m.add_class::<identity::PeerIdentity>()?;
+    m.add_class::<auth_identity::PyIdentity>()?;
     m.add_class::<request::BodyStream>()?;
     m.add_class::<multidict::Headers>()?;
     m.add_class::<multidict::QueryParams>()?;

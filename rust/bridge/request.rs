@@ -456,9 +456,11 @@ impl Request {
             .as_ref()
             .and_then(|a| a.identity.as_ref().map(|id| (a, id)))
         {
-            Some((a, id)) => {
-                super::auth::identity_to_py(py, &self.rt.identity_type, id, a.auth.roles())?
-            }
+            Some((a, id)) => Py::new(
+                py,
+                super::auth_identity::PyIdentity::new(id.clone(), a.auth.roles()),
+            )?
+            .into_any(),
             None => py.None(),
         };
         *cell = Some(value.clone_ref(py));
@@ -522,8 +524,11 @@ impl Request {
                 )))
             }
             crate::auth::Outcome::Verified(id) => {
-                let value =
-                    super::auth::identity_to_py(py, &self.rt.identity_type, &id, a.auth.roles())?;
+                let value = Py::new(
+                    py,
+                    super::auth_identity::PyIdentity::new(id, a.auth.roles()),
+                )?
+                .into_any();
                 *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
                 Ok(None)
             }

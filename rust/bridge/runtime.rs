@@ -32,8 +32,6 @@ pub struct Runtime {
     /// `auth_gate(request, route, handler, args)`: the coroutine that runs what Python still
     /// decides about authentication (`covetpy.auth.gate`), then the handler.
     pub auth_gate: PyObject,
-    /// `covetpy.auth.Identity`: `request.auth` of an identity Rust verified.
-    pub identity_type: PyObject,
     /// Whose forwarding headers `request.client`, `scheme`, `host` and `peer_identity` believe
     /// (`--trusted-proxies`, `--proxy-hops`; nobody by default).
     pub trust: TrustPolicy,
@@ -63,7 +61,6 @@ impl Runtime {
             cancel: get("cancel")?,
             is_disconnected: get("is_disconnected")?,
             auth_gate: get("auth_gate")?,
-            identity_type: get("identity_type")?,
             trust,
         })
     }

@@ -168,6 +168,7 @@ impl Server {
             for (kind, name) in plan {
                 args.push(match (kind.as_str(), name) {
                     ("request", _) => Arg::Request,
+                    ("auth", _) => Arg::Auth,
                     ("path", Some(name)) => match names.iter().position(|n| *n == name) {
                         Some(i) => Arg::Path(i),
                         None => {

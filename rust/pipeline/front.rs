@@ -131,12 +131,7 @@ fn authenticate(
     // A fixed response never reaches Python: what Python would decide is refused instead.
     let outcome = auth.check(head, route, started, true, !fixed);
     if log::enabled(log::Level::Info) {
-        auth.audit(
-            head,
-            &outcome,
-            mw.and_then(|m| m.request_id()),
-            &peer.to_string(),
-        );
+        auth.audit(head, &outcome, mw.and_then(|m| m.request_id()), peer);
     }
     match (outcome, found) {
         (Outcome::Refused(failure, by), _) => {

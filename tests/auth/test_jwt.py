@@ -367,3 +367,73 @@ def test_idp_helper_is_sane() -> None:
         provider.add_key("k1")
         assert isinstance(provider, IdP)
         assert provider.jwks()["keys"][0]["kid"] == "k1"
+
+
+def test_identity_parameters_on_every_path() -> None:
+    """`Annotated[Identity, Auth()]` is passed by Rust (the fast path), through a Python
+    middleware chain, beside other parameters, and optional with a default."""
+    layer = JWTAuth(key=SECRET, algorithms=["HS256"], audience="shop", optional=True)
+    app = App(middleware=[layer])
+
+    @app.get("/fast/{n:int}")
+    def fast(n: int, user: Annotated[Identity, Auth()]) -> list[Any]:
+        return [n, user.subject, user.scheme]
+
+    @app.get("/query")
+    def query(q: str, user: Annotated[Identity, Auth()]) -> list[Any]:
+        return [q, user.subject]
+
+    @app.get("/maybe")
+    def maybe(user: Identity | None = None) -> str:
+        return "anonymous" if user is None or user.subject is None else user.subject
+
+    chained = Router(middleware=[_passthrough])
+
+    @chained.get("/chained")
+    def chained_route(user: Annotated[Identity, Auth()]) -> str | None:
+        return user.subject
+
+    app.include_router(chained)
+    h = bearer(hs_token())
+    with TestClient(app) as client:
+        assert client.get("/fast/3", headers=h).json() == [3, "u1", "jwt"]
+        assert client.get("/query?q=x", headers=h).json() == ["x", "u1"]
+        assert client.get("/maybe", headers=h).text == "u1"
+        assert client.get("/chained", headers=h).text == "u1"
+        # Optional layer, no token: the identity parameters answer 401, the default None.
+        for path in ("/fast/3", "/query?q=x", "/chained"):
+            r = client.get(path)
+            assert r.status_code == 401, path
+            assert r.headers["www-authenticate"].startswith("Bearer")
+        assert client.get("/maybe").text == "anonymous"
+
+
+async def _passthrough(request: Any, call_next: Any) -> Any:
+    return await call_next(request)
+
+
+def test_a_token_naming_audiences_needs_one_of_ours() -> None:
+    # RFC 7519 §4.1.3: a service that is not named in `aud` must refuse the token, also when
+    # the layer names no audience; a token without `aud` passes such a layer.
+    app = make_app(JWTAuth(key=SECRET, algorithms=["HS256"]))
+    with TestClient(app) as client:
+        assert_refused(client.get("/me", headers=bearer(hs_token())), "audience")
+        assert client.get("/me", headers=bearer(hs_token(aud=None))).status_code == 200
+        assert client.get("/me", headers=bearer(hs_token(aud=None, iss=None))).status_code == 200
+
+
+def test_identity_objects() -> None:
+    a = Identity("session", "bob", scopes=["x", "y"], roles=["admin"], claims={"k": 1})
+    assert a.scopes == frozenset({"x", "y"}) and a.permissions == a.scopes
+    assert a.claims == {"k": 1}
+    assert a == Identity("session", "bob", scopes=["y", "x"], roles=["admin"])
+    assert a != Identity("session", "alice", scopes=["y", "x"], roles=["admin"])
+    assert "bob" in repr(a)
+    b = Identity("basic", "carl", permissions=["p"], claims=b'{"sub": "carl", "tenant": "t"}')
+    assert b.permissions == frozenset({"p"})
+    assert b.claims_as(Claims) == Claims(sub="carl", tenant="t")
+    with pytest.raises(TypeError):
+        Identity("basic", "x", scopes="one string")
+    import copy
+
+    assert copy.copy(a) == a

@@ -170,9 +170,15 @@ class AuthRuntime:
     # -- the gate -----------------------------------------------------------------------------
 
     async def gate(
-        self, request: Any, route: int, handler: Callable[..., Any], args: tuple[Any, ...]
+        self,
+        request: Any,
+        route: int,
+        handler: Callable[..., Any],
+        args: tuple[Any, ...],
+        slots: Sequence[int] = (),
     ) -> Any:
-        """Decides what Rust left to Python, then runs the handler."""
+        """Decides what Rust left to Python, then runs the handler; `slots` are the positions
+        of its `Annotated[Identity, Auth()]` arguments, filled in with `request.auth`."""
         pending = request.auth_pending
         try:
             if isinstance(pending, int):
@@ -187,6 +193,14 @@ class AuthRuntime:
         except AuthFailed as exc:
             self._refused(request, exc.reason, "python")
             raise
+        if slots:
+            identity = request.auth
+            if identity is None:
+                raise AuthFailed("missing", "authentication required", bearer_challenge())
+            filled = list(args)
+            for i in slots:
+                filled[i] = identity
+            args = tuple(filled)
         result = handler(*args)
         return await result if inspect.isawaitable(result) else result
 

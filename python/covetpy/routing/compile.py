@@ -218,6 +218,17 @@ def _direct(
 ) -> Callable[..., Any]:
     """`endpoint(request, *path_values)` calling `handler` with the arguments of its fast plan
     (the Request and path values in the handler's order)."""
+    if any(kind == "auth" for kind, _ in fast):
+        from covetpy.auth.requires import current_user
+
+        def pick(request: Request, values: tuple[Any, ...], kind: str, name: Any) -> Any:
+            if kind == "request":
+                return request
+            if kind == "auth":
+                return current_user(request)  # 401 without an identity
+            return values[path_names.index(str(name))]
+
+        return lambda request, *values: handler(*[pick(request, values, k, n) for k, n in fast])
     picks = [-1 if kind == "request" else path_names.index(str(name)) for kind, name in fast]
     if not picks:
         return lambda request, *values: handler()

@@ -87,6 +87,12 @@ class Route:
             spec = next((s for s in self.plan.params if s.name == p.name), None)
             if spec is None:
                 continue
+            if spec.location == "auth" and _identity_arg(spec):
+                # Rust passes the identity it verified (401 when there is none).
+                if p.kind is p.KEYWORD_ONLY or seen_default:
+                    return None
+                out.append(("auth", None))
+                continue
             if spec.location not in ("path", "request"):
                 return None
             if p.kind is p.KEYWORD_ONLY or seen_default:
@@ -95,6 +101,15 @@ class Route:
                 seen_default = True
             out.append(("request", None) if spec.location == "request" else ("path", p.name))
         return tuple(out)
+
+
+def _identity_arg(spec: Any) -> bool:
+    """A required parameter that takes the `Identity` itself (not claims decoded into a
+    type): Rust can pass it."""
+    from covetpy.auth.identity import Identity
+    from covetpy.params.markers import Required
+
+    return spec.default is Required and spec.annotation is Identity
 
 
 def return_annotation(handler: Callable[..., Any]) -> Any:
