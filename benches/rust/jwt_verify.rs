@@ -6,12 +6,17 @@
 //!   applies (algorithm allow-list, `iss`, `aud`, `exp` and `sub` required, 30 s leeway):
 //!   splitting, base64, the header, the signature, the claims;
 //! - `jwt_signature/<alg>`: `jsonwebtoken::crypto::verify`, the signature over the first two
-//!   parts and nothing else.
+//!   parts and nothing else;
+//! - `covetpy_verify/<alg>`: the server's own `auth::jwt::Jwt::verify` (the header, the
+//!   key, that signature check, the claims, the identity): what it adds to the signature.
 //!
 //! The keys in benches/rust/keys/ are throwaway ones made once with openssl for this bench
 //! (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`, `-algorithm EC
 //! -pkeyopt ec_paramgen_curve:P-256`); the tokens are signed at start-up.
 
+use std::time::{Duration, Instant};
+
+use _core::auth::jwt::{Jwt, JwtConfig, Verdict};
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{
     crypto, decode, encode, get_current_timestamp, Algorithm, DecodingKey, EncodingKey, Header,
@@ -101,6 +106,40 @@ fn verify(c: &mut Criterion) {
         );
         g.bench_function(format!("{:?}", case.alg), |b| {
             b.iter(|| crypto::verify(signature, message.as_bytes(), &case.key, case.alg))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("covetpy_verify");
+    let keys: [(&[u8], Algorithm); 3] = [
+        (HS256_SECRET, Algorithm::HS256),
+        (RS256_PUBLIC, Algorithm::RS256),
+        (ES256_PUBLIC, Algorithm::ES256),
+    ];
+    for (case, (key, alg)) in cases.iter().zip(keys) {
+        let jwt = Jwt::new(JwtConfig {
+            issuer: vec![ISSUER.into()],
+            audience: vec![AUDIENCE.into()],
+            algorithms: vec![format!("{alg:?}")],
+            key: Some(key.to_vec()),
+            jwks: None,
+            leeway: 30,
+            required_claims: vec!["exp".into(), "sub".into()],
+            header: "authorization".into(),
+            cookie: None,
+            websocket_protocol: None,
+            scopes_claim: "scope".into(),
+            roles_claim: "roles".into(),
+            jwks_cooldown: Duration::from_secs(30),
+            max_token_bytes: 8192,
+        })
+        .expect("layer");
+        let now = Instant::now();
+        assert!(matches!(
+            jwt.verify(case.token.as_bytes(), now, false),
+            Verdict::Valid(_)
+        ));
+        g.bench_function(format!("{:?}", case.alg), |b| {
+            b.iter(|| jwt.verify(case.token.as_bytes(), now, false))
         });
     }
     g.finish();

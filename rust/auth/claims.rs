@@ -22,10 +22,12 @@ pub struct Picked {
     pub nbf: Option<f64>,
     /// Issued at.
     pub iat: Option<f64>,
-    /// `iss`.
-    pub iss: Option<Box<str>>,
-    /// `aud`: one string or a list (RFC 7519 §4.1.3).
-    pub aud: Option<Vec<Box<str>>>,
+    /// `iss`, when present: whether it is one of the accepted issuers (compared while reading,
+    /// without a copy).
+    pub iss: Option<bool>,
+    /// `aud` (one string or a list, RFC 7519 §4.1.3), when present: whether it names one of
+    /// the accepted audiences.
+    pub aud: Option<bool>,
     /// The scopes: `scope` as a space-separated string (RFC 8693 §4.2), or the configured
     /// claim; `scp` (a list or a string) when that is absent.
     pub scopes: Vec<Box<str>>,
@@ -41,17 +43,35 @@ pub struct Pick<'a> {
     pub roles_claim: &'a str,
 }
 
+/// A [`Pick`] with the accepted issuers and audiences of one read.
+struct Reading<'a> {
+    pick: &'a Pick<'a>,
+    issuers: &'a [String],
+    audiences: &'a [String],
+}
+
 impl Pick<'_> {
-    /// Picks the claims out of `payload` (JSON); Err describes what is malformed.
-    pub fn read(&self, payload: &[u8]) -> Result<Picked, String> {
+    /// Picks the claims out of `payload` (JSON), comparing `iss` and `aud` with the accepted
+    /// ones; Err describes what is malformed.
+    pub fn read(
+        &self,
+        payload: &[u8],
+        issuers: &[String],
+        audiences: &[String],
+    ) -> Result<Picked, String> {
         let mut de = serde_json::Deserializer::from_slice(payload);
-        let picked = self.deserialize(&mut de).map_err(|e| e.to_string())?;
+        let reading = Reading {
+            pick: self,
+            issuers,
+            audiences,
+        };
+        let picked = (&reading).deserialize(&mut de).map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         Ok(picked)
     }
 }
 
-impl<'de> DeserializeSeed<'de> for &Pick<'_> {
+impl<'de> DeserializeSeed<'de> for &Reading<'_> {
     type Value = Picked;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Picked, D::Error> {
@@ -59,7 +79,7 @@ impl<'de> DeserializeSeed<'de> for &Pick<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for &Pick<'_> {
+impl<'de> Visitor<'de> for &Reading<'_> {
     type Value = Picked;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,10 +98,10 @@ impl<'de> Visitor<'de> for &Pick<'_> {
                 Ok(())
             };
             // The configured names first: they may be any claim's name.
-            if key == self.scopes_claim {
+            if key == self.pick.scopes_claim {
                 dup(&mut seen[0])?;
                 out.scopes = map.next_value::<Names>()?.0;
-            } else if key == self.roles_claim {
+            } else if key == self.pick.roles_claim {
                 dup(&mut seen[1])?;
                 out.roles = map.next_value::<Names>()?.0;
             } else {
@@ -104,11 +124,12 @@ impl<'de> Visitor<'de> for &Pick<'_> {
                     }
                     "iss" => {
                         dup(&mut seen[6])?;
-                        out.iss = Some(map.next_value::<String>()?.into_boxed_str());
+                        let iss = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                        out.iss = Some(self.issuers.iter().any(|i| *i == *iss));
                     }
                     "aud" => {
                         dup(&mut seen[7])?;
-                        out.aud = Some(map.next_value::<Audience>()?.0);
+                        out.aud = Some(map.next_value_seed(Audience(self.audiences))?);
                     }
                     "scp" => {
                         dup(&mut seen[8])?;
@@ -127,32 +148,35 @@ impl<'de> Visitor<'de> for &Pick<'_> {
     }
 }
 
-/// `aud`: one string (one audience, spaces and all) or a list of strings.
-struct Audience(Vec<Box<str>>);
+/// `aud`: one string (one audience, spaces and all) or a list of strings; reads whether it
+/// names one of the accepted audiences.
+struct Audience<'a>(&'a [String]);
 
-impl<'de> serde::Deserialize<'de> for Audience {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Audience, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Audience;
+impl<'de> DeserializeSeed<'de> for Audience<'_> {
+    type Value = bool;
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Audience, E> {
-                Ok(Audience(vec![s.into()]))
-            }
+impl<'de> Visitor<'de> for Audience<'_> {
+    type Value = bool;
 
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
-                let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s.into_boxed_str());
-                }
-                Ok(Audience(out))
-            }
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a list of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<bool, E> {
+        Ok(self.0.iter().any(|a| a == s))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(s) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+            found |= self.0.iter().any(|a| *a == *s);
         }
-        d.deserialize_any(V)
+        Ok(found)
     }
 }
 

@@ -14,7 +14,7 @@ pub struct Identity {
     pub roles: Vec<Box<str>>,
     /// The token's payload as the JSON the client sent (None for API keys): Python decodes
     /// it only when the handler reads the claims.
-    pub claims: Option<Box<[u8]>>,
+    pub claims: Option<Vec<u8>>,
 }
 
 impl Identity {

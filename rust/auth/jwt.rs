@@ -177,16 +177,11 @@ impl Jwt {
             Ok(h) => h,
             Err(f) => return Verdict::Invalid(f),
         };
-        let Ok(alg) = head.alg.parse::<Algorithm>() else {
-            return invalid(
-                AuthFailure::Algorithm,
-                format!("algorithm {:?} is not allowed", head.alg),
-            );
-        };
+        let alg = head.alg;
         if !self.algorithms.contains(&alg) {
             return invalid(
                 AuthFailure::Algorithm,
-                format!("algorithm {:?} is not allowed", head.alg),
+                format!("algorithm {alg:?} is not allowed"),
             );
         }
         let set = self.keys.current();
@@ -198,7 +193,11 @@ impl Jwt {
         };
         // The signed message is the token up to its second dot (RFC 7515 §5.2).
         let message = &token[..header.len() + 1 + payload.len()];
-        match jsonwebtoken::crypto::verify(sig, message.as_bytes(), &key.key, alg) {
+        let verified = match key.hmac_for(alg) {
+            Some(hmac) => verify_hmac(hmac, sig, message.as_bytes()),
+            None => jsonwebtoken::crypto::verify(sig, message.as_bytes(), &key.key, alg),
+        };
+        match verified {
             Ok(true) => {}
             Ok(false) => return invalid(AuthFailure::Signature, "the signature does not verify"),
             Err(e) => {
@@ -213,7 +212,7 @@ impl Jwt {
             scopes_claim: &self.config.scopes_claim,
             roles_claim: &self.config.roles_claim,
         };
-        let picked = match pick.read(&raw) {
+        let picked = match pick.read(&raw, &self.config.issuer, &self.config.audience) {
             Ok(p) => p,
             Err(e) => return invalid(AuthFailure::Claim, format!("malformed claims: {e}")),
         };
@@ -225,7 +224,7 @@ impl Jwt {
             subject: picked.sub,
             scopes: picked.scopes,
             roles: picked.roles,
-            claims: Some(raw.into_boxed_slice()),
+            claims: Some(raw),
         })
     }
 
@@ -265,24 +264,18 @@ impl Jwt {
                 "the token is issued in the future",
             ));
         }
-        // A configured issuer or audience must be named by the token: a token without `iss`
-        // must not pass a layer that trusts one issuer.
-        if !cfg.issuer.is_empty()
-            && !c
-                .iss
-                .as_deref()
-                .is_some_and(|i| cfg.issuer.iter().any(|e| e == i))
-        {
+        // A configured issuer must be named by the token: a token without `iss` must not pass
+        // a layer that trusts one issuer. (`claims.rs` compared the value while reading.)
+        if !cfg.issuer.is_empty() && c.iss != Some(true) {
             return Err(Failure::new(
                 AuthFailure::Issuer,
                 "the token's issuer is not accepted",
             ));
         }
         // RFC 7519 §4.1.3: a token naming audiences must name this service's.
-        let aud_ok = match (&c.aud, cfg.audience.is_empty()) {
-            (None, true) => true,
-            (None, false) => false,
-            (Some(aud), _) => aud.iter().any(|a| cfg.audience.iter().any(|e| e == &**a)),
+        let aud_ok = match c.aud {
+            None => cfg.audience.is_empty(),
+            Some(named_ours) => named_ours,
         };
         if !aud_ok {
             return Err(Failure::new(
@@ -300,8 +293,22 @@ fn invalid(reason: AuthFailure, text: impl Into<String>) -> Verdict {
 
 /// The JOSE header fields read before verifying (RFC 7515 §4.1).
 struct Header {
-    alg: String,
+    alg: Algorithm,
     kid: Option<String>,
+}
+
+/// An HMAC signature (base64url, at most 64 bytes decoded) against a precomputed key, in
+/// constant time (`hmac::verify`).
+fn verify_hmac(
+    key: &aws_lc_rs::hmac::Key,
+    sig: &str,
+    message: &[u8],
+) -> jsonwebtoken::errors::Result<bool> {
+    let mut buf = [0u8; 64];
+    let Ok(n) = URL_SAFE_NO_PAD.decode_slice(sig, &mut buf) else {
+        return Ok(false);
+    };
+    Ok(aws_lc_rs::hmac::verify(key, message, &buf[..n]).is_ok())
 }
 
 /// Reads the header. Duplicate fields are refused (serde's derive refuses a field seen
@@ -310,26 +317,32 @@ struct Header {
 /// §4.1.11 requires refusing a token whose critical extensions are not understood).
 fn read_header(b64: &str) -> Result<Header, Failure> {
     #[derive(serde::Deserialize)]
-    struct Raw {
-        alg: String,
+    struct Raw<'a> {
+        #[serde(borrow)]
+        alg: std::borrow::Cow<'a, str>,
         kid: Option<String>,
         #[allow(dead_code)]
         typ: Option<serde::de::IgnoredAny>,
         crit: Option<serde::de::IgnoredAny>,
     }
     let malformed = |what: String| Failure::new(AuthFailure::Malformed, what);
-    let json = URL_SAFE_NO_PAD
-        .decode(b64)
-        .map_err(|_| malformed("the token header is not base64url".into()))?;
-    let raw: Raw = serde_json::from_slice(&json)
+    // A header is 20-200 bytes: decoded on the stack.
+    let mut buf = [0u8; 512];
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(b64, &mut buf)
+        .map_err(|_| malformed("the token header is not base64url (or too long)".into()))?;
+    let raw: Raw<'_> = serde_json::from_slice(&buf[..n])
         .map_err(|e| malformed(format!("malformed token header: {e}")))?;
     if raw.crit.is_some() {
         return Err(malformed("the token header has critical extensions".into()));
     }
-    Ok(Header {
-        alg: raw.alg,
-        kid: raw.kid,
-    })
+    let alg = raw.alg.parse::<Algorithm>().map_err(|_| {
+        Failure::new(
+            AuthFailure::Algorithm,
+            format!("algorithm {:?} is not allowed", &*raw.alg),
+        )
+    })?;
+    Ok(Header { alg, kid: raw.kid })
 }
 
 /// The reason and the client's description of a verification error of the crate.

@@ -109,9 +109,7 @@ impl PyIdentity {
             Vec::new()
         };
         let (raw, given_claims) = match claims {
-            Some(c) if c.is_instance_of::<PyBytes>() => {
-                (Some(c.extract::<Vec<u8>>()?.into_boxed_slice()), None)
-            }
+            Some(c) if c.is_instance_of::<PyBytes>() => (Some(c.extract::<Vec<u8>>()?), None),
             // A copy, as a dict: the caller's mapping may change afterwards.
             Some(c) if !c.is_none() => {
                 let d = c.py().get_type::<PyDict>().call1((c,))?;
