@@ -8,6 +8,7 @@ use crate::io::Peer;
 use crate::log;
 use crate::metrics::ShedReason;
 use crate::pipeline::answers::probe;
+use crate::pipeline::dispatch::RouteKind;
 use crate::pipeline::exchange::Exchange;
 use crate::pipeline::record::Sample;
 use crate::pipeline::route::{route, Found, Routed};
@@ -128,8 +129,10 @@ fn authenticate(
         Found::Routed(r) => (r.route, false),
         Found::Fixed(id, _) => (*id, true),
     };
-    // A fixed response never reaches Python: what Python would decide is refused instead.
-    let outcome = auth.check(head, route, started, true, !fixed);
+    // A fixed response never reaches Python, and a mount's requests go straight to the
+    // hosted app: what Python would decide there is refused instead (fail closed).
+    let python_ok = !fixed && ctx.dispatch.kind(route) != RouteKind::Mount;
+    let outcome = auth.check(head, route, started, true, python_ok);
     if log::enabled(log::Level::Info) {
         auth.audit(head, &outcome, mw.and_then(|m| m.request_id()), peer);
     }

@@ -229,3 +229,20 @@ def test_basic_identity_meets_route_requirements() -> None:
         assert client.get("/admin", headers=basic("alice", "wonder land")).text == "ok"
         r = client.get("/admin", headers=basic("zoë", "pässwörd:with:colons"))
         assert r.status_code == 403 and "admin" in r.json()["detail"]
+
+
+def test_a_mount_behind_a_python_layer_fails_closed() -> None:
+    """The Python gate does not run for mounted apps: a layer that only Python can verify
+    must not let anonymous requests through to them."""
+    from covetpy import App
+    from covetpy.auth import BasicAuth
+    from covetpy.testing import TestClient
+
+    async def hosted(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hosted"})
+
+    app = App(middleware=[BasicAuth(verify=lambda user, password: user == "u")])
+    app.mount("/legacy", hosted, interface="asgi")
+    with TestClient(app) as client:
+        assert client.get("/legacy/x").status_code == 401
