@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds="${FUZZ_SECONDS:-60}"
-targets=(h1_head h1_body router mesh_headers ws_reader h2_frames)
+targets=(h1_head h1_body router mesh_headers ws_reader h2_frames auth_token)
 fuzz_dir=rust/fuzz
 scratch="$fuzz_dir/run"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -36,6 +36,7 @@ for t in "${targets[@]}"; do
     dict="$fuzz_dir/dict/h1.dict"
     [[ $t == router ]] && dict="$fuzz_dir/dict/router.dict"
     [[ $t == ws_reader ]] && dict="$fuzz_dir/dict/ws.dict"
+    [[ $t == auth_token ]] && dict="$fuzz_dir/dict/jwt.dict"
     start=$(date +%s)
     # -timeout: an input that takes over 10 s is a hang, reported like a crash.
     if nice -n 10 cargo fuzz run "${flags[@]}" "$t" "$work" -- \
