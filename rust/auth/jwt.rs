@@ -98,6 +98,26 @@ impl Jwt {
         {
             return Err("HS* algorithms cannot be mixed with public-key ones".into());
         }
+        // RFC 7518 §3.2: an HMAC key at least as long as the hash output (32, 48, 64 bytes).
+        let hmac_min = algorithms
+            .iter()
+            .map(|a| match a {
+                Algorithm::HS256 => 32,
+                Algorithm::HS384 => 48,
+                Algorithm::HS512 => 64,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        if let (Some(key), true) = (&config.key, hmac_min > 0) {
+            if key.len() < hmac_min {
+                return Err(format!(
+                    "the HMAC secret is {} bytes; the algorithms allowed need at least \
+                     {hmac_min} (RFC 7518 §3.2)",
+                    key.len()
+                ));
+            }
+        }
         let set = match (&config.key, &config.jwks) {
             (Some(key), None) => KeySet::from_static(key, family)?,
             (None, Some(jwks)) => KeySet::from_jwks(jwks)?,

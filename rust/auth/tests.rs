@@ -455,3 +455,15 @@ fn the_gate_refuses_missing_credentials_unless_public_or_optional() {
         Outcome::Refused(..)
     ));
 }
+
+#[test]
+fn hmac_secrets_must_be_as_long_as_the_hash() {
+    let mut cfg = config(&["HS512"]);
+    cfg.key = Some(vec![b'k'; 48]);
+    let err = Jwt::new(cfg.clone())
+        .err()
+        .expect("a 48-byte secret for HS512");
+    assert!(err.contains("64"), "{err}");
+    cfg.key = Some(vec![b'k'; 64]);
+    assert!(Jwt::new(cfg).is_ok());
+}

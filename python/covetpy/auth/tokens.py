@@ -40,8 +40,9 @@ class TokenIssuer:
         ttl: float = 900.0,
     ) -> None:
         self._key = key.encode() if isinstance(key, str) else bytes(key)
-        if algorithm.startswith("HS") and len(self._key) < 32:
-            raise ValueError("an HMAC secret needs at least 32 bytes (RFC 7518 §3.2)")
+        need = {"HS256": 32, "HS384": 48, "HS512": 64}.get(algorithm, 0)
+        if len(self._key) < need:
+            raise ValueError(f"an {algorithm} secret needs at least {need} bytes (RFC 7518 §3.2)")
         self.algorithm = algorithm
         self.kid = kid
         self.issuer = issuer

@@ -27,7 +27,7 @@ fn layer() -> Jwt {
     Jwt::new(JwtConfig {
         issuer: vec!["https://id.example".into()],
         audience: vec!["shop".into()],
-        algorithms: vec!["HS256".into(), "HS384".into()],
+        algorithms: vec!["HS256".into()],
         key: Some(SECRET.to_vec()),
         jwks: None,
         leeway: 30,
@@ -68,11 +68,7 @@ fuzz_target!(|data: &[u8]| {
             let (message, sig) = token.rsplit_once('.').expect("three parts");
             let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url signature");
             let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
-            let key384 = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA384, SECRET);
-            assert!(
-                aws_lc_rs::hmac::verify(&key, message.as_bytes(), &sig).is_ok()
-                    || aws_lc_rs::hmac::verify(&key384, message.as_bytes(), &sig).is_ok()
-            );
+            assert!(aws_lc_rs::hmac::verify(&key, message.as_bytes(), &sig).is_ok());
         }
         let mut parts = data.split(|&b| b == b'.');
         if let (Some(_), Some(payload)) = (parts.next(), parts.next()) {
