@@ -77,7 +77,11 @@ def test_no_polling_while_a_handler_streams_its_body(start_server: StartServer) 
         r = c.get("/drip")
         used, took = _cpu_seconds(pids) - before, time.monotonic() - started
     assert r.text == "".join(f"{i}\n" for i in range(300))
-    assert used < 0.5 * took, f"{used:.2f} s of CPU over a {took:.2f} s stream"
+    # A thread polling through the stream would burn a whole CPU for it (used >= took, the
+    # producer's CPU on top); streaming itself costs 0.2-0.7 of the time on a loaded machine
+    # (0.23 s over 0.36 s with the other core busy, io_uring driver: the former bound of 0.5
+    # failed there), so the bound sits between the two.
+    assert used < 0.9 * took, f"{used:.2f} s of CPU over a {took:.2f} s stream"
     assert server.stop() == 0
 
 
