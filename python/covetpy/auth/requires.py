@@ -89,7 +89,9 @@ class Requires:
         identity: Identity | None = request.auth
         if identity is None:
             raise AuthFailed("missing", "authentication required", bearer_challenge())
-        gap = self.missing(identity, getattr(request.state, "role_permissions", None))
+        # `identity.permissions` already holds what its roles grant (Rust adds the app's
+        # table when it makes the identity).
+        gap = self.missing(identity)
         if gap is not None:
             raise InsufficientScope(gap[1], gap[0])
         return identity

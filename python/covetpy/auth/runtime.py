@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import time
@@ -18,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from covetpy.auth.errors import AuthFailed, bearer_challenge
-from covetpy.auth.identity import Identity
 from covetpy.auth.jwks import JwksSource, discover_jwks_uri
 from covetpy.auth.layers import OIDC, APIKeyAuth, AuthLayer, JWTAuth
 from covetpy.auth.requires import Requires
@@ -62,10 +62,12 @@ class AuthRuntime:
     def add(self, layer: AuthLayer) -> None:
         """Adds a layer (in declaration order)."""
         self.layers.append(layer)
+        self.__dict__.pop("python_schemes", None)
 
-    @property
+    @functools.cached_property
     def python_schemes(self) -> list[Any]:
-        """The layers verified in Python, in order, as PythonSchemes."""
+        """The layers verified in Python, in order, as PythonSchemes (made once: the gate
+        reads them per request it runs for)."""
         out: list[Any] = []
         for layer in self.layers:
             if isinstance(layer, APIKeyAuth) and layer.in_python:
@@ -248,17 +250,3 @@ class AuthRuntime:
             scheme,
             request.request_id,
         )
-
-
-def identity_of(value: Any, scheme: str) -> Identity | None:
-    """An `Identity` from what a Python verifier returned: an Identity, a subject string,
-    or None/False (no identity)."""
-    if value is None or value is False:
-        return None
-    if isinstance(value, Identity):
-        return value
-    if isinstance(value, str):
-        return Identity(scheme, value)
-    raise TypeError(
-        f"a verifier must return an Identity, a str or None, not {type(value).__name__}"
-    )
