@@ -5,17 +5,16 @@ three replicas, 10,000 tasks through two workers, a broker restart, poison messa
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 import redis as redis_client
@@ -23,7 +22,7 @@ import redis as redis_client
 from covetpy.events.testing import LocalServer, redis_server
 from covetpy.tasks import Tasks
 from covetpy.tasks.message import Message, encode
-from tests.tasks.harness import ROOT, Proc, TaskLog, worker
+from tests.tasks.harness import ROOT, TaskLog, worker
 
 # These start workers and a broker, never the HTTP server: its IO driver changes nothing in
 # them, so `make py-test`'s second run (COVETPY_IO=uring) skips them (a minute saved).
@@ -96,7 +95,7 @@ def test_periodic_runs_once_per_tick_with_three_replicas(env: dict[str, str]) ->
     # Consecutive: no tick is lost while the replicas run (on a loaded machine a scheduler may
     # wake late, but another replica's enqueue of the same tick stands in for it).
     ms = sorted(int(t) for t in ticks)
-    steps = {b - a for a, b in zip(ms, ms[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(ms)}
     assert steps == {250}, sorted(steps)
 
 
@@ -110,7 +109,10 @@ def test_ten_thousand_tasks_through_two_workers(env: dict[str, str]) -> None:
         async def enqueue() -> None:
             for start in range(0, 10_000, 500):
                 await asyncio.gather(
-                    *(tasks.enqueue(apps.record, (n,), {"pad": "x" * 100}) for n in range(start, start + 500))
+                    *(
+                        tasks.enqueue(apps.record, (n,), {"pad": "x" * 100})
+                        for n in range(start, start + 500)
+                    )
                 )
             await tasks.close()
 

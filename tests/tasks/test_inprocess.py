@@ -126,7 +126,9 @@ def test_retries_then_success_and_then_a_dead_letter(broker_url: str) -> None:
             assert await (await flaky.enqueue(2)).result(timeout=10) == 3  # 2 failures, 2 retries
             seen["attempts"] = 0
             h = await flaky.enqueue(5)
-            with pytest.raises(TaskFailed, match=r"failed 3 time\(s\); last: RuntimeError\('boom 3'\)"):
+            with pytest.raises(
+                TaskFailed, match=r"failed 3 time\(s\); last: RuntimeError\('boom 3'\)"
+            ):
                 await h.result(timeout=10)
             dead = await app.tasks.broker.dead_letters("default", 10)
             assert [d.id for d in dead] == [h.id]
@@ -144,7 +146,9 @@ def test_non_retryable_and_timeout_are_dead_letters_with_reasons(broker_url: str
         await app.tasks.start(["default"], concurrency=2)
         try:
             h = await app.tasks.registry["rejects"].enqueue()
-            with pytest.raises(TaskFailed, match="rejected: NonRetryable\\('the order does not exist'\\)"):
+            with pytest.raises(
+                TaskFailed, match="rejected: NonRetryable\\('the order does not exist'\\)"
+            ):
                 await h.result(timeout=10)
             h = await app.tasks.registry["sleepy"].enqueue()
             with pytest.raises(TaskFailed, match=r"timed out after 0.05s"):
@@ -242,7 +246,9 @@ def test_request_id_and_run_reach_the_task(broker_url: str) -> None:
     run(go())
 
 
-def test_drain_gives_back_what_did_not_finish(broker_url: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_drain_gives_back_what_did_not_finish(
+    broker_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     app = App(tasks=broker_url)
     started = asyncio.Event()
     runs: list[int] = []

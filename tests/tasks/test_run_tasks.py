@@ -23,12 +23,38 @@ def test_covetpy_run_with_tasks_consumes_and_carries_the_request_id(
     log = TaskLog(Path(env["TASKS_LOG"]))
     port = free_port()
     server = Proc(
-        ["run", "tests.tasks.apps:app", "--port", str(port), "--tasks", "--task-queues", "work"], env
+        [
+            "run",
+            "tests.tasks.apps:app",
+            "--port",
+            str(port),
+            "--tasks",
+            "--task-queues",
+            "work",
+            "--metrics",
+        ],
+        env,
     )
     try:
         server.wait_for("tasks: consuming work")
-        r = httpx.post(f"http://127.0.0.1:{port}/orders/9", headers={"x-request-id": "req-9"}, timeout=10)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/orders/9", headers={"x-request-id": "req-9"}, timeout=10
+        )
         assert r.json() == {"queued": 9}
         log.wait(lambda: log.values("requestid")["req-9"] == 1, what="the task's request id")
+        # Counted where /metrics sums the workers' Python metrics.
+        task = 'task="tests.tasks.apps.traced"'
+        log.wait(
+            lambda: f"covetpy_tasks_succeeded_total{{{task}}} 1.0" in _scrape(port),
+            what="the task's metrics",
+        )
+        metrics = _scrape(port)
+        assert f"covetpy_tasks_enqueued_total{{{task}}} 1.0" in metrics
+        assert f"covetpy_tasks_started_total{{{task}}} 1.0" in metrics
+        assert f"covetpy_task_start_latency_seconds_count{{{task}}} 1.0" in metrics
     finally:
         assert server.stop() == 0
+
+
+def _scrape(port: int) -> str:
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text

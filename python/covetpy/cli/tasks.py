@@ -87,12 +87,12 @@ async def _run(tasks: Any, args: argparse.Namespace) -> int:
             ]  # fmt: skip
             periodic = [
                 {"task": p.task.name, "schedule": getattr(p.schedule, "expression", None)
-                 or f"every {p.schedule.seconds:g}s"} for p in tasks.periodics  # type: ignore[union-attr]
+                 or f"every {p.schedule.seconds:g}s"} for p in tasks.periodics
             ]  # fmt: skip
             if args.json:
                 print(json.dumps({
                     "broker": _redact(tasks.url),
-                    "queues": [msgspec.structs.asdict(s) if hasattr(s, "__struct_fields__") else vars_of(s) for s in stats],
+                    "queues": [vars_of(s) for s in stats],
                     "tasks": registered, "periodic": periodic, "dead_letters": dead,
                 }, indent=2))  # fmt: skip
                 return 0

@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--queues", default="", help="comma-separated queues to consume (default: every queue "
         "a registered task uses)",
     )  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=32, help="task runs at once (default: 32)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="task runs at once (default: 32)"
+    )
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0,
         help="seconds running tasks get to finish on SIGTERM before they go back to the broker "

@@ -98,7 +98,13 @@ def parse(expression: str) -> Cron:
     if len(parts) == 5:
         parts = ["0", *parts]
     if len(parts) != 6:
-        raise ValueError(f"cron {expression!r}: 5 fields (or 6 with seconds first), not {len(parts)}")
-    sets = [_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
-    weekday = frozenset(d % 7 for d in sets[5])
-    return Cron(expression, *sets[:5], weekday, parts[3] == "*", parts[5] == "*")
+        raise ValueError(
+            f"cron {expression!r}: 5 fields (or 6 with seconds first), not {len(parts)}"
+        )
+    sec, minute, hour, day, month, dow = (
+        _field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)
+    )
+    weekday = frozenset(d % 7 for d in dow)
+    return Cron(
+        expression, sec, minute, hour, day, month, weekday, parts[3] == "*", parts[5] == "*"
+    )

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from covetpy.events import context
@@ -74,7 +74,12 @@ def broker_for(url: str) -> Broker:
 class Tasks:
     """An app's tasks and the broker they travel through."""
 
-    def __init__(self, url: str | Broker = "memory://", *, executor: Callable[[], ThreadPoolExecutor] | None = None) -> None:
+    def __init__(
+        self,
+        url: str | Broker = "memory://",
+        *,
+        executor: Callable[[], ThreadPoolExecutor] | None = None,
+    ) -> None:
         self.broker: Broker = broker_for(url) if isinstance(url, str) else url
         self.registry: dict[str, Task[Any, Any]] = {}
         self.periodics: list[Periodic] = []
@@ -96,23 +101,6 @@ class Tasks:
 
     # -- declaring ------------------------------------------------------------------------
 
-    @overload
-    def task(self, fn: F, /) -> Task[Any, Any]: ...
-
-    @overload
-    def task(
-        self,
-        *,
-        name: str | None = ...,
-        queue: str = ...,
-        retries: int = ...,
-        backoff: str | Backoff | float = ...,
-        timeout: float | None = ...,
-        priority: int = ...,
-        result_ttl: float | None = ...,
-        key_ttl: float = ...,
-    ) -> Callable[[F], Task[Any, Any]]: ...
-
     def task(
         self,
         fn: F | None = None,
@@ -126,7 +114,7 @@ class Tasks:
         priority: int = 0,
         result_ttl: float | None = None,
         key_ttl: float = 86400.0,
-    ) -> Task[Any, Any] | Callable[[F], Task[Any, Any]]:
+    ) -> Any:
         """Registers a task. `retries` failed runs are retried after `backoff`; a run past
         `timeout` seconds is cancelled and counts as failed; `result_ttl` seconds of results
         (default: an hour, none for a function annotated `-> None`); `key_ttl` seconds an
@@ -146,7 +134,11 @@ class Tasks:
                 raise ConfigError(f"task {task_name} is registered twice")
             task: Task[Any, Any] = Task(self, f, task_name, TaskOptions(
                 queue, retries, policy, timeout, priority, 0.0, key_ttl))  # fmt: skip
-            ttl = result_ttl if result_ttl is not None else (0.0 if task.arguments.returns_none else 3600.0)
+            ttl = (
+                result_ttl
+                if result_ttl is not None
+                else (0.0 if task.arguments.returns_none else 3600.0)
+            )
             task.options = TaskOptions(queue, retries, policy, timeout, priority, ttl, key_ttl)
             self.registry[task_name] = task
             return task
@@ -173,8 +165,19 @@ class Tasks:
             raise ValueError(f"periodic: every must be more than 0 seconds, got {every}")
         schedule: Cron | Every = parse(cron) if cron is not None else Every(float(every or 0))
 
+        first = schedule.next(time.time())
+        # A tick's key outlives the clock skew between replicas and a late scheduler.
+        key_ttl = max(2 * (schedule.next(first) - first), 60.0)
+
         def register(f: F) -> Task[Any, Any]:
-            task = self.task(name=name, queue=queue, retries=retries, timeout=timeout, result_ttl=0)(f)
+            task: Task[Any, Any] = self.task(
+                name=name,
+                queue=queue,
+                retries=retries,
+                timeout=timeout,
+                result_ttl=0,
+                key_ttl=key_ttl,
+            )(f)
             if task.arguments.type.__struct_fields__ and any(
                 p.default is p.empty for p in task.arguments.signature.parameters.values()
             ):
@@ -279,7 +282,11 @@ class Tasks:
         return list(dict.fromkeys(t.options.queue for t in self.registry.values()))
 
     async def start(
-        self, queues: Sequence[str] | None = None, *, concurrency: int = 32, visibility: float | None = None
+        self,
+        queues: Sequence[str] | None = None,
+        *,
+        concurrency: int = 32,
+        visibility: float | None = None,
     ) -> None:
         """Starts consuming `queues` (default: every queue of a registered task) with at most
         `concurrency` runs at once, and the periodic scheduler for the periodic tasks whose
@@ -297,7 +304,10 @@ class Tasks:
         self.worker = Worker(self, names, concurrency)
         await self.worker.start()
         logger.info(
-            "tasks: consuming %s on %s, %d at once", ", ".join(names), _redacted(self.url), concurrency
+            "tasks: consuming %s on %s, %d at once",
+            ", ".join(names),
+            _redacted(self.url),
+            concurrency,
         )
 
     async def drain(self, grace: float = 30.0) -> None:

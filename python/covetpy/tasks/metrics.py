@@ -28,11 +28,17 @@ def _metrics() -> dict[str, Any] | None:
     _m = {
         "enqueued": Counter("covetpy_tasks_enqueued_total", "Task runs enqueued.", ["task"]),
         "started": Counter("covetpy_tasks_started_total", "Task runs started.", ["task"]),
-        "succeeded": Counter("covetpy_tasks_succeeded_total", "Task runs that succeeded.", ["task"]),
-        "failed": Counter("covetpy_tasks_failed_total", "Task runs that raised or timed out.", ["task"]),
+        "succeeded": Counter(
+            "covetpy_tasks_succeeded_total", "Task runs that succeeded.", ["task"]
+        ),
+        "failed": Counter(
+            "covetpy_tasks_failed_total", "Task runs that raised or timed out.", ["task"]
+        ),
         "retried": Counter("covetpy_tasks_retried_total", "Failed runs enqueued again.", ["task"]),
         "dead": Counter(
-            "covetpy_tasks_dead_lettered_total", "Runs kept as dead letters, by reason.", ["task", "reason"]
+            "covetpy_tasks_dead_lettered_total",
+            "Runs kept as dead letters, by reason.",
+            ["task", "reason"],
         ),
         "latency": Histogram(
             "covetpy_task_start_latency_seconds",

@@ -75,7 +75,7 @@ class Task(Generic[P, R]):
         self.arguments = Arguments(fn, name)
         self.is_async = asyncio.iscoroutinefunction(fn)
         self._tasks = tasks
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)

@@ -180,7 +180,9 @@ class Worker:
             metrics.finished(task.name, True, time.perf_counter() - started)
             result = None
             if task.options.result_ttl > 0:
-                result = _encoder.encode(Outcome(ok=True, value=msgspec.Raw(_result_encoder.encode(value))))
+                result = _encoder.encode(
+                    Outcome(ok=True, value=msgspec.Raw(_result_encoder.encode(value)))
+                )
             await self.broker.finish(item, result, msg.id, task.options.result_ttl)
         finally:
             running.reset(tokens[3])
@@ -209,7 +211,11 @@ class Worker:
     async def _failed(
         self, item: Received, msg: Message, task: Task[Any, Any], attempt: int, exc: Exception
     ) -> None:
-        what = f"timed out after {task.options.timeout}s" if isinstance(exc, TimeoutError) else repr(exc)
+        what = (
+            f"timed out after {task.options.timeout}s"
+            if isinstance(exc, TimeoutError)
+            else repr(exc)
+        )
         limit = task.options.retries + 1
         if attempt < limit:
             delay = task.options.backoff.delay(attempt)
@@ -274,7 +280,9 @@ class Worker:
             after = tick
             late = time.time() - tick
             if late > min(period, 60.0):
-                logger.warning("periodic %s: tick %.3f skipped, %.1fs late", p.task.name, tick, late)
+                logger.warning(
+                    "periodic %s: tick %.3f skipped, %.1fs late", p.task.name, tick, late
+                )
                 continue
             try:
                 await p.task.enqueue(_key=f"periodic:{p.task.name}:{round(tick * 1000)}")
@@ -304,7 +312,9 @@ class Worker:
             await asyncio.gather(*left, return_exceptions=True)
             back = [item for t, item in left.items() if t.cancelled()]
             if back:
-                logger.warning("tasks: %d run(s) unfinished at the drain deadline; given back", len(back))
+                logger.warning(
+                    "tasks: %d run(s) unfinished at the drain deadline; given back", len(back)
+                )
                 try:
                     await self.broker.release(back)
                 except Exception as exc:

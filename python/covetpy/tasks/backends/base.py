@@ -88,7 +88,9 @@ class Broker(Protocol):
     async def fetch(self, queues: list[str], count: int, wait: float) -> list[Received]:
         """Up to `count` messages, highest priority first, waiting up to `wait` seconds."""
 
-    async def finish(self, item: Received, result: bytes | None, result_id: str, ttl: float) -> None:
+    async def finish(
+        self, item: Received, result: bytes | None, result_id: str, ttl: float
+    ) -> None:
         """Acknowledges `item` and, when `result` is given, stores it for `ttl` seconds."""
 
     async def requeue(self, item: Received, data: bytes, due: float) -> None:

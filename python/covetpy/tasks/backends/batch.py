@@ -24,7 +24,10 @@ class Batcher(Generic[A, R]):
     exception for an item, which is raised to that caller only."""
 
     def __init__(
-        self, send: Callable[[list[A]], Awaitable[list[R | Exception]]], depth: int = 2, limit: int = 1000
+        self,
+        send: Callable[[list[A]], Awaitable[list[R | Exception]]],
+        depth: int = 2,
+        limit: int = 1000,
     ) -> None:
         self._send = send
         self._depth = depth
@@ -62,7 +65,9 @@ class Batcher(Generic[A, R]):
         except BaseException as exc:
             for w in waiters:
                 if not w.done():
-                    w.set_exception(exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
+                    w.set_exception(
+                        exc if isinstance(exc, Exception) else ConnectionError(repr(exc))
+                    )
             if not isinstance(exc, Exception):
                 raise
         else:

@@ -60,7 +60,9 @@ class MemoryBroker:
                 return Enqueued(seen[0], duplicate=True)
             self._keys[out.key] = (out.id, now + out.key_ttl)
         if out.due > now:
-            heapq.heappush(self._delayed, (out.due, next(self._seq), out.queue, out.id, out.priority, out.data))
+            heapq.heappush(
+                self._delayed, (out.due, next(self._seq), out.queue, out.id, out.priority, out.data)
+            )
         else:
             self._put(out.queue, out.priority, out.id, out.data)
         return Enqueued(out.id, ref=out.id)
@@ -93,7 +95,9 @@ class MemoryBroker:
     def _ack(self, item: Received) -> None:
         self._running[item.queue] = self._running.get(item.queue, 1) - 1
 
-    async def finish(self, item: Received, result: bytes | None, result_id: str, ttl: float) -> None:
+    async def finish(
+        self, item: Received, result: bytes | None, result_id: str, ttl: float
+    ) -> None:
         self._ack(item)
         if result is not None:
             await self.store(result_id, result, ttl)
@@ -103,13 +107,17 @@ class MemoryBroker:
 
     async def requeue(self, item: Received, data: bytes, due: float) -> None:
         self._ack(item)
-        heapq.heappush(self._delayed, (due, next(self._seq), item.queue, str(item.ref), item.priority, data))
+        heapq.heappush(
+            self._delayed, (due, next(self._seq), item.queue, str(item.ref), item.priority, data)
+        )
         self._wake()
 
     async def release(self, items: list[Received]) -> None:
         for item in items:
             self._ack(item)
-            self._ready.setdefault((item.queue, item.priority), deque()).appendleft((str(item.ref), item.data))
+            self._ready.setdefault((item.queue, item.priority), deque()).appendleft(
+                (str(item.ref), item.data)
+            )
         self._wake()
 
     async def dead(self, item: Received | None, data: bytes, queue: str, reason: str) -> None:
@@ -157,7 +165,9 @@ class MemoryBroker:
         return False
 
     async def stats(self, queues: list[str] | None) -> list[QueueStats]:
-        names = queues or sorted({q for q, _ in self._ready} | set(self._dead) | {d[2] for d in self._delayed})
+        names = queues or sorted(
+            {q for q, _ in self._ready} | set(self._dead) | {d[2] for d in self._delayed}
+        )
         return [
             QueueStats(
                 q,

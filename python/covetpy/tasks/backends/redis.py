@@ -36,7 +36,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from covetpy.exceptions import ConfigError, require
 from covetpy.tasks.backends import redis_scripts as lua
-from covetpy.tasks.backends.batch import Batcher
 from covetpy.tasks.backends.base import (
     PRIORITIES,
     DeadLetter,
@@ -45,6 +44,7 @@ from covetpy.tasks.backends.base import (
     QueueStats,
     Received,
 )
+from covetpy.tasks.backends.batch import Batcher
 from covetpy.tasks.message import decode
 
 __all__ = ["RedisBroker"]
@@ -61,7 +61,7 @@ class RedisBroker:
     """A task broker on one Redis server."""
 
     def __init__(self, url: str) -> None:
-        require("tasks on Redis", "events", "redis")
+        require("tasks on Redis", "tasks", "redis")
         import redis.asyncio as aioredis
 
         self.url = url
@@ -79,7 +79,16 @@ class RedisBroker:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self._scripts = {
             name: self._r.register_script(getattr(lua, name))
-            for name in ("ENQUEUE", "FETCH", "REQUEUE", "RELEASE", "DEAD", "PROMOTE", "CANCEL", "KEEP_ALIVE")
+            for name in (
+                "ENQUEUE",
+                "FETCH",
+                "REQUEUE",
+                "RELEASE",
+                "DEAD",
+                "PROMOTE",
+                "CANCEL",
+                "KEEP_ALIVE",
+            )
         }
         self._enqueue: Batcher[Outgoing, Enqueued] = Batcher(self._enqueue_batch)
         self._finish: Batcher[Any, None] = Batcher(self._finish_batch)
@@ -106,7 +115,9 @@ class RedisBroker:
         one that holds entries would lose them: those are left for XAUTOCLAIM)."""
         for key in self._prepared:
             try:
-                mine = await self._r.xpending_range(key, GROUP, "-", "+", 1, consumername=self.consumer)
+                mine = await self._r.xpending_range(
+                    key, GROUP, "-", "+", 1, consumername=self.consumer
+                )
                 if not mine:
                     await self._r.xgroup_delconsumer(key, GROUP, self.consumer)
             except Exception:  # closing: a broker that went away keeps a stale name, no harm
@@ -127,7 +138,12 @@ class RedisBroker:
             else:
                 key_ttl = max(1, int(o.key_ttl * 1000)) if o.key is not None else 0
                 await script(
-                    keys=[stream, f"{self.prefix}:key:{o.key}" if o.key else stream, self._delayed, self._delayed_m],
+                    keys=[
+                        stream,
+                        f"{self.prefix}:key:{o.key}" if o.key else stream,
+                        self._delayed,
+                        self._delayed_m,
+                    ],
                     args=[o.data, o.id, key_ttl, int(o.due * 1000) if o.due > 0 else 0],
                     client=pipe,
                 )
@@ -144,7 +160,9 @@ class RedisBroker:
                 else:
                     results.append(Enqueued(_text(value), duplicate=True))
             else:
-                results.append(Enqueued(o.id, ref=f"{self.stream(o.queue, o.priority)} {_text(reply)}"))
+                results.append(
+                    Enqueued(o.id, ref=f"{self.stream(o.queue, o.priority)} {_text(reply)}")
+                )
         return results
 
     # -- consuming ------------------------------------------------------------------------
@@ -166,13 +184,21 @@ class RedisBroker:
         flat = await self._scripts["FETCH"](keys=streams, args=[GROUP, self.consumer, count])
         if flat:
             return [
-                Received(*_queue_of(streams[int(flat[i]) - 1], self.prefix), flat[i + 2], (streams[int(flat[i]) - 1], flat[i + 1]))
+                Received(
+                    *_queue_of(streams[int(flat[i]) - 1], self.prefix),
+                    flat[i + 2],
+                    (streams[int(flat[i]) - 1], flat[i + 1]),
+                )
                 for i in range(0, len(flat), 3)
             ]
         # Nothing waiting: block until something arrives on any stream (one entry each, so at
         # most one per stream beyond `count`).
         reply = await self._r.xreadgroup(
-            GROUP, self.consumer, dict.fromkeys(streams, ">"), count=1, block=max(1, int(wait * 1000))
+            GROUP,
+            self.consumer,
+            dict.fromkeys(streams, ">"),
+            count=1,
+            block=max(1, int(wait * 1000)),
         )
         out: list[Received] = []
         for key, entries in _pairs(reply):
@@ -183,12 +209,14 @@ class RedisBroker:
         out.sort(key=lambda r: -r.priority)
         return out
 
-    async def finish(self, item: Received, result: bytes | None, result_id: str, ttl: float) -> None:
+    async def finish(
+        self, item: Received, result: bytes | None, result_id: str, ttl: float
+    ) -> None:
         await self._finish((item.ref, result, result_id, ttl))
 
     async def _finish_batch(
         self, batch: list[tuple[Any, bytes | None, str, float]]
-    ) -> list[None | Exception]:
+    ) -> list[Exception | None]:
         by_stream: dict[str, list[Any]] = defaultdict(list)
         pipe = self._r.pipeline(transaction=False)
         for (stream, entry_id), result, result_id, ttl in batch:
@@ -215,7 +243,9 @@ class RedisBroker:
         pipe = self._r.pipeline(transaction=False)
         for item in items:
             stream, entry_id = item.ref
-            await self._scripts["RELEASE"](keys=[stream], args=[GROUP, entry_id, item.data], client=pipe)
+            await self._scripts["RELEASE"](
+                keys=[stream], args=[GROUP, entry_id, item.data], client=pipe
+            )
         await pipe.execute()
 
     async def dead(self, item: Received | None, data: bytes, queue: str, reason: str) -> None:
@@ -235,7 +265,9 @@ class RedisBroker:
             by_stream[item.ref[0]].append(item.ref[1])
         pipe = self._r.pipeline(transaction=False)
         for stream, ids in by_stream.items():
-            await self._scripts["KEEP_ALIVE"](keys=[stream], args=[GROUP, self.consumer, *ids], client=pipe)
+            await self._scripts["KEEP_ALIVE"](
+                keys=[stream], args=[GROUP, self.consumer, *ids], client=pipe
+            )
         await pipe.execute()
 
     async def reclaim(self, queues: list[str], count: int) -> list[Received]:
@@ -244,7 +276,9 @@ class RedisBroker:
         for stream in self._streams(queues):
             if len(out) >= count:
                 break
-            reply = await self._r.xautoclaim(stream, GROUP, self.consumer, idle, "0-0", count=count - len(out))
+            reply = await self._r.xautoclaim(
+                stream, GROUP, self.consumer, idle, "0-0", count=count - len(out)
+            )
             entries = reply[1] if len(reply) > 1 else []
             gone = reply[2] if len(reply) > 2 else []
             if gone:  # deleted while pending (cancelled): nothing to run
@@ -260,7 +294,9 @@ class RedisBroker:
 
     async def promote(self) -> float:
         now_ms = int(time.time() * 1000)
-        moved, nxt = await self._scripts["PROMOTE"](keys=[self._delayed, self._delayed_m], args=[now_ms, 500])
+        moved, nxt = await self._scripts["PROMOTE"](
+            keys=[self._delayed, self._delayed_m], args=[now_ms, 500]
+        )
         if int(moved) >= 500:
             return 0.0
         if not nxt:
@@ -316,8 +352,14 @@ class RedisBroker:
     async def dead_letters(self, queue: str | None, limit: int) -> list[DeadLetter]:
         out: list[DeadLetter] = []
         for q in [queue] if queue else await self._queues():
-            for entry_id, fields in await self._r.xrange(f"{self.prefix}:dead:{q}", count=limit - len(out)):
-                out.append(DeadLetter(_text(fields[b"i"]), fields[b"m"], _text(fields[b"r"]), (q, entry_id)))
+            for entry_id, fields in await self._r.xrange(
+                f"{self.prefix}:dead:{q}", count=limit - len(out)
+            ):
+                out.append(
+                    DeadLetter(
+                        _text(fields[b"i"]), fields[b"m"], _text(fields[b"r"]), (q, entry_id)
+                    )
+                )
             if len(out) >= limit:
                 break
         return out
@@ -345,7 +387,3 @@ def _pairs(reply: Any) -> list[tuple[Any, Any]]:
     if not reply:
         return []
     return list(reply.items()) if isinstance(reply, dict) else [(k, v) for k, v in reply]
-
-
-
-

@@ -34,7 +34,8 @@ local left = tonumber(ARGV[3])
 local out = {}
 for i = 1, #KEYS do
   if left <= 0 then break end
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', left, 'STREAMS', KEYS[i], '>')
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', left,
+                       'STREAMS', KEYS[i], '>')
   if r then
     for _, e in ipairs(r[1][2]) do
       out[#out + 1] = i
