@@ -160,7 +160,6 @@ class Worker:
             context.attempt.set(attempt),
             running.set(msg),
         )
-        started = time.perf_counter()
         try:
             with tracing.server_span(
                 f"task {task.name}",
@@ -171,13 +170,13 @@ class Worker:
             ):
                 value = await self._call(task, kwargs)
         except NonRetryable as exc:
-            metrics.finished(task.name, False, time.perf_counter() - started)
+            metrics.finished(task.name, False)
             await self._dead(item, msg, "rejected", f"rejected: {exc!r}")
         except Exception as exc:
-            metrics.finished(task.name, False, time.perf_counter() - started)
+            metrics.finished(task.name, False)
             await self._failed(item, msg, task, attempt, exc)
         else:
-            metrics.finished(task.name, True, time.perf_counter() - started)
+            metrics.finished(task.name, True)
             result = None
             if task.options.result_ttl > 0:
                 result = _encoder.encode(

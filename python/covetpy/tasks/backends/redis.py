@@ -81,6 +81,7 @@ class RedisBroker:
             name: self._r.register_script(getattr(lua, name))
             for name in (
                 "ENQUEUE",
+                "ENQUEUE_MANY",
                 "FETCH",
                 "REQUEUE",
                 "RELEASE",
@@ -130,39 +131,46 @@ class RedisBroker:
 
     async def _enqueue_batch(self, outs: list[Outgoing]) -> list[Enqueued | Exception]:
         pipe = self._r.pipeline(transaction=False)
+        plain: dict[str, list[int]] = defaultdict(list)  # stream -> indexes in outs
+        steps: list[tuple[str, Any]] = []  # what each pipeline reply answers
         script = self._scripts["ENQUEUE"]
-        for o in outs:
+        for i, o in enumerate(outs):
             stream = self.stream(o.queue, o.priority)
             if o.key is None and o.due <= 0:
-                pipe.xadd(stream, {b"m": o.data})
-            else:
-                key_ttl = max(1, int(o.key_ttl * 1000)) if o.key is not None else 0
-                await script(
-                    keys=[
-                        stream,
-                        f"{self.prefix}:key:{o.key}" if o.key else stream,
-                        self._delayed,
-                        self._delayed_m,
-                    ],
-                    args=[o.data, o.id, key_ttl, int(o.due * 1000) if o.due > 0 else 0],
-                    client=pipe,
-                )
+                plain[stream].append(i)
+                continue
+            key_ttl = max(1, int(o.key_ttl * 1000)) if o.key is not None else 0
+            key = f"{self.prefix}:key:{o.key}" if o.key else stream
+            await script(
+                keys=[stream, key, self._delayed, self._delayed_m],
+                args=[o.data, o.id, key_ttl, int(o.due * 1000) if o.due > 0 else 0],
+                client=pipe,
+            )
+            steps.append(("one", i))
+        many = self._scripts["ENQUEUE_MANY"]
+        for stream, indexes in plain.items():
+            await many(keys=[stream], args=[outs[i].data for i in indexes], client=pipe)
+            steps.append((stream, indexes))
         replies = await pipe.execute(raise_on_error=False)
-        results: list[Enqueued | Exception] = []
-        for o, reply in zip(outs, replies, strict=True):
-            if isinstance(reply, Exception):
-                results.append(reply)
-            elif isinstance(reply, list):
+        results: list[Enqueued | Exception] = [ConnectionError("no reply")] * len(outs)
+        for (what, where), reply in zip(steps, replies, strict=True):
+            if what == "one":
+                o = outs[where]
+                if isinstance(reply, Exception):
+                    results[where] = reply
+                    continue
                 stored, value = reply
                 if stored:
                     ref = f"{self.stream(o.queue, o.priority)} {_text(value)}" if value else None
-                    results.append(Enqueued(o.id, ref=ref))
+                    results[where] = Enqueued(o.id, ref=ref)
                 else:
-                    results.append(Enqueued(_text(value), duplicate=True))
-            else:
-                results.append(
-                    Enqueued(o.id, ref=f"{self.stream(o.queue, o.priority)} {_text(reply)}")
-                )
+                    results[where] = Enqueued(_text(value), duplicate=True)
+                continue
+            for n, i in enumerate(where):
+                if isinstance(reply, Exception):
+                    results[i] = reply
+                else:
+                    results[i] = Enqueued(outs[i].id, ref=f"{what} {_text(reply[n])}")
         return results
 
     # -- consuming ------------------------------------------------------------------------

@@ -7,7 +7,17 @@ Redis server (the supported set-up), not on Redis Cluster.
 
 from __future__ import annotations
 
-__all__ = ["CANCEL", "DEAD", "ENQUEUE", "FETCH", "KEEP_ALIVE", "PROMOTE", "RELEASE", "REQUEUE"]
+__all__ = [
+    "CANCEL",
+    "DEAD",
+    "ENQUEUE",
+    "ENQUEUE_MANY",
+    "FETCH",
+    "KEEP_ALIVE",
+    "PROMOTE",
+    "RELEASE",
+    "REQUEUE",
+]
 
 # KEYS: stream, idempotency key (or ''), delayed zset, delayed hash.
 # ARGV: data, task id, key ttl ms (0: no key), due ms (0: at once).
@@ -24,6 +34,17 @@ if tonumber(ARGV[4]) > 0 then
   return {1, ''}
 end
 return {1, redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])}
+"""
+
+# KEYS: stream. ARGV: the messages. One call for a batch of plain enqueues (no key, no delay):
+# a pipeline of XADDs costs the client a reply to parse per message, this one reply.
+# -> the entry ids, in order.
+ENQUEUE_MANY = """
+local ids = {}
+for i = 1, #ARGV do
+  ids[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i])
+end
+return ids
 """
 
 # Takes up to ARGV[3] new entries, from the streams in KEYS in order (highest priority
