@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-auth bench-micro bench-rust bench-peers docs check-base-install clean
+.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-auth bench-tasks bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -101,6 +101,9 @@ bench-h2-tls: dev bench-peers ## HTTP/2 (h2c, h2 over TLS) and TLS (HTTP/1.1, ha
 bench-auth: dev bench-peers ## JWT auth: CPU per request of HS256/RS256/ES256 vs no auth, /protected vs FastAPI + PyJWT and Litestar's JWTAuth (~8 min)
 	cargo bench --bench jwt_verify
 	$(PY) -m benches.auth
+
+bench-tasks: dev bench-peers ## task queues: CovetPy (Redis, JetStream) vs Celery, arq, dramatiq, SAQ: tasks/s, enqueue-to-start p50/p99 (~15 min; needs redis-server, nats-server)
+	$(PY) -m benches.tasks
 
 bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router, and of WebSocket reading
 	cargo bench --bench h1_parse

@@ -17,20 +17,35 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING
 
+from covetpy.tasks.errors import TaskError
+
+try:
+    import nats.errors
+except ImportError:  # without the tasks extra the module imports; NatsBroker() names it
+    pass
+
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-__all__ = ["NoConsumer", "Pull"]
+__all__ = ["NatsUnavailable", "NoAnswer", "NoConsumer", "Pull", "ack"]
 
-REPLY_TIMEOUT = 5.0
+REPLY_TIMEOUT = 2.0
 """Seconds a request waits for the server's first answer; past it the request raises (the
 server is away: the worker backs off) rather than waiting for the reconnect."""
 
 
-class NoConsumer(ConnectionError):
+class NatsUnavailable(TaskError, ConnectionError):
+    """The broker is not connected to NATS (not yet, or reconnecting)."""
+
+
+class NoConsumer(NatsUnavailable):
     """The consumer does not answer (`503`: deleted, or JetStream not ready after a restart)."""
+
+
+class NoAnswer(TaskError, TimeoutError):
+    """The server did not answer a pull request in time."""
 
 
 class Pull:
@@ -83,13 +98,15 @@ class Pull:
             if not self._nc.is_connected:
                 if out:
                     return out
-                raise ConnectionError("NATS: not connected (reconnecting)")
+                raise NatsUnavailable("tasks: not connected to NATS (reconnecting)")
             # An end that arrived after its request gave up would cut this one short.
             self._ends = 0
             self._missing = False
             need = count - len(out)
             await self._nc.publish(
-                self._subject, json.dumps({"batch": need, "no_wait": True}).encode(), reply=self._inbox
+                self._subject,
+                json.dumps({"batch": need, "no_wait": True}).encode(),
+                reply=self._inbox,
             )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
@@ -104,12 +121,21 @@ class Pull:
                 if left <= 0:
                     if out:
                         break
-                    raise TimeoutError(f"NATS: no answer from consumer {self.consumer} in {timeout}s")
+                    raise NoAnswer(f"tasks: no answer from consumer {self.consumer} in {timeout}s")
                 self._changed.clear()
                 try:
                     await asyncio.wait_for(self._changed.wait(), left)
                 except TimeoutError:
                     pass
             if self._missing and not out:
-                raise NoConsumer(f"NATS: consumer {self.consumer} does not answer (503)")
+                raise NoConsumer(f"tasks: consumer {self.consumer} does not answer (503)")
             return out
+
+
+async def ack(msg: Msg) -> None:
+    """Acks `msg` without waiting for the server (a lost ack means a second run, which
+    at-least-once allows; a round trip per run would halve the throughput)."""
+    try:
+        await msg.ack()
+    except nats.errors.MsgAlreadyAckdError:
+        pass
