@@ -18,6 +18,9 @@ from covetpy.middleware.builtin import CORS
 
 # The ServerConfig fields only Python reads (the supervisor, the lifecycle, the worker).
 PYTHON_ONLY = {
+    "tasks",
+    "task_queues",
+    "task_concurrency",
     "pre_stop_delay",
     "shutdown_deadline",
     "readiness_interval",

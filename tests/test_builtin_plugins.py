@@ -162,6 +162,7 @@ def test_on_drain_may_take_the_grace_and_a_plugin_may_drain_alongside_the_others
         "covetpy.mesh",
         "covetpy.events",
         "covetpy.grpc",
+        "covetpy.tasks",
     ]
 
 

@@ -13,6 +13,7 @@ def hello() -> str:
 
 from covetpy._core import __version__
 from covetpy.app import App
+from covetpy.background import BackgroundTasks
 from covetpy.datastructures import UploadFile
 from covetpy.exceptions import (
     ConfigError,
@@ -26,10 +27,12 @@ from covetpy.params import Body, Cookie, Depends, File, Form, Header, Query
 from covetpy.requests import Headers, PeerIdentity, QueryParams, Request
 from covetpy.responses import Response
 from covetpy.routing.router import Router
+from covetpy.settings import Secret, Settings
 from covetpy.websocket import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "App",
+    "BackgroundTasks",
     "Body",
     "ConfigError",
     "Cookie",
@@ -49,6 +52,8 @@ __all__ = [
     "Response",
     "RouteError",
     "Router",
+    "Secret",
+    "Settings",
     "UploadFile",
     "WebSocket",
     "WebSocketDisconnect",

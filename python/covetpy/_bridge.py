@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from covetpy import background
 from covetpy._core import Responder, StreamSender
 from covetpy.exceptions import HTTPException
 from covetpy.responses import Response
@@ -35,6 +36,9 @@ _tasks: set[asyncio.Task[None]] = set()
 _running: dict[int, asyncio.Task[None]] = {}
 # Request ids whose client went away while their handler ran (`Request.is_disconnected()`).
 _gone: set[int] = set()
+# Background tasks queued by async endpoints, waiting for their response to be sent: the same
+# dict as `background.pending` (never rebound), tested here as a global.
+_after = background.pending
 # What to do instead of cancelling when the client of request `job` goes away: a mounted ASGI
 # app is not cancelled, it is told (`receive()` gives `http.disconnect`, `send()` raises
 # OSError: ASGI spec 2.4), so its hook is called once and removed (covetpy.hosting.asgi).
@@ -70,17 +74,26 @@ async def _run(handler: Awaitable[Any], responder: Responder, job: int) -> None:
     try:
         value = await handler
     except Exception as exc:
+        if _after:
+            background.discard(job)
         responder.fail(exc)
     except asyncio.CancelledError:
         # Cancelled by the server (client gone, 504 sent) or at shutdown: nobody waits for an
         # answer, and it is not an error of the handler. The dropped responder frees the slot.
         logger.debug("handler of request %d cancelled", job)
+        if _after:
+            background.discard(job)
         raise
     except BaseException as exc:
+        if _after:
+            background.discard(job)
         responder.fail(exc)
         raise
     else:
-        responder.send(value)
+        if _after:  # some endpoint queued background tasks: this request's, maybe
+            background.send_then_start(responder, value, job)
+        else:
+            responder.send(value)
     finally:
         _running.pop(job, None)
         _gone.discard(job)

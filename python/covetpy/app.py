@@ -31,6 +31,8 @@ from covetpy.routing.compile import compile_route, route_table
 from covetpy.routing.options import RouteOptions
 from covetpy.routing.route import Route
 from covetpy.routing.router import RouteDecl, Router
+from covetpy.settings.runtime import AppSettings
+from covetpy.tasks.plugin import TasksPlugin
 
 if TYPE_CHECKING:
     from covetpy._core import Server
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from covetpy.events import EventBus
     from covetpy.grpc import GrpcHost
     from covetpy.hosting import Mounted
+    from covetpy.settings import Settings
+    from covetpy.tasks import Tasks
     from covetpy.websocket.channels import Channels
 
 __all__ = ["App"]
@@ -81,6 +85,8 @@ class App(Router):
         channels: str | None = None,
         role_permissions: Mapping[str, Sequence[str]] | None = None,
         security_schemes: Sequence[Any] = (),
+        tasks: str | Tasks | None = None,
+        settings: type[Settings] | None = None,
     ) -> None:
         self._compiled: list[Route] | None = None
         super().__init__(dependencies=dependencies)
@@ -98,12 +104,16 @@ class App(Router):
         self._shutdown: list[Hook] = []
         self._executor: ThreadPoolExecutor | None = None
         self._resolver = Resolver(self.dependency_overrides, self._get_executor)
+        # `App(settings=Config)`: loaded once; `Depends(Config)` resolves to the same instance.
+        self._settings = AppSettings(settings)
+        self._resolver.settings_of = self._settings.get
         self.service = service or _slug(title)
         """The service name (events, tracing): `service`, else the title in lower case."""
         self._events = EventsPlugin(events, self.service)
         self._grpc = GrpcPlugin()
+        self._tasks = TasksPlugin(tasks, self._get_executor)
         # Observability first: its on_shutdown (flushing the spans) runs after every other.
-        builtin = [ObservabilityPlugin(), MeshPlugin(), self._events, self._grpc]
+        builtin = [ObservabilityPlugin(), MeshPlugin(), self._events, self._grpc, self._tasks]
         self.plugins = Plugins(list(plugins), discover_plugins, builtin=builtin)
         self._native: list[NativeMiddleware] = []
         self._auth = AuthRuntime(role_permissions)
@@ -130,6 +140,29 @@ class App(Router):
         argument (a bus or a URL), else `$COVETPY_EVENTS_URL`, else `memory://`; its service
         name is the `service` argument, else the title in lower case."""
         return self._events.get()
+
+    @property
+    def tasks(self) -> Tasks:
+        """The app's durable tasks (`covetpy.tasks.Tasks`), made on first use: on the broker
+        of the `tasks` argument (a URL or a `Tasks`), else `$COVETPY_TASKS_URL`, else
+        `memory://`."""
+        return self._tasks.get()
+
+    def task(self, fn: Any = None, /, **options: Any) -> Any:
+        """Registers a durable task: `@app.task(retries=5, queue="emails")`; see
+        `covetpy.tasks.Tasks.task`."""
+        return self.tasks.task(fn, **options) if fn is not None else self.tasks.task(**options)
+
+    def periodic(self, fn: Any = None, /, **options: Any) -> Any:
+        """Registers a task run at each tick of `cron=` or `every=` seconds, once per tick
+        across replicas; see `covetpy.tasks.Tasks.periodic`."""
+        return self.tasks.periodic(fn, **options)
+
+    @property
+    def settings(self) -> Any:
+        """The loaded instance of `App(settings=...)` (covetpy.settings), loaded on first use
+        unless `covetpy run` loaded it at start-up."""
+        return self._settings.get()
 
     @property
     def grpc(self) -> GrpcHost:

@@ -244,6 +244,14 @@ class ServerConfig:
         "CVE-2023-44487); beyond it GOAWAY ENHANCE_YOUR_CALM",
     )
 
+    tasks: bool = _opt(
+        False,
+        "also consume the app's task queues in each worker (covetpy worker consumes without "
+        "HTTP); an app on memory:// always does",
+    )
+    task_queues: str = _opt("", "comma-separated queues to consume with --tasks; empty: all")
+    task_concurrency: int = _opt(32, "task runs at once per worker with --tasks")
+
     def __post_init__(self) -> None:
         for name, allowed in _field_types().items():
             _check_type(name, getattr(self, name), allowed)

@@ -34,6 +34,10 @@ start if the app has an event bus: its constructor raises `StartupError` (from
 With `raise_server_exceptions=True`, an exception a handler raised (other than
 `HTTPException`) is re-raised in the test by the client call that received its 500 response.
 
+Background tasks (`covetpy.BackgroundTasks`) have finished when a client call returns, as
+with Starlette's client: the call waits for every background task of the app, unless the
+response is streamed (`stream=True`, `client.stream(...)`), whose tasks run after its body.
+
 `TestClient.websocket_connect(path)` opens a WebSocket session (`covetpy.websocket.testing`).
 """
 
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -61,6 +66,7 @@ try:
 except ImportError as exc:
     raise MissingExtra("covetpy.testing", "testing") from exc
 
+from covetpy import background
 from covetpy._bridge import Runtime
 from covetpy.app import App
 from covetpy.config import ServerConfig
@@ -227,6 +233,18 @@ class _ThreadServer:
                 loop.close()
                 self._ready.set()
 
+    def wait_background(self) -> None:
+        """Waits until the app's background tasks have finished (none queued: returns at
+        once, without a trip to the server's loop)."""
+        if not background.busy() or not self.thread.is_alive():
+            return
+        try:
+            done = asyncio.run_coroutine_threadsafe(background.idle(), self.loop)
+        except RuntimeError:  # the loop closed meanwhile: nothing runs any more
+            return
+        with contextlib.suppress(concurrent.futures.CancelledError):
+            done.result()
+
     def _cleanup(self) -> None:
         if not self.thread.is_alive():
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -320,6 +338,8 @@ class TestClient(httpx.Client):
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         response = super().send(request, **kwargs)
+        if not kwargs.get("stream"):
+            self._server.wait_background()
         if self._server_errors:
             response.close()
             raise self._server_errors.popleft()
@@ -438,6 +458,8 @@ class AsyncTestClient(httpx.AsyncClient):
         if self._task is None:
             await self.start()
         response = await super().send(request, **kwargs)
+        if not kwargs.get("stream") and background.busy():
+            await background.idle()
         if self._server_errors:
             await response.aclose()
             raise self._server_errors.popleft()

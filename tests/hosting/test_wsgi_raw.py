@@ -48,9 +48,10 @@ def client(server: RunningServer) -> Iterator[httpx.Client]:
 
 
 def wait_for(path: Path, timeout: float = 30.0) -> str:
-    """The content of `path` once the app has written it."""
+    """The content of `path` once the app has written it (the file exists, empty, between the
+    app's open and its write: wait for the content, not the name)."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not path.exists() or not path.read_text():
         assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.01)
     return path.read_text()

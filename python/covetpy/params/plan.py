@@ -2,9 +2,11 @@
 
 Where each parameter comes from:
 - annotated `Request` -> the request;
+- annotated `BackgroundTasks` -> the request's one instance (`covetpy.background`);
 - annotated `WebSocket` -> the connection (WebSocket routes only);
 - named like a path parameter -> the path (converted in Rust);
 - default `Depends(fn)` -> a dependency, itself planned the same way;
+- a `covetpy.Settings` subclass, annotated or in `Depends(Config)` -> the app's loaded instance;
 - default `Query(...)`, `Header(...)`, `Cookie(...)`, `Body(...)`, `Form(...)` -> there;
 - a body-like annotation (msgspec.Struct, dataclass, TypedDict, dict, list, bytes) -> the body;
 - anything else (str, int, float, bool, enum, UUID, datetime, Optional, list of those) -> query.
@@ -22,6 +24,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
+from covetpy.background import BackgroundTasks
 from covetpy.datastructures import UploadFile
 from covetpy.exceptions import RouteError
 from covetpy.params.markers import Param, Required, _Depends
@@ -209,6 +212,11 @@ def plan_call(
         declared = hints.get(p.name, Any)
         ann = _strip_annotated(declared)
         default = p.default
+        settings = _settings_class(default.dependency if isinstance(default, _Depends) else ann)
+        if settings is not None:
+            # Loaded once per app (covetpy.settings.runtime), never per request.
+            plan.params.append(ParamSpec(p.name, "settings", p.name, settings, declared))
+            continue
         if isinstance(default, _Depends):
             sub = plan_call(
                 default.dependency,
@@ -232,6 +240,10 @@ def plan_call(
             continue
         if isinstance(ann, type) and issubclass(ann, Request):
             plan.params.append(ParamSpec(p.name, "request", p.name, ann, declared))
+            continue
+        if isinstance(ann, type) and issubclass(ann, BackgroundTasks):
+            # One per request, shared with its dependencies; made only when declared.
+            plan.params.append(ParamSpec(p.name, "background", p.name, ann, declared))
             continue
         if _is_auth(declared, ann):
             # `request.auth` (Annotated[Identity, Auth()], or a claims Struct with Auth()).
@@ -287,6 +299,13 @@ def plan_call(
         names = ", ".join(p.name for p in bodies)
         raise RouteError(f"{label}: more than one body parameter ({names}); use one type for it")
     return plan
+
+
+def _settings_class(tp: Any) -> Any:
+    """`tp` if it is a `covetpy.Settings` subclass, else None."""
+    from covetpy.settings.model import Settings
+
+    return tp if isinstance(tp, type) and issubclass(tp, Settings) else None
 
 
 def plan_dependency(dep: Any, path_params: set[str], label: str) -> ParamSpec:

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import multipart  # type: ignore[import-untyped]
 
+from covetpy.background import BackgroundTasks, hand_off
 from covetpy.datastructures import UploadFile
 from covetpy.exceptions import HTTPException, RequestValidationError
 from covetpy.params.errors import ValidationIssue, body_issues, split_msgspec_error
@@ -55,6 +56,7 @@ class _Ctx:
     """What one request's resolution accumulates."""
 
     __slots__ = (
+        "background",
         "cache",
         "cookies",
         "errors",
@@ -74,6 +76,7 @@ class _Ctx:
         self.exits: list[Any] = []
         self.cookies: dict[str, str] | None = None
         self.multipart: tuple[dict[str, list[str]], dict[str, list[UploadFile]]] | None = None
+        self.background: BackgroundTasks | None = None
 
 
 class Resolver:
@@ -86,6 +89,8 @@ class Resolver:
     ) -> None:
         self.overrides = overrides
         self.executor = executor
+        # The app's loaded settings of a class (`Depends(Config)`); set by the App.
+        self.settings_of: Callable[[Any], Any] = _no_settings
         self._override_plans: dict[Callable[..., Any], CallPlan] = {}
 
     # -- plain values ------------------------------------------------------------------
@@ -100,6 +105,9 @@ class Resolver:
             return ctx.websocket
         if loc == "auth":
             return _auth_value(spec, ctx.request)
+        if loc == "settings":
+            override = self.overrides.get(spec.annotation)
+            return override() if override is not None else self.settings_of(spec.annotation)
         if loc == "query":
             qp = ctx.request.query_params
             raw: Any = qp.getlist(spec.key) if spec.multi else qp.get(spec.key)
@@ -112,6 +120,11 @@ class Resolver:
             if ctx.cookies is None:
                 ctx.cookies = parse_cookies(ctx.request.header("cookie"))
             raw = ctx.cookies.get(spec.key)
+        elif loc == "background":
+            # Last: only this request's tasks pay for the test (made once, on first use).
+            if ctx.background is None:
+                ctx.background = BackgroundTasks()
+            return ctx.background
         else:
             return self._body(spec, ctx)
         if raw is None or (spec.multi and not raw):
@@ -397,13 +410,16 @@ class Resolver:
             if ctx.errors:
                 raise RequestValidationError(ctx.errors)
             if not ctx.exits:
-                return finalize(plan.call(**kwargs), request)
-            try:
                 result = finalize(plan.call(**kwargs), request)
-            except BaseException as exc:
-                self._exit_sync(ctx, exc)
-                raise
-            self._exit_sync(ctx, None)
+            else:
+                try:
+                    result = finalize(plan.call(**kwargs), request)
+                except BaseException as exc:
+                    self._exit_sync(ctx, exc)
+                    raise
+                self._exit_sync(ctx, None)
+            if ctx.background is not None:
+                hand_off(request, ctx.background, self.executor, result)
             return result
 
         async def run_async(request: Request, values: tuple[Any, ...]) -> Any:
@@ -423,6 +439,8 @@ class Resolver:
                 await self._exit_async(ctx, exc)
                 raise
             await self._exit_async(ctx, None)
+            if ctx.background is not None:
+                hand_off(request, ctx.background, self.executor, result)
             return result
 
         if not (plan.needs_async or force_async):
@@ -454,6 +472,10 @@ class Resolver:
                 return result
 
         return guarded_endpoint, True
+
+
+def _no_settings(cls: Any) -> Any:
+    raise RuntimeError(f"{cls.__name__}: settings are resolved by an App")
 
 
 def _auth_value(spec: ParamSpec, request: Request) -> Any:

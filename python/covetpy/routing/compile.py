@@ -108,6 +108,11 @@ def _check_kind(plan: CallPlan, websocket: bool, label: str) -> None:
         return
     if not plan.is_async:
         raise RouteError(f"{label}: a WebSocket handler must be an async function")
+    if "background" in locations:
+        raise RouteError(
+            f"{label}: BackgroundTasks run after an HTTP response, which a WebSocket session "
+            "does not have; start a Task from the handler instead"
+        )
     bodies = locations & set(BODY_LOCATIONS)
     if bodies:
         raise RouteError(

@@ -7,7 +7,8 @@ On SIGTERM, the service shutting down (designs/mesh.md):
 2. after `pre_stop_delay` the listener closes and in-flight requests drain with
    `drain_timeout`, answered with `Connection: close`;
 3. meanwhile the gRPC server stops with its grace period, plugins' `on_drain` run and the
-   event consumers drain;
+   event consumers drain; background tasks of responses already sent (`BackgroundTasks`)
+   get the rest of `drain_timeout`, then are cancelled;
 4. telemetry is flushed at shutdown;
 5. whatever is left when `shutdown_deadline` passes is abandoned: the worker exits.
 
@@ -27,6 +28,8 @@ import logging
 import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
+
+from covetpy import background
 
 if TYPE_CHECKING:
     from covetpy._core import Server
@@ -57,6 +60,7 @@ class Lifecycle:
         self._tasks: list[asyncio.Task[None]] = []
         self._draining: asyncio.Task[None] | None = None
         self._drain_ends = 0.0
+        self._background_ends = 0.0
 
     async def become_ready(self) -> None:
         """Called once the worker serves (after the plugins' `on_ready`, among which the
@@ -123,7 +127,9 @@ class Lifecycle:
         self.core.begin_drain()
         # gRPC's grace, plugins' on_drain and the event bus run while HTTP drains.
         # The drain work may run for its grace counted from now, plus 1 s to finish up.
-        self._drain_ends = asyncio.get_running_loop().time() + grace + 1.0
+        now = asyncio.get_running_loop().time()
+        self._drain_ends = now + grace + 1.0
+        self._background_ends = now + grace
         self._draining = self._spawn(self.app.drain(grace=grace))
 
     async def drained(self) -> None:
@@ -131,7 +137,8 @@ class Lifecycle:
         idle worker drains HTTP at once, before that work has even started, and cancelling
         it then would skip the plugins' `on_drain` and drop events being handled. The
         drain's grace bounds the wait (then it is cancelled with the rest), like the shutdown
-        deadline does."""
+        deadline does. Then the background tasks of the responses sent (`covetpy.background`)
+        get what is left of the grace; those still running are cancelled."""
         if self._draining is None:
             return
         left = max(0.0, self._drain_ends - asyncio.get_running_loop().time())
@@ -141,6 +148,9 @@ class Lifecycle:
                 "drain work (plugins' on_drain, event consumers) outlived the drain's grace: "
                 "cancelled"
             )
+        # No request is left to queue background tasks: those queued wait no longer than the
+        # drain's grace (they have run since their responses were sent, alongside the drain).
+        await background.drain(self._background_ends - asyncio.get_running_loop().time())
 
     def _expired(self, deadline: float) -> None:
         logger.error("shutdown deadline (%.1f s) passed: exiting with work left", deadline)

@@ -292,6 +292,7 @@ def main() -> None:
     """Entry point of a worker process started by the supervisor."""
     from covetpy.cli.logs import configure_logging
     from covetpy.hosting import load_app
+    from covetpy.settings.runtime import check_app
 
     spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
     config = ServerConfig(**spec["config"])
@@ -305,6 +306,12 @@ def main() -> None:
         imported_at = time.time()
     except Exception:
         logger.exception("cannot load the app %s", spec["app"])
+        sys.exit(3)
+    try:
+        # The same sources the supervisor checked (the environment is inherited).
+        check_app(app)
+    except ConfigError as exc:
+        logger.error("worker failed to start: %s", exc)
         sys.exit(3)
     channel: int | None = spec.get("channel_fd")
     activated_at = None
