@@ -23,12 +23,17 @@ from collections import deque
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import hiredis
+from covetpy.exceptions import CovetError
+
+try:
+    import hiredis
+except ImportError:  # without the tasks extra the module imports; RedisBroker() names it
+    pass
 
 __all__ = ["Resp", "RespError", "Script"]
 
 
-class RespError(Exception):
+class RespError(CovetError):
     """An error reply of Redis (`-ERR ...`)."""
 
 
