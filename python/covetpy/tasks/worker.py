@@ -12,6 +12,7 @@ periodic task whose queue is consumed here has a scheduler loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -58,6 +59,10 @@ class Worker:
         self._fetching: list[asyncio.Task[None]] = []
         self._maintaining: asyncio.Task[None] | None = None
         self._outage_logged = False
+        self._wake = asyncio.Event()
+        """Set when this worker scheduled a retry: the upkeep loop looks at the delayed runs
+        again at once (it otherwise sleeps up to a second, and a 10 ms backoff would last
+        that long)."""
 
     async def start(self) -> None:
         await self.broker.prepare(self.queues)
@@ -224,6 +229,7 @@ class Worker:
             )  # fmt: skip
             msgspec_msg = msgspec.structs.replace(msg, attempt=attempt + 1, due=time.time() + delay)
             await self.broker.requeue(item, encode(msgspec_msg), msgspec_msg.due)
+            self._wake.set()
             metrics.retried(task.name)
             return
         logger.error(
@@ -268,7 +274,9 @@ class Worker:
                 raise
             except Exception as exc:
                 self._outage(exc)
-            await asyncio.sleep(max(0.002, min(wait, 1.0)))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.002, min(wait, 1.0)))
 
     async def _schedule_loop(self, p: Periodic) -> None:
         after = time.time()
