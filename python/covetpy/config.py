@@ -298,6 +298,8 @@ class ServerConfig:
         for name in ("ws_max_message", "ws_max_connections", "ws_max_queue"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.task_concurrency < 1:
+            raise ValueError(f"task_concurrency must be at least 1, got {self.task_concurrency}")
         if self.proxy_hops < 1:
             raise ValueError(f"proxy_hops must be at least 1, got {self.proxy_hops}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -7,7 +7,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
+from covetpy.config import ServerConfig
 from covetpy.events.testing import LocalServer
 from tests.conftest import free_port
 from tests.tasks.harness import Proc, TaskLog
@@ -54,6 +56,11 @@ def test_covetpy_run_with_tasks_consumes_and_carries_the_request_id(
         assert f"covetpy_task_start_latency_seconds_count{{{task}}} 1.0" in metrics
     finally:
         assert server.stop() == 0
+
+
+def test_task_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="task_concurrency must be at least 1, got 0"):
+        ServerConfig(task_concurrency=0)
 
 
 def _scrape(port: int) -> str:
