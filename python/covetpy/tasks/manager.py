@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
+
 from covetpy.events import context
 from covetpy.events.retry import Backoff
 from covetpy.exceptions import ConfigError
@@ -228,7 +230,7 @@ class Tasks:
             msg = Message(
                 id=task_id,
                 task=task.name,
-                args=_raw(data),
+                args=msgspec.Raw(data),
                 queue=q,
                 priority=prio,
                 enqueued=now,
@@ -332,12 +334,6 @@ class Tasks:
 def _check_queue(queue: str) -> None:
     if not queue or not all(c.isalnum() or c in "-_" for c in queue):
         raise ValueError(f"queue names are letters, digits, - and _, not {queue!r}")
-
-
-def _raw(data: bytes) -> Any:
-    import msgspec
-
-    return msgspec.Raw(data)
 
 
 def _redacted(url: str) -> str:

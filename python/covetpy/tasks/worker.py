@@ -286,7 +286,10 @@ class Worker:
             await asyncio.sleep(max(0.0, tick - time.time()))
             after = tick
             late = time.time() - tick
-            if late > min(period, 60.0):
+            # A scheduler that woke a little late (a busy or starting process: seconds, on a
+            # loaded machine) still enqueues its tick; one that slept through a period (and at
+            # least 5 s, a suspended host) skips it rather than run a stale tick.
+            if late > max(min(period, 60.0), 5.0):
                 logger.warning(
                     "periodic %s: tick %.3f skipped, %.1fs late", p.task.name, tick, late
                 )
