@@ -1,0 +1,1 @@
+"""The TechEmpower Framework Benchmarks test types as a CovetPy app (docs/techempower.md)."""
