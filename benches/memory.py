@@ -2,6 +2,12 @@
 `covetpy bench`, note RSS again (and once more after the run, to see what is returned).
 
     .venv/bin/python benches/memory.py [--app examples.hello:app] [--path /] [-n 1000000]
+
+With `--tree` (the rest of the arguments are benches/process_tree.py's): the idle memory of
+the whole process tree (supervisor, workers, standby) as PSS, RSS and USS, for 1, 2 and 4
+workers and beside the peers (`make bench-memory`).
+
+    .venv/bin/python -m benches.memory --tree [--workers 1,2,4] [--peers ...]
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ def bench(url: str, n: int) -> None:
 
 
 def main() -> None:
+    if "--tree" in sys.argv:
+        from benches import process_tree
+
+        sys.argv.remove("--tree")
+        process_tree.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--app", default="examples.hello:app")
     parser.add_argument("--path", default="/")

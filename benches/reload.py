@@ -2,6 +2,7 @@
 supervisor gets SIGHUP twice (zero-downtime reload), then while one worker gets SIGKILL.
 
     .venv/bin/python benches/reload.py [--listen slots|shared|worker] [--no-standby]
+                                       [--standby auto|on|off] [--kills 1]
                                        [--close] [-c 32] [-d 6] [--io epoll]
 
 Each phase is its own `covetpy bench` run, so the failed requests of a reload are not mixed
@@ -9,7 +10,9 @@ with those of a kill (a killed worker loses the requests it had accepted; nothin
 those). `--listen` picks the listening layout (COVETPY_LISTEN, adrs/0006): `slots` (the
 default: one SO_REUSEPORT socket per worker slot, bound by the supervisor), `shared` (one
 socket for all workers), `worker` (each worker binds its own, the layout before issue 5).
-`--no-standby` starts every replacement cold (COVETPY_STANDBY=0); `--close` sends
+`--no-standby` starts every replacement cold (COVETPY_STANDBY=0, `--standby off`); `--standby`
+picks the policy (adrs/0020; `on` unless given), `--kills K` repeats the kill phase K times
+(under `auto` the first kill is replaced cold, the next ones by the standby); `--close` sends
 `Connection: close`, a new connection per request, which exercises the accept queues.
 Prints requests, failed requests by kind, reconnects, how long each reload took, and how long
 after SIGKILL a new worker answered a new connection (and the supervisor logged it ready), and
@@ -50,7 +53,7 @@ class Server:
         self.port = port
         env = dict(os.environ, PYTHONUNBUFFERED="1", COVETPY_IO=args.io)
         env["COVETPY_LISTEN"] = args.listen
-        env["COVETPY_STANDBY"] = "0" if args.no_standby else "1"
+        env["COVETPY_STANDBY"] = args.standby
         workers = args.workers
         self.proc = subprocess.Popen(
             [COVETPY, "run", APP, "--port", str(port), "--workers", str(workers)],
@@ -188,9 +191,14 @@ def main() -> None:
         "--no-standby", action="store_true", help="COVETPY_STANDBY=0: replacements start cold"
     )
     parser.add_argument(
+        "--standby", choices=("auto", "on", "off"), default=None, help="(default: on)"
+    )
+    parser.add_argument("--kills", type=int, default=1, help="kill phases, one after another")
+    parser.add_argument(
         "--close", action="store_true", help="a new connection per request (Connection: close)"
     )
     args = parser.parse_args()
+    args.standby = args.standby or ("off" if args.no_standby else "on")
     port = free_port()
     url = f"http://127.0.0.1:{port}/pid"
     server = Server(port, args)
@@ -198,7 +206,8 @@ def main() -> None:
         server.wait_for("covetpy serving")
         with tempfile.TemporaryDirectory() as tmp:
             reload = reload_phase(server, url, args, Path(tmp))
-            kill = kill_phase(server, url, args, Path(tmp))
+            kills = [kill_phase(server, url, args, Path(tmp)) for _ in range(args.kills)]
+            kill = kills[0]
     finally:
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(60)
@@ -206,7 +215,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": describe(),
         "listen": args.listen,
-        "standby": not args.no_standby,
+        "standby": args.standby,
         "io": args.io,
         "workers": args.workers,
         "connections": args.connections,
@@ -214,10 +223,11 @@ def main() -> None:
         "phase_seconds": args.duration,
         "reload": reload,
         "kill": kill,
+        "kills": kills,
         "exit_code": code,
     }
     close = " (Connection: close)" if args.close else ""
-    standby = "off" if args.no_standby else "on"
+    standby = args.standby
     print(
         f"listen={args.listen} standby={standby} io={args.io} workers={args.workers} "
         f"-c {args.connections}{close}"
@@ -229,11 +239,12 @@ def main() -> None:
         )
     print(f"connections per worker before the reloads: {reload['connections_per_worker_before']}")
     print(f"reloads took {', '.join(f'{s:.2f} s' for s in reload['reload_seconds'])}")
-    print(
-        f"killed worker: a new worker answered {kill['new_worker_answered_after_ms']} ms after "
-        f"SIGKILL; supervisor logged it ready {kill['replaced_after_ms']} ms after SIGKILL "
-        f"({kill['supervisor_logged_ms']} ms after it saw the death)"
-    )
+    for i, k in enumerate(kills, 1):
+        print(
+            f"kill {i}: a new worker answered {k['new_worker_answered_after_ms']} ms after "
+            f"SIGKILL; supervisor logged it ready {k['replaced_after_ms']} ms after SIGKILL "
+            f"({k['supervisor_logged_ms']} ms after it saw the death)"
+        )
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = ROOT / "benches" / "results" / f"reload-{stamp}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -32,6 +32,7 @@ PYTHON_ONLY = {
     "max_requests",
     "max_requests_jitter",
     "max_worker_memory",
+    "standby",
     "interface",
     "wsgi_threads",
     "audit_log",

@@ -226,7 +226,7 @@ def _wait_until(
 
 
 def test_killed_worker_is_replaced(start_server: StartServer) -> None:
-    server = start_server(APP, workers=2)
+    server = start_server(APP, "--standby", "on", workers=2)
     victim, survivor = _worker_pids(server, 2)
     server.wait_for_log("standing by")  # the steady state: a standby waits with the app imported
     with Load(server.port) as load:

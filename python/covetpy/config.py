@@ -23,6 +23,7 @@ def _opt(default: Any, help: str) -> Any:
 
 
 _IO_DRIVERS = ("auto", "epoll", "uring")
+_STANDBY_MODES = ("auto", "on", "off")
 
 
 def _default_io() -> str:
@@ -140,6 +141,11 @@ class ServerConfig:
     )
     max_worker_memory: int = _opt(
         0, "RSS in MB beyond which a worker is replaced gracefully; 0 for no limit"
+    )
+    standby: str = _opt(
+        "auto",
+        "keep a spare worker with the app imported, to replace a dead one in milliseconds: "
+        "auto (only once a worker has died unexpectedly), on (always) or off (adrs/0020)",
     )
     log_level: str = _opt("info", "debug, info, warning or error")
     bridge: str = _opt(
@@ -270,6 +276,11 @@ class ServerConfig:
             raise ValueError(
                 f"interface must be auto, covetpy, asgi or wsgi, not {self.interface!r}"
             )
+        # COVETPY_STANDBY=0 turned the standby off before this option existed.
+        standby = {"0": "off", "1": "on"}.get(self.standby, self.standby)
+        if standby not in _STANDBY_MODES:
+            raise ValueError(f"standby must be auto, on or off, not {self.standby!r}")
+        object.__setattr__(self, "standby", standby)
         self._check_tls_and_http2()
         if self.wsgi_threads < 1:
             raise ValueError(f"wsgi_threads must be at least 1, got {self.wsgi_threads}")

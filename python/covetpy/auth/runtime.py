@@ -16,13 +16,15 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covetpy.auth.errors import AuthFailed, bearer_challenge
-from covetpy.auth.jwks import JwksSource, discover_jwks_uri
 from covetpy.auth.layers import OIDC, APIKeyAuth, AuthLayer, JWTAuth
 from covetpy.auth.requires import Requires
 from covetpy.exceptions import ConfigError, HTTPException
+
+if TYPE_CHECKING:
+    from covetpy.auth.jwks import JwksSource
 
 __all__ = ["AuthRuntime", "policy_of", "route_requirements"]
 
@@ -112,6 +114,9 @@ class AuthRuntime:
         }
 
     def _source(self, index: int, layer: JWTAuth) -> JwksSource:
+        # Here: the JWKS client pulls in urllib.request, http.client and email (adrs/0020).
+        from covetpy.auth.jwks import JwksSource, discover_jwks_uri
+
         source = self._sources.get(index)
         if source is None:
             url = layer.jwks_url

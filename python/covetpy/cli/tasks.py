@@ -4,7 +4,6 @@ its registered tasks; `show ID`, `retry ID` and `drop ID` act on a dead letter."
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from typing import Any
@@ -13,7 +12,6 @@ import msgspec
 
 from covetpy.cli.logs import configure_logging
 from covetpy.exceptions import CovetError
-from covetpy.hosting import load_app
 
 __all__ = ["add_arguments", "run"]
 
@@ -31,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: `covetpy run` builds this parser too and needs neither.
+    import asyncio
+
+    from covetpy.hosting import load_app
+
     configure_logging("warning")
     if args.action != "list" and not args.id:
         print(f"covetpy tasks: {args.action} needs the task id of a dead letter")

@@ -10,14 +10,12 @@ then the shutdown hooks run and the process exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import signal
 
 from covetpy.cli.logs import configure_logging
 from covetpy.exceptions import CovetError
-from covetpy.hosting import load_app
 
 __all__ = ["add_arguments", "run"]
 
@@ -43,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: `covetpy run` builds this parser too and needs neither.
+    import asyncio
+
+    from covetpy.hosting import load_app
+
     configure_logging(args.log_level, args.log_format)
     if args.concurrency < 1:
         print("covetpy: --concurrency must be at least 1")
@@ -67,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(app: object, queues: list[str] | None, concurrency: int, grace: float) -> int:
+    import asyncio
+
     from covetpy.app import App
 
     if not isinstance(app, App):

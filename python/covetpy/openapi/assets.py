@@ -5,7 +5,6 @@ Nothing here is fetched from a CDN."""
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.resources
 from dataclasses import dataclass
 
@@ -61,6 +60,8 @@ def available(asset: Asset) -> bool:
 
 def bundle_version() -> str:
     """The installed `openapi-ui-bundles` version ("missing" when it is not installed)."""
+    import importlib.metadata  # csv, zipfile, email: only when the version is asked for
+
     try:
         return importlib.metadata.version(BUNDLE_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import multipart  # type: ignore[import-untyped]
 
 from covetpy.background import BackgroundTasks, hand_off
 from covetpy.datastructures import UploadFile
@@ -211,6 +210,10 @@ class Resolver:
         """Parses a multipart body once per request; large files go to temporary files."""
         if ctx.multipart is not None:
             return ctx.multipart
+        # Here: the parser imports wsgiref, email and more, which an app without forms never
+        # needs (adrs/0020).
+        import multipart  # type: ignore[import-untyped]
+
         request = ctx.request
         _, options = multipart.parse_options_header(request.header("content-type") or "")
         boundary = options.get("boundary")

@@ -6,7 +6,6 @@ the object is a plugin class (instantiated with no arguments) or a plugin instan
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from covetpy.plugins.base import PluginError
@@ -16,6 +15,8 @@ GROUP = "covetpy.plugins"
 
 def discovered() -> list[Any]:
     """The plugins installed in this environment, in entry-point name order."""
+    from importlib.metadata import entry_points  # csv, zipfile, email: only when asked
+
     out = []
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         try:

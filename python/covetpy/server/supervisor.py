@@ -16,11 +16,20 @@ served `--max-requests` or outgrown `--max-worker-memory`. A replacement starts 
 old one's slot, waits until it is ready, and only then sends SIGTERM to the old one, which
 drains and exits 0; replacements of live workers run one at a time, so N workers always serve.
 
-One standby worker is kept started with the app imported (`{"standby": true}`); a replacement
-activates it by sending it the slot's socket (SCM_RIGHTS), which takes milliseconds instead of
-a Python start-up, and a new standby is started behind it. On SIGHUP the standby holds the old
-code, so it is let go and each replacement waits for a fresh one. `COVETPY_STANDBY=0` turns
-the standby off (every replacement then starts cold).
+A standby worker can be kept started with the app imported (`{"standby": true}`); a
+replacement activates it by sending it the slot's socket (SCM_RIGHTS), which takes milliseconds
+instead of a Python start-up, and a new standby is started behind it. On SIGHUP the standby
+holds the old code, so it is let go and each replacement waits for a fresh one. `--standby`
+says when one is kept (adrs/0020): `auto` (the default) from the first unexpected death of a
+worker on (crashes repeat; a reload or a recycle has no gap to fill), `on` always, `off` never
+(`COVETPY_STANDBY=0` is `off`).
+
+The supervisor imports neither the app nor `covetpy.app` (adrs/0020): it costs the machine a
+bare interpreter. Each worker checks the app before it serves (it imports, its settings
+validate, its route table builds); one that cannot says why on its channel,
+`{"fatal": message}`, and exits 3. Before any worker served, the first such message is printed
+once, the other workers are stopped and `covetpy run` exits 2; later (a reload to broken code),
+the message is logged and the workers already serving stay.
 
 The loop is event-driven: signals arrive through a wake-up pipe (`signal.set_wakeup_fd`),
 worker messages through their channels; timers only for back-off and the drain backstop.
@@ -43,10 +52,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covetpy.config import ServerConfig
-from covetpy.server.admin import AdminServer
+
+if TYPE_CHECKING:
+    from covetpy.server.admin import AdminServer
 
 logger = logging.getLogger("covetpy")
 
@@ -82,6 +93,9 @@ class _Worker:
     due: str | None = None
     # After a failed attempt to replace it, the next attempt waits until then.
     retry_at: float = 0.0
+    # Why it cannot serve, as it reported before exiting: (message, printed on stderr as is
+    # rather than logged).
+    fatal: tuple[str, bool] | None = None
 
     @property
     def pid(self) -> int:
@@ -117,7 +131,11 @@ class Supervisor:
         self._reload_started: float | None = None
         self._vacancies: list[_Vacancy] = []
         self._listeners: list[socket.socket] = []
-        self._use_standby = os.environ.get("COVETPY_STANDBY", "1") != "0"
+        self._standby_mode = config.standby  # COVETPY_STANDBY=0 reaches it as "off"
+        # Whether a worker has died unexpectedly since start-up (turns `auto` on).
+        self._had_death = False
+        # The last fatal message logged after start-up, so a reload's workers repeat it once.
+        self._last_fatal: str | None = None
         self._standby: _Worker | None = None
         # The generation whose standby failed to start: no other until the next reload.
         self._standby_failed: int | None = None
@@ -212,21 +230,34 @@ class Supervisor:
         if not data:
             self._close_channel(worker)
             return
-        *lines, worker.buf = (worker.buf + data).split(b"\n")
-        for line in lines:
-            try:
-                message: dict[str, Any] = json.loads(line)
-            except ValueError:
-                logger.warning("worker %d sent %r; ignored", worker.pid, line[:200])
-                continue
+        for message in _messages(worker, data):
             if "ready" in message:
                 worker.ready = True
                 worker.addresses = list(message["ready"])
                 self._on_ready(worker)
             elif "standby" in message:
                 worker.waiting = True
+            elif "fatal" in message and worker.fatal is None:
+                worker.fatal = (str(message["fatal"]), bool(message.get("printed")))
             elif "recycle" in message and worker.due is None and not worker.retiring:
                 worker.due = f"{message['recycle']}: {message.get('detail', '')}"
+
+    def _drain_channel(self, worker: _Worker) -> None:
+        """Reads what an exited worker wrote last (its fatal report comes just before its exit,
+        so the exit may be seen first)."""
+        while worker.channel is not None:
+            try:
+                data = worker.channel.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_channel(worker)
+                return
+            for message in _messages(worker, data):
+                if "fatal" in message and worker.fatal is None:
+                    worker.fatal = (str(message["fatal"]), bool(message.get("printed")))
 
     def _close_channel(self, worker: _Worker) -> None:
         if worker.channel is not None:
@@ -325,6 +356,8 @@ class Supervisor:
     def _start_admin(self) -> AdminServer | None:
         if not self.config.admin_port:
             return None
+        from covetpy.server.admin import AdminServer  # http.server, http.client: only then
+
         admin = AdminServer(self.config)
         admin.start()
         return admin
@@ -472,8 +505,22 @@ class Supervisor:
         self._start_on(old.slot, reason, old.pid, replaces=old)
         self._keep_standby()
 
+    def _wants_standby(self) -> bool:
+        if self._standby_mode == "on":
+            return True
+        if self._standby_mode == "off" or not self._had_death:
+            return False
+        # auto, after a death: not while a worker is starting in a slot, so the standby's
+        # start-up does not compete for the CPU with the replacement it exists for.
+        return all(w.ready for w in self._procs.values() if w.slot >= 0)
+
     def _keep_standby(self) -> None:
-        if not self._use_standby or self._standby_failed == self._generation:
+        if self._standby_failed == self._generation:
+            return
+        if not self._wants_standby():
+            spare = self._standby
+            if spare is not None and spare.generation < self._generation:
+                self._let_go(spare)
             return
         spare = self._standby
         if spare is not None and spare.generation < self._generation:
@@ -495,6 +542,7 @@ class Supervisor:
                 continue
             pid = worker.pid
             del self._procs[pid]
+            self._drain_channel(worker)
             self._close_channel(worker)
             if self.config.metrics_dir:
                 from covetpy._core import metrics_mark_closed
@@ -511,18 +559,35 @@ class Supervisor:
                 log("worker %d exited (%s)", pid, _describe(code))
                 continue
             if not self._announced and not worker.ready:
-                logger.error("worker %d failed to start (exit %d); stopping", pid, code)
                 self._stopping = True
                 for w in self._procs.values():
                     w.proc.kill()
                 for w in self._procs.values():
                     w.proc.wait()
+                if worker.fatal is not None:
+                    # What the supervisor itself said before adrs/0020, once, after the
+                    # others are gone (nothing of theirs comes after it): exit 2 as then.
+                    self._say_fatal(*worker.fatal)
+                    return 2
+                logger.error("worker %d failed to start (exit %d); stopping", pid, code)
                 return 1
+            if worker.fatal is not None and worker.fatal[0] != self._last_fatal:
+                self._last_fatal = worker.fatal[0]
+                logger.error("worker %d cannot start: %s", pid, worker.fatal[0])
             self._on_death(worker, code)
         return None
 
+    @staticmethod
+    def _say_fatal(message: str, printed: bool) -> None:
+        if printed:
+            print(message, file=sys.stderr, flush=True)
+        else:
+            logger.error("%s", message)
+
     def _on_death(self, worker: _Worker, code: int) -> None:
         now = time.monotonic()
+        if worker.ready:
+            self._had_death = True  # `--standby auto` keeps one from now on
         if worker.slot < 0:
             # Nothing lost; the next replacements start cold until the next reload.
             logger.error(
@@ -563,6 +628,22 @@ class Supervisor:
                 return
         delay = backoff if self._failures > 1 else 0.0
         self._vacancies.append(_Vacancy(worker.pid, worker.slot, why, now, now + delay))
+
+
+def _messages(worker: _Worker, data: bytes) -> list[dict[str, Any]]:
+    """The complete JSON lines in what `worker` sent so far; a partial line waits in its buffer."""
+    *lines, worker.buf = (worker.buf + data).split(b"\n")
+    out = []
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            logger.warning("worker %d sent %r; ignored", worker.pid, line[:200])
+            continue
+        out.append(message)
+    return out
 
 
 def _describe(code: int) -> str:

@@ -10,6 +10,11 @@ it is due for replacement (`--max-requests`, `--max-worker-memory`); it keeps se
 supervisor, with the replacement ready, sends SIGTERM. A standby worker imports the app, says
 `{"standby": true}`, and waits for the listening socket to arrive on the channel (SCM_RIGHTS)
 before it starts serving (adrs/0006).
+
+Before it serves (or stands by) a worker checks what the supervisor checked before adrs/0020:
+the app imports, its settings validate, its route table builds with these options. If one
+fails it reports `{"fatal": message}` and exits 3; the supervisor prints the first such
+message once. Without a supervisor the worker prints it itself.
 """
 
 from __future__ import annotations
@@ -26,14 +31,18 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from covetpy._core import Server
-from covetpy.app import App
 from covetpy.config import ServerConfig
-from covetpy.exceptions import ConfigError, MissingExtra
+from covetpy.exceptions import ConfigError, CovetError, MissingExtra
 from covetpy.server.lifecycle import Lifecycle
+
+if TYPE_CHECKING:
+    from covetpy.app import App
 
 logger = logging.getLogger("covetpy")
 
@@ -288,11 +297,58 @@ def run(
     return 0
 
 
+@dataclass(frozen=True)
+class Fatal:
+    """Why the app cannot be served, in the words `covetpy run` has always used: `printed` on
+    stderr as is (a settings report), else logged as an error."""
+
+    message: str
+    printed: bool = False
+
+
+def check(app_ref: str, config: ServerConfig) -> tuple[App, float] | Fatal:
+    """Loads `app_ref` and checks it as it will be served: its settings, and its route table
+    built by the core with `config` (conflicts, options the core refuses), without binding.
+    Returns the app and when it was imported (`time.time()`), or why it cannot serve."""
+    from covetpy.hosting import load_app
+    from covetpy.settings import SettingsError
+    from covetpy.settings.runtime import check_app
+
+    try:
+        app = load_app(app_ref, config.interface, config.wsgi_threads)
+        imported_at = time.time()
+    except CovetError as exc:
+        return Fatal(f"{app_ref}: {exc}")
+    except Exception:  # the module itself raised: its traceback is the message
+        return Fatal(f"cannot load the app {app_ref}:\n{traceback.format_exc().rstrip()}")
+    try:
+        check_app(app)  # the app's settings, from the sources the supervisor was given
+    except SettingsError as exc:
+        return Fatal(f"covetpy: {exc}", printed=True)
+    except CovetError as exc:
+        return Fatal(f"{type(exc).__name__}: {exc}")
+    try:
+        Server(config, app.route_table(), app.runtime())
+    except CovetError as exc:
+        return Fatal(f"{type(exc).__name__}: {exc}")
+    return app, imported_at
+
+
+def _fail(fatal: Fatal, channel: int | None) -> NoReturn:
+    """Tells the supervisor why this worker cannot serve (it says it once for all workers),
+    or says it here when there is no supervisor; then exits 3."""
+    if channel is not None:
+        _report(channel, {"fatal": fatal.message, "printed": fatal.printed})
+    elif fatal.printed:
+        print(fatal.message, file=sys.stderr, flush=True)
+    else:
+        logger.error("%s", fatal.message)
+    sys.exit(3)
+
+
 def main() -> None:
     """Entry point of a worker process started by the supervisor."""
     from covetpy.cli.logs import configure_logging
-    from covetpy.hosting import load_app
-    from covetpy.settings.runtime import check_app
 
     spec: dict[str, Any] = json.loads(os.environ["COVETPY_WORKER"])
     config = ServerConfig(**spec["config"])
@@ -301,19 +357,11 @@ def main() -> None:
     # terminal hang-up or `kill -HUP -PGID` also reaches; a worker drains on SIGTERM only.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        app = load_app(spec["app"], config.interface, config.wsgi_threads)
-        imported_at = time.time()
-    except Exception:
-        logger.exception("cannot load the app %s", spec["app"])
-        sys.exit(3)
-    try:
-        # The same sources the supervisor checked (the environment is inherited).
-        check_app(app)
-    except ConfigError as exc:
-        logger.error("worker failed to start: %s", exc)
-        sys.exit(3)
     channel: int | None = spec.get("channel_fd")
+    checked = check(spec["app"], config)
+    if isinstance(checked, Fatal):
+        _fail(checked, channel)
+    app, imported_at = checked
     activated_at = None
     if spec.get("standby") and channel is not None:
         activated = _stand_by(config, channel)

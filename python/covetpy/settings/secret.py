@@ -10,7 +10,6 @@ leaking); `dec_hook` decodes one from its plain value.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, Generic, NoReturn, TypeVar, get_args, get_origin
 
 import msgspec
@@ -43,6 +42,9 @@ class Secret(Generic[T]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        # hmac loads libcrypto (3.4 MB); the supervisor reads settings but compares no secret.
+        import hmac
+
         a, b = self._value, other._value
         if isinstance(a, str) and isinstance(b, str):
             # Compared in constant time: equality of secrets is how tokens get checked.

@@ -18,20 +18,48 @@ async def reconcile() -> None: ...
 queues and dead letters. See docs/tasks.md and designs/tasks.md.
 """
 
-from covetpy.events.retry import Backoff
-from covetpy.tasks.context import current
-from covetpy.tasks.errors import (
-    BadArguments,
-    NonRetryable,
-    NoResults,
-    ResultTimeout,
-    TaskError,
-    TaskFailed,
-    UnknownTask,
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from covetpy._lazy import exports
+
+if TYPE_CHECKING:
+    from covetpy.events.retry import Backoff
+    from covetpy.tasks.context import current
+    from covetpy.tasks.errors import (
+        BadArguments,
+        NonRetryable,
+        NoResults,
+        ResultTimeout,
+        TaskError,
+        TaskFailed,
+        UnknownTask,
+    )
+    from covetpy.tasks.handle import TaskHandle
+    from covetpy.tasks.manager import Periodic, Tasks
+    from covetpy.tasks.task import Task
+
+# Imported on first use: importing one submodule does not import them all (adrs/0020).
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "covetpy.events.retry": ["Backoff"],
+        "covetpy.tasks.context": ["current"],
+        "covetpy.tasks.errors": [
+            "BadArguments",
+            "NonRetryable",
+            "NoResults",
+            "ResultTimeout",
+            "TaskError",
+            "TaskFailed",
+            "UnknownTask",
+        ],
+        "covetpy.tasks.handle": ["TaskHandle"],
+        "covetpy.tasks.manager": ["Periodic", "Tasks"],
+        "covetpy.tasks.task": ["Task"],
+    },
 )
-from covetpy.tasks.handle import TaskHandle
-from covetpy.tasks.manager import Periodic, Tasks
-from covetpy.tasks.task import Task
 
 __all__ = [
     "Backoff",
