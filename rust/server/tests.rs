@@ -42,6 +42,7 @@ on_both_drivers!(
     an_idle_timeout_closes_the_socket_not_only_the_connection,
     a_write_timeout_closes_the_socket_of_a_client_that_stopped_reading,
     keep_alive_waits_for_a_request_that_comes_later,
+    large_bodies_arrive_whole_between_pipelined_requests,
 );
 
 fn start(io: IoDriver) -> (Server, String) {
@@ -326,6 +327,65 @@ fn keep_alive_waits_for_a_request_that_comes_later(io: IoDriver) {
         let n = s.read(&mut buf).unwrap();
         let r = String::from_utf8_lossy(&buf[..n]);
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with(body), "{r}");
+    }
+    server.begin_drain();
+    server.join();
+}
+
+// Bodies of 64 KiB and more are read into a buffer of their own size (`read_sized_body`):
+// every byte must land in its place, whether the body comes in one write with the next
+// request behind it or in small pieces, and what follows it must still be read as a request.
+fn large_bodies_arrive_whole_between_pipelined_requests(io: IoDriver) {
+    let (server, addr) = start_with(io, |c| c.limits.max_body = 4 << 20);
+    let sizes = [64 * 1024, 3, 1 << 20, 200_001, 5];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| (j * 7 + i) as u8).collect())
+        .collect();
+    let mut wire = Vec::new();
+    for body in &bodies {
+        wire.extend_from_slice(
+            format!(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        wire.extend_from_slice(body);
+    }
+    wire.extend_from_slice(b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    for piece in [wire.len(), 1000] {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let sent = wire.clone();
+        // A thread writes while this one reads: the answers are as large as the requests.
+        let writer = std::thread::spawn(move || {
+            for chunk in sent.chunks(piece) {
+                w.write_all(chunk).unwrap();
+            }
+        });
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        writer.join().unwrap();
+        let mut rest = &out[..];
+        for body in &bodies {
+            let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+            assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+            assert!(
+                head.contains(&format!("content-length: {}\r\n", body.len())),
+                "{head}"
+            );
+            assert!(
+                rest[end..end + body.len()] == body[..],
+                "body of {} bytes",
+                body.len()
+            );
+            rest = &rest[end + body.len()..];
+        }
+        assert!(rest.starts_with(b"HTTP/1.1 404 "), "piece {piece}");
     }
     server.begin_drain();
     server.join();
