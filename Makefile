@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-h2-tls bench-auth bench-tasks bench-micro bench-rust bench-peers docs check-base-install clean
+.PHONY: help run test dev venv services rust-test py-test lint layers autobahn autobahn-perf fuzz leak-rust bench bench-quick bench-hostile bench-h2-tls bench-auth bench-tasks bench-tfb bench-memory bench-micro bench-rust bench-peers docs check-base-install clean
 
 help:            ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,13 +31,14 @@ py-test: dev services ## Python unit and end-to-end tests, once per IO driver (u
 # Debian bookworm packages all of them (nats-server 2.9, with JetStream; h2load is in
 # nghttp2-client); apt-get runs only for what is missing. The tests start their own servers on
 # free loopback ports, never these services.
-services:        ## install redis-server and nats-server (the event bus tests run them), curl and h2load (the HTTP/2 tests), chromium (the Swagger UI browser test)
+services:        ## install redis-server and nats-server (the event bus tests run them), curl and h2load (the HTTP/2 tests), chromium (the Swagger UI browser test), postgresql 15 (the TechEmpower verifier)
 	@missing=""; \
 	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
@@ -88,11 +89,14 @@ bench-peers:     ## create benches/.venv with the peers (benches/peers/requireme
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light libuv1; }
 	python3 -m benches.suite.venv
 
-bench: dev bench-peers  ## CovetPy vs 8 peers, 8 scenarios, 3 x 10 s per cell (~45 min; needs wrk)
+bench: dev bench-peers  ## CovetPy vs 10 peers (peregrine and h2corn included), the native scenarios, 3 x 10 s per cell (~55 min; needs wrk)
 	$(PY) -m benches.suite
 
 bench-quick: dev bench-peers  ## the same suite, 1 x 3 s per cell (~8 min)
 	$(PY) -m benches.suite --quick
+
+bench-hostile: dev bench-peers ## hostile connection patterns (4k/16k connections, Connection: close, split heads, 20 MiB upload, gzip, slow clients) vs the same peers and nginx (~50 min; up to ~85 with the default ephemeral port range, see benches/suite/ports.py)
+	$(PY) -m benches.suite --scenarios hostile
 
 bench-h2-tls: dev bench-peers ## HTTP/2 (h2c, h2 over TLS) and TLS (HTTP/1.1, handshakes): CovetPy vs Granian, h2corn, nginx (~10 min; needs h2load)
 	@command -v h2load >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client; }
@@ -104,6 +108,12 @@ bench-auth: dev bench-peers ## JWT auth: CPU per request of HS256/RS256/ES256 vs
 
 bench-tasks: dev bench-peers ## task queues: CovetPy (Redis, JetStream) vs Celery, arq, dramatiq, SAQ: tasks/s, enqueue-to-start p50/p99 (~15 min; needs redis-server, nats-server)
 	$(PY) -m benches.tasks
+
+bench-tfb: dev bench-peers ## TechEmpower test types on PostgreSQL 15: CovetPy vs Granian (RSGI), socketify.py, FastAPI, BlackSheep, Starlette, 3 x 10 s per cell (~45 min; needs wrk, postgresql)
+	$(PY) -m benches.techempower.bench
+
+bench-memory: dev bench-peers ## idle memory of the process tree (PSS, RSS, USS): covetpy run with 1, 2, 4 workers vs nginx, socketify.py, peregrine, Granian, h2corn (~2 min)
+	$(PY) -m benches.memory --tree
 
 bench-rust:      ## criterion benches of the HTTP/1 parser, body decoder and router, and of WebSocket reading
 	cargo bench --bench h1_parse

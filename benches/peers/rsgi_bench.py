@@ -1,6 +1,7 @@
 """Every scenario of the side-by-side suite as one RSGI app (granian's own interface, its
 fastest). `app_mw` is the same app under five pass-through layers, RSGI's equivalent of a
-middleware (RSGI defines no middleware API of its own)."""
+middleware (RSGI defines no middleware API of its own). The upload is read by iterating the protocol
+object, chunk by chunk; json-10k-gzip is n/a here: neither RSGI nor granian compresses."""
 
 import asyncio
 from typing import Any
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from benches.peers.item import Item
+from benches.peers.payloads import BIG, JSON_10K
 
 encode = msgspec.json.Encoder().encode
 decode_item = msgspec.json.Decoder(Item).decode
@@ -42,6 +44,15 @@ async def app(scope: Any, proto: Any) -> None:
     elif path == "/sleep":
         await asyncio.sleep(0.001)
         proto.response_str(200, TEXT, HELLO)
+    elif path == "/big":
+        proto.response_bytes(200, TEXT, BIG)
+    elif path == "/json10k":
+        proto.response_bytes(200, JSON, encode({"items": JSON_10K}))
+    elif path == "/upload" and scope.method == "POST":
+        size = 0
+        async for chunk in proto:
+            size += len(chunk)
+        proto.response_str(200, TEXT, str(size))
     else:
         proto.response_str(404, TEXT, "Not Found")
 

@@ -6,6 +6,8 @@ Sync handlers where nothing awaits; the request is read before the first await (
 request object is only valid until then). socketify validates nothing itself, so the POST
 body is decoded into the msgspec Struct, and msgspec is its JSON serializer. `--middleware`
 puts five pass-through functions in front of each handler with socketify's `middleware()`.
+The upload is counted in `res.on_data` as uWS hands over each chunk (socketify's `get_data`
+would gather it whole in a BytesIO); socketify has no gzip middleware (json-10k-gzip: n/a).
 """
 
 import asyncio
@@ -16,6 +18,7 @@ import msgspec
 from socketify import App, middleware
 
 from benches.peers.item import Item
+from benches.peers.payloads import BIG, JSON_10K
 
 decode_item = msgspec.json.Decoder(Item).decode
 JSON = b"application/json"
@@ -70,6 +73,31 @@ async def sleep(res: Any, req: Any, data: Any = None) -> None:
     res.cork_end("Hello, World!")
 
 
+def json10k(res: Any, req: Any, data: Any = None) -> None:
+    res.send({"items": JSON_10K}, content_type=JSON)
+
+
+def big(res: Any, req: Any, data: Any = None) -> None:
+    res.write_header("Content-Type", "text/plain; charset=utf-8")
+    res.end(BIG)
+
+
+def upload(res: Any, req: Any, data: Any = None) -> None:
+    _in_flight.add(res)
+    size = 0
+
+    def on_data(res: Any, chunk: bytes | None, is_end: bool) -> None:
+        nonlocal size
+        if chunk is not None:
+            size += len(chunk)
+        if is_end:
+            _in_flight.discard(res)
+            res.cork_end(str(size))
+
+    res.on_aborted(lambda res: _in_flight.discard(res))
+    res.on_data(on_data)
+
+
 def passthrough(res: Any, req: Any, data: Any = None) -> bool:
     return True  # a falsy value would stop the chain
 
@@ -88,6 +116,9 @@ def main() -> None:
     app.get("/users/:user_id", route(user))
     app.post("/items", route(create))
     app.get("/sleep", route(sleep))
+    app.get("/json10k", route(json10k))
+    app.get("/big", route(big))
+    app.post("/upload", route(upload))
     app.listen({"port": port, "host": "127.0.0.1"})
     app.run()
 

@@ -1,7 +1,8 @@
 """Measuring one cell (a server serving a scenario): start the server pinned to CPU 0, check
 its answer, warm it up with wrk pinned to CPU 1, then run wrk `runs` times, reading the
 server's CPU time and peak memory from /proc. WebSocket scenarios run `covetpy bench ws://…`
-in wrk's place (benches/suite/ws.py).
+in wrk's place (benches/suite/ws.py); `split-head` runs benches/suite/split.py in its place,
+and `slow-mix` runs the slow clients of benches/suite/slow.py beside wrk.
 
 - Latency percentiles and counts come from a wrk Lua `done()` hook that prints them as JSON
   (wrk's own report has no p99.9).
@@ -15,6 +16,7 @@ in wrk's place (benches/suite/ws.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benches.suite import ws
+from benches.suite import ports, slow, split, ws
 from benches.suite.scenarios import Scenario
 from benches.suite.servers import ROOT, Server
 
@@ -77,6 +79,8 @@ class Run:
     """Socket errors (connect, read, write, timeout) and non-2xx/3xx answers (status)."""
     server_cpu_s: float
     server_cpu_us_per_request: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What a scenario's own load reports besides (slow-mix: the slow clients' fate)."""
 
     @property
     def error_count(self) -> int:
@@ -168,9 +172,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
+def thread_cpu_seconds(
+    pids: list[int], supervisor: bool = True, main: str | None = None
+) -> dict[str, float]:
     """User+system CPU seconds used so far per thread name (`comm`) over `pids`; the first
-    pid (the supervisor, for CovetPy) counts as one entry, "supervisor"."""
+    pid (the supervisor, for CovetPy) counts as one entry, "supervisor", unless `supervisor`
+    is False (a server whose first process serves, as uvicorn's with one worker). With
+    `main`, each process's main thread counts under that name instead of its own (Granian
+    names all its threads "granian"; the main one runs Python)."""
     out: dict[str, float] = {}
     for i, p in enumerate(pids):
         try:
@@ -183,7 +192,9 @@ def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
                 fields = Path(f"/proc/{p}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            key = "supervisor" if i == 0 else name
+            key = "supervisor" if i == 0 and supervisor else name
+            if main is not None and key == name and tid == str(p):
+                key = main
             out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
     return out
 
@@ -199,12 +210,27 @@ def peak_rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-def _ask(port: int, scenario: Scenario) -> tuple[int, bytes]:
+def _ask(port: int, scenario: Scenario) -> tuple[int, bytes, dict[str, str]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request(scenario.method, scenario.path, scenario.body or None, scenario.headers)
         response = conn.getresponse()
-        return response.status, response.read()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        answer = response.status, response.read(), headers
+        if scenario.gzip:
+            # A second answer on the same connection: an app whose first compressed answer
+            # changes the next ones (GZipMiddleware edits the header list it is given in
+            # place, a shared one included) or a body longer than its Content-Length shows
+            # up only there.
+            conn.request(scenario.method, scenario.path, scenario.body or None, scenario.headers)
+            again = conn.getresponse()
+            if (again.status, again.read()) != answer[:2]:
+                return 0, b"the second answer on the same connection differs", headers
+        return answer
+    except OSError:
+        raise  # not answering yet (RemoteDisconnected is both): `_check` retries
+    except http.client.HTTPException as exc:
+        return 0, f"answer unreadable (body longer than its length?): {exc!r}".encode(), {}
     finally:
         conn.close()
 
@@ -221,13 +247,13 @@ def _check(proc: subprocess.Popen[bytes], port: int, scenario: Scenario, log: Pa
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}: {_tail(log)}")
         try:
-            status, body = _ask(port, scenario)
+            status, body, headers = _ask(port, scenario)
             break
         except OSError:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not answering after 30 s: {_tail(log)}") from None
             time.sleep(0.1)
-    wrong = scenario.check(status, body)
+    wrong = scenario.check(status, body, headers)
     if wrong:
         raise RuntimeError(f"wrong answer to {scenario.method} {scenario.path}: {wrong}")
 
@@ -292,10 +318,12 @@ def _script(scenario: Scenario, directory: str) -> str:
 
 
 def wrk(port: int, scenario: Scenario, seconds: float, pin: bool, script: str) -> dict[str, float]:
-    """Runs wrk once (one thread) and returns what the `done()` hook printed."""
+    """Runs wrk once (one thread unless the scenario asks for more, all on wrk's CPU) and
+    returns what the `done()` hook printed."""
     cmd = [
-        "wrk", "-t1", f"-c{scenario.connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "2s", "-s", script, f"http://127.0.0.1:{port}{scenario.path}",
+        "wrk", f"-t{scenario.wrk_threads}", f"-c{scenario.connections}",
+        f"-d{max(1, round(seconds))}s", "--timeout", f"{scenario.timeout_s:g}s", "-s", script,
+        f"http://127.0.0.1:{port}{scenario.path}",
     ]  # fmt: skip
     if pin:
         cmd = ["taskset", "-c", WRK_CPU, *cmd]
@@ -323,6 +351,27 @@ def _wrk_figures(w: dict[str, float]) -> dict[str, Any]:
     }
 
 
+_WARM_CONNECTIONS = 1000
+
+
+def _load(port: int, scenario: Scenario, seconds: float, pin: bool, script: str) -> dict[str, Any]:
+    """One run of the scenario's load: a `Run`'s figures, and `extra` when it has more."""
+    if scenario.ws is not None:
+        # WebSocket cells: `covetpy bench ws://…`; a "request" is a message (ws-echo) or a
+        # delivery (ws-broadcast).
+        return ws.run_figures(ws.covetpy_bench(port, scenario, seconds, pin))
+    if scenario.load == "split":
+        figures = split.run(port, scenario.path, scenario.connections, seconds, pin)
+        segments = figures.pop("segments_per_request")
+        return {**figures, "extra": {"segments_per_request": segments}}
+    if scenario.load == "slow-mix":
+        # The slow clients outlive wrk's run by a second, so they are there all along.
+        with slow.SlowClients(port, seconds + 1, pin) as clients:
+            figures = _wrk_figures(wrk(port, scenario, seconds, pin, script))
+        return {**figures, "extra": {"slow_clients": clients.outcomes}}
+    return _wrk_figures(wrk(port, scenario, seconds, pin, script))
+
+
 def measure_cell(server: Server, scenario: Scenario, opts: Options) -> Cell:
     """Starts `server` for `scenario`, warms it up, measures `opts.runs` runs, stops it."""
     cell = Cell(server.name, scenario.name, "ok")
@@ -334,19 +383,22 @@ def measure_cell(server: Server, scenario: Scenario, opts: Options) -> Cell:
             script = _script(scenario, tmp)
             if scenario.ws is not None:
                 ws.warm_up(port, scenario, opts)
+            elif scenario.load == "split" and opts.warmup > 0:
+                split.run(port, scenario.path, scenario.connections, opts.warmup, opts.pin)
+            elif opts.warmup > 0 and scenario.connections > _WARM_CONNECTIONS:
+                # A warm-up on 1,000 connections: the ports of a full one would still be in
+                # TIME_WAIT when the runs open theirs (benches/suite/ports.py).
+                few = dataclasses.replace(scenario, connections=_WARM_CONNECTIONS, wrk_threads=1)
+                wrk(port, few, opts.warmup, opts.pin, script)
             elif opts.warmup > 0:
                 wrk(port, scenario, opts.warmup, opts.pin, script)
             for _ in range(opts.runs):
+                if scenario.connections > _WARM_CONNECTIONS:
+                    ports.wait_for_free(scenario.connections)
                 pids = process_tree(pid)
                 before = cpu_seconds(pids)
-                if scenario.ws is not None:
-                    # WebSocket cells: `covetpy bench ws://…`; a "request" is a message
-                    # (ws-echo) or a delivery (ws-broadcast).
-                    figures = ws.run_figures(
-                        ws.covetpy_bench(port, scenario, opts.duration, opts.pin)
-                    )
-                else:
-                    figures = _wrk_figures(wrk(port, scenario, opts.duration, opts.pin, script))
+                seconds = max(opts.duration, scenario.min_seconds)
+                figures = _load(port, scenario, seconds, opts.pin, script)
                 cpu = cpu_seconds(pids) - before
                 cell.runs.append(
                     Run(

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benches.suite import hosted
+from benches.suite import hosted, hostile, slow
 from benches.suite.measure import Cell
 from benches.suite.scenarios import SCENARIOS
 from benches.suite.servers import PEERS_BIN, ROOT, SERVERS
@@ -51,6 +51,11 @@ def summarize(cell: Cell) -> dict[str, Any]:
     )
     if not SCENARIOS[cell.scenario].latency:
         out.update(p50_ms=None, p99_ms=None, p999_ms=None)
+    if cell.runs[-1].extra:
+        out["extra"] = cell.runs[-1].extra
+    if SCENARIOS[cell.scenario].unit != "request":
+        out["unit"] = SCENARIOS[cell.scenario].unit
+        out.update(hostile.unit_figures(cell.scenario, out))
     return out
 
 
@@ -117,6 +122,9 @@ def markdown(result: dict[str, Any]) -> str:
     if native:
         shown = [v for v in servers if any(by[(v, n)]["status"] != "n/a" for n in native)]
         lines += [*_native_table(result, native, shown, by), ""]
+    hostile_lines = hostile.tables(result, by, lambda v: _label(v, result["versions"]))
+    if hostile_lines:
+        lines += ["Hostile connection patterns (issue 20):", "", *hostile_lines, ""]
     if len(native) < len(scenarios):
         lines += [*hosted.tables(result, by, lambda v: _label(v, result["versions"])), ""]
     lines += _every_cell(result, scenarios, servers, by)
@@ -203,11 +211,19 @@ def console(summary: dict[str, Any]) -> str:
     head = f"  {summary['scenario']:11} {summary['server']:19}"
     if summary["status"] != "ok":
         return f"{head} {_cell_text(summary)}"
+    tail = ""
+    if "unit" in summary:
+        tail += (
+            f"  = {summary['units_per_s']:,.1f} {summary['unit']}/s, "
+            f"{_cpu(summary['cpu_us_per_unit'])} µs CPU/{summary['unit']}"
+        )
+    if summary.get("extra", {}).get("slow_clients"):
+        tail += f"  [{slow.summary(summary['extra']['slow_clients'])}]"
     return (
         f"{head} {summary['requests_per_s']:>9,.0f} req/s  p50 {_ms(summary['p50_ms']):>6}  "
         f"p99 {_ms(summary['p99_ms']):>7}  p99.9 {_ms(summary['p999_ms']):>7} ms  "
         f"{_cpu(summary['server_cpu_us_per_request']):>6} µs CPU/req  "
-        f"RSS {summary['peak_rss_mb']:5.0f} MB  errors {summary['errors']}"
+        f"RSS {summary['peak_rss_mb']:5.0f} MB  errors {summary['errors']}{tail}"
     )
 
 

@@ -12,16 +12,25 @@ hosts its interface: CovetPy (`covetpy run module:app`, the app detected as ASGI
 CovetPy with the FastAPI app mounted behind native routes (benches/apps/hosted_mount.py),
 Granian (ASGI, WSGI), uvicorn (httptools, uvloop), gunicorn (WSGI, sync worker), peregrine
 (PyPI: peregrine-server; ASGI and WSGI) and h2corn (ASGI). A server that does not speak the
-app's interface shows n/a.
+app's interface shows n/a. peregrine and h2corn also run the native scenarios as the
+`peregrine-asgi` and `h2corn-asgi` columns, with the raw ASGI app uvicorn and granian serve
+there (benches/peers/asgi_bench.py).
+
+The hostile scenarios (issue 20) give each server what the pattern needs where it has a
+setting for it (`_limits`): a listen backlog of 4,096 and room for 20,000 connections for
+c4096/c16384, a body limit above 20 MiB for the upload. socketify.py and Robyn expose no
+backlog or connection limit to set; they run with their defaults.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benches.peers.payloads import BIG, GZIP_LEVEL, JSON_10K
 from benches.suite.scenarios import FRAMEWORKS, Scenario
 
 __all__ = ["HOSTED_APPS", "PEERS_BIN", "PROJECT_BIN", "ROOT", "SERVERS", "Server", "why_not"]
@@ -98,7 +107,32 @@ def why_not(server: Server, scenario: Scenario) -> str | None:
 def _module(module: str, scenario: Scenario) -> str:
     if scenario.hosted is not None:
         return HOSTED_APPS[scenario.hosted]
-    return f"{module}:{'app_mw' if scenario.middleware else 'app'}"
+    variant = "app_mw" if scenario.middleware else "app_gzip" if scenario.gzip else "app"
+    return f"{module}:{variant}"
+
+
+BACKLOG = 4096
+"""The listen backlog asked for in the many-connection scenarios: net.core.somaxconn (4,096
+here, the kernel's default since 5.4) silently caps anything larger."""
+MAX_CONNECTIONS = 20000
+BODY_LIMIT = 32 * 1024 * 1024
+
+
+def _many(scenario: Scenario) -> bool:
+    return scenario.connections > 1000
+
+
+def _limits(scenario: Scenario, backlog: str, connections: str = "", body: str = "") -> list[str]:
+    """The options that let a server take the scenario's connections and body: `backlog`,
+    `connections`, `body` are the server's option names ("" when it has none)."""
+    out: list[str] = []
+    if _many(scenario):
+        out += [backlog, str(BACKLOG)]
+        if connections:
+            out += [connections, str(MAX_CONNECTIONS)]
+    if body and scenario.body and len(scenario.body) > 1_000_000:
+        out += [body, str(BODY_LIMIT)]
+    return out
 
 
 def _covetpy(port: int, scenario: Scenario) -> list[str]:
@@ -110,17 +144,19 @@ def _covetpy(port: int, scenario: Scenario) -> list[str]:
         if scenario.ws
         else _module("benches.apps.covetpy_app", scenario)
     )
-    return _covetpy_run(app, port)
+    limits = _limits(scenario, "--backlog", "--max-connections", "--max-body-size")
+    return _covetpy_run(app, port, limits)
 
 
 def _covetpy_mount(port: int, scenario: Scenario) -> list[str]:
     return _covetpy_run("benches.apps.hosted_mount:app", port)
 
 
-def _covetpy_run(app: str, port: int) -> list[str]:
+def _covetpy_run(app: str, port: int, extra: list[str] | None = None) -> list[str]:
     return [
         str(PROJECT_BIN / "covetpy"), "run", app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "info",
+        *(extra or []),
     ]  # fmt: skip
 
 
@@ -141,6 +177,10 @@ def _granian(interface: str, module: str) -> Command:
         if scenario.name == "pipelined":
             # Documented (experimental) option that batches the flushes of pipelined answers.
             cmd.append("--http1-pipeline-flush")
+        # Backpressure (requests in flight, default backlog/workers) up to the connections.
+        cmd += _limits(scenario, "--backlog")
+        if _many(scenario):
+            cmd += ["--backpressure", str(MAX_CONNECTIONS)]
         return [*cmd, _module(module, scenario)]
 
     return command
@@ -153,7 +193,7 @@ def _uvicorn(module: str) -> Command:
             str(PEERS_BIN / "uvicorn"), app, "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--http", "httptools", "--loop", "uvloop",
             "--ws", "websockets" if scenario.ws else "none",
-            "--no-access-log", "--log-level", "warning",
+            "--no-access-log", "--log-level", "warning", *_limits(scenario, "--backlog"),
         ]  # fmt: skip
 
     return command
@@ -168,24 +208,34 @@ def _gunicorn(port: int, scenario: Scenario) -> list[str]:
     ]  # fmt: skip
 
 
-def _peregrine(port: int, scenario: Scenario) -> list[str]:
-    # Access log off by default; uvloop is used for ASGI when installed (it is, in benches/.venv);
-    # a WSGI app runs on one application thread (`--wsgi-threads`, default 1).
-    protocol = "wsgi" if scenario.hosted in WSGI_APPS else "asgi"
-    return [
-        str(PEERS_BIN / "peregrine"), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--protocol", protocol, "--log-level", "warning",
-        "--no-websockets", _module("", scenario),
-    ]  # fmt: skip
+def _peregrine(module: str) -> Command:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        # Access log off by default; uvloop is used for ASGI when installed (it is, in
+        # benches/.venv); a WSGI app runs on one application thread (`--wsgi-threads`).
+        protocol = "wsgi" if scenario.hosted in WSGI_APPS else "asgi"
+        return [
+            str(PEERS_BIN / "peregrine"), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--protocol", protocol, "--log-level", "warning",
+            "--no-websockets",
+            *_limits(scenario, "--backlog", "--max-connections", "--max-body"),
+            _module(module, scenario),
+        ]  # fmt: skip
+
+    return command
 
 
-def _h2corn(port: int, scenario: Scenario) -> list[str]:
-    # One worker process with its default two Tokio threads (`--runtime-threads 2`); HTTP/1.1
-    # stays on by default, which is what wrk speaks.
-    return [
-        str(PEERS_BIN / "h2corn"), _module("", scenario), "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1", "--loop", "uvloop", "--no-access-log",
-    ]  # fmt: skip
+def _h2corn(module: str) -> Command:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        # One worker process with its default two Tokio threads (`--runtime-threads 2`);
+        # HTTP/1.1 stays on by default, which is what wrk speaks. No connection limit by
+        # default; the body limit is 1 GiB.
+        return [
+            str(PEERS_BIN / "h2corn"), _module(module, scenario), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--loop", "uvloop", "--no-access-log",
+            *_limits(scenario, "--backlog"),
+        ]  # fmt: skip
+
+    return command
 
 
 def _socketify(port: int, scenario: Scenario) -> list[str]:
@@ -215,7 +265,7 @@ master_process off;
 worker_processes 1;
 error_log stderr warn;
 pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     server_tokens off;
@@ -226,8 +276,12 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
+    gzip on;
+    gzip_types application/json;
+    gzip_comp_level {gzip_level};
+    gzip_min_length 500;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} backlog={backlog};
         location = /plaintext {{
             default_type "text/plain; charset=utf-8";
             return 200 "Hello, World!";
@@ -235,6 +289,14 @@ http {{
         location = /json {{
             default_type application/json;
             return 200 '{{"message":"Hello, World!"}}';
+        }}
+        location = /json10k {{
+            default_type application/json;
+            alias {dir}/json10k.json;
+        }}
+        location = /big {{
+            default_type "text/plain; charset=utf-8";
+            alias {dir}/big.txt;
         }}
     }}
 }}
@@ -244,11 +306,26 @@ http {{
 def _nginx(port: int, scenario: Scenario) -> list[str]:
     directory = Path(tempfile.mkdtemp(prefix="suite-nginx-"))
     conf = directory / "nginx.conf"
-    conf.write_text(_NGINX_CONF.format(dir=directory, port=port))
+    (directory / "json10k.json").write_text(json.dumps({"items": JSON_10K}, separators=(",", ":")))
+    (directory / "big.txt").write_bytes(BIG)
+    # Under the 20,000 files of the hard limit; 17,000 was short ("not enough, reusing
+    # connections": it closed keep-alive ones, wrk read errors) while c16384 connected.
+    connections = MAX_CONNECTIONS - 500 if _many(scenario) else 4096
+    conf.write_text(
+        _NGINX_CONF.format(
+            dir=directory, port=port, connections=connections, gzip_level=GZIP_LEVEL,
+            backlog=BACKLOG if _many(scenario) else 511,
+        )
+    )  # fmt: skip
     return ["nginx", "-p", str(directory), "-e", "stderr", "-c", str(conf)]
 
 
 _NGINX_CANNOT = "nginx answers fixed bytes from its config; it has no application code to run"
+_NGINX_UPLOAD = (
+    "nginx cannot hand a body to code that counts it: `return` discards the body unread "
+    "into any handler, and proxying it would measure a second server"
+)
+_NO_GZIP = "no gzip middleware of its own to put in front of the answer"
 
 # The WebSocket comparison is CovetPy, socketify.py, Granian (ASGI) and uvicorn (issue 15).
 _NO_WS = {
@@ -289,7 +366,7 @@ SERVERS: dict[str, Server] = {
             ("granian", "uvloop"),
             ("granian", "uvloop"),
             _granian("rsgi", "benches.peers.rsgi_bench"),
-            not_applicable=_NO_WS,
+            not_applicable={**_NO_WS, "json-10k-gzip": "RSGI: " + _NO_GZIP},
         ),
         Server(
             "granian-asgi",
@@ -331,7 +408,7 @@ SERVERS: dict[str, Server] = {
             "peregrine",
             ("peregrine-server", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
             ("peregrine._native",),
-            _peregrine,
+            _peregrine(""),
             hosts=(*ASGI_APPS, *WSGI_APPS),
             native=False,
         ),
@@ -340,9 +417,25 @@ SERVERS: dict[str, Server] = {
             "h2corn",
             ("h2corn", "uvloop", *_FRAMEWORK_DISTRIBUTIONS),
             ("h2corn",),
-            _h2corn,
+            _h2corn(""),
             hosts=ASGI_APPS,
             native=False,
+        ),
+        Server(
+            "peregrine-asgi",
+            "peregrine (raw ASGI)",
+            ("peregrine-server", "uvloop"),
+            ("peregrine._native",),
+            _peregrine("benches.peers.asgi_bench"),
+            not_applicable=_NO_WS,
+        ),
+        Server(
+            "h2corn-asgi",
+            "h2corn (raw ASGI)",
+            ("h2corn", "uvloop"),
+            ("h2corn",),
+            _h2corn("benches.peers.asgi_bench"),
+            not_applicable=_NO_WS,
         ),
         Server(
             "uvicorn-asgi",
@@ -373,6 +466,7 @@ SERVERS: dict[str, Server] = {
             ("socketify",),
             ("socketify",),
             _socketify,
+            not_applicable={"json-10k-gzip": "socketify.py: " + _NO_GZIP},
         ),
         Server(
             "robyn",
@@ -381,7 +475,7 @@ SERVERS: dict[str, Server] = {
             ("robyn", "pydantic"),
             _robyn,
             env=_robyn_env,
-            not_applicable=_NO_WS,
+            not_applicable={**_NO_WS, "json-10k-gzip": "Robyn: " + _NO_GZIP},
         ),
         Server(
             "blacksheep-uvicorn",
@@ -404,6 +498,7 @@ SERVERS: dict[str, Server] = {
                 "post": _NGINX_CANNOT,
                 "middleware": _NGINX_CANNOT,
                 "sleep": _NGINX_CANNOT,
+                "upload-20m": _NGINX_UPLOAD,
                 **_NO_WS,
             },
         ),
