@@ -10,10 +10,7 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
-import http.cookies
-import mimetypes
 import os
 import re
 import urllib.parse
@@ -149,6 +146,11 @@ class Response:
         samesite: Literal["lax", "strict", "none"] | None = "lax",
     ) -> None:
         """Adds a `set-cookie` header (RFC 6265)."""
+        # Imported here: a worker that never sets a cookie or serves a file does not hold
+        # http.cookies, email and mimetypes (adrs/0020).
+        import email.utils
+        import http.cookies
+
         cookie: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
         cookie[key] = value
         morsel = cookie[key]
@@ -247,6 +249,9 @@ class FileResponse(Response):
         media_type: str | None = None,
         filename: str | None = None,
     ) -> None:
+        import email.utils  # here, not at the top: see set_cookie
+        import mimetypes
+
         self.path = os.fspath(path)
         if media_type is None:
             media_type = (
@@ -275,6 +280,8 @@ class FileResponse(Response):
 
     def prepare(self, request: Request) -> Response:
         """Applies the request's conditional and range headers (RFC 9110 §13, §14)."""
+        import email.utils
+
         headers = request.headers
         inm = headers.get("if-none-match")
         if inm is not None:

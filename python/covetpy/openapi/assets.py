@@ -5,6 +5,7 @@ Nothing here is fetched from a CDN."""
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.resources
 from dataclasses import dataclass
 
@@ -59,10 +60,11 @@ def available(asset: Asset) -> bool:
 
 
 def bundle_version() -> str:
-    """The installed `openapi-ui-bundles` version ("missing" when it is not installed)."""
-    import importlib.metadata  # csv, zipfile, email: only when the version is asked for
-
+    """The installed `openapi-ui-bundles` version ("missing" when it is not installed), from
+    the package's `__version__`: `importlib.metadata` would import csv, zipfile and email
+    into every worker of an app with docs pages (about 1 MB, adrs/0020)."""
     try:
-        return importlib.metadata.version(BUNDLE_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
+        bundles = importlib.import_module("openapi_ui_bundles")
+    except ModuleNotFoundError:
         return "missing"
+    return str(getattr(bundles, "__version__", "unknown"))
