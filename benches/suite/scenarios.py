@@ -29,6 +29,7 @@ __all__ = [
     "GROUPS",
     "HOSTED_KINDS",
     "HOSTILE",
+    "LUA_PIPELINE",
     "POST_BODY",
     "SCENARIOS",
     "Scenario",
@@ -140,7 +141,7 @@ def _lua_post() -> str:
 # it, but records one latency sample per batch, then "corrects" its histogram assuming one
 # request per sample; the percentiles it prints for pipelining are not latencies of requests,
 # so the suite does not report them.
-_LUA_PIPELINE = f"""
+LUA_PIPELINE = f"""
 local batch
 init = function(args)
   local r = {{}}
@@ -176,7 +177,7 @@ _NATIVE: dict[str, Scenario] = {
             "pipelined",
             f"pipelined plaintext ({PIPELINE_DEPTH}/write)",
             "/plaintext",
-            lua=_LUA_PIPELINE,
+            lua=LUA_PIPELINE,
             latency=False,
         ),
         Scenario("sleep", "await sleep(1 ms)", "/sleep"),

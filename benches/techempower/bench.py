@@ -57,7 +57,7 @@ from benches.suite.measure import (
     thread_cpu_seconds,
     wrk,
 )
-from benches.suite.scenarios import PIPELINE_DEPTH, Scenario
+from benches.suite.scenarios import LUA_PIPELINE, Scenario
 from benches.suite.servers import PEERS_BIN, PROJECT_BIN, ROOT, Server
 from benches.techempower.peers import check
 
@@ -72,15 +72,6 @@ uvicorn, socketify.py and peregrine serve from their main thread alone)."""
 CPU1_FULL = 0.9
 """A database cell is marked DB-bound when PostgreSQL and wrk keep CPU 1 at least this busy
 while the server stays below it on CPU 0."""
-_PIPELINE = f"""
-local batch
-init = function(args)
-  local r = {{}}
-  for i = 1, {PIPELINE_DEPTH} do r[i] = wrk.format(nil) end
-  batch = table.concat(r)
-end
-request = function() return batch end
-"""
 
 
 @dataclass(frozen=True)
@@ -122,7 +113,12 @@ TESTS: dict[str, TestType] = {
         _db("updates-20", "/updates?queries=20", "updates", 21, True),
         _db("cached-queries", "/cached-queries?count=20", "cached-queries", 0),
         TestType(
-            "plaintext", "plaintext", "/plaintext", lua=_PIPELINE, latency=False, test="plaintext"
+            "plaintext",
+            "plaintext",
+            "/plaintext",
+            lua=LUA_PIPELINE,
+            latency=False,
+            test="plaintext",
         ),
         _db("queries-1", "/queries?queries=1", "queries", 1),
         _db("queries-5", "/queries?queries=5", "queries", 5, True),
