@@ -56,8 +56,45 @@ impl Listener for EpollListener {
     }
 }
 
+/// What a read into an empty buffer reserves (`Stream::read`).
+const FIRST_READ: usize = 4096;
+
+impl Stream {
+    /// A read into a buffer with no room (one a connection let go while it waited):
+    /// readiness first, as `Reader::read` below, so the buffer is allocated only when there
+    /// is something to read, and no larger than a request head usually needs. A buffer
+    /// with room is read into directly (`Conn::read`): that path is the same as before.
+    async fn read_when_ready(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        loop {
+            let ready = match self {
+                Stream::Tcp(s) => s.readable().await,
+                Stream::Unix(s) => s.readable().await,
+            };
+            if let Err(e) = ready {
+                return (Err(e), buf);
+            }
+            if buf.capacity() == 0 {
+                buf.reserve(FIRST_READ);
+            }
+            let r = match self {
+                Stream::Tcp(s) => s.try_read_buf(&mut buf),
+                Stream::Unix(s) => s.try_read_buf(&mut buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return (r, buf),
+            }
+        }
+    }
+}
+
 impl Conn for Stream {
+    const ALLOCATES_WHEN_READY: bool = true;
+
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        if buf.capacity() == 0 {
+            return self.read_when_ready(buf).await;
+        }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }

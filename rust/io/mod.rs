@@ -109,6 +109,11 @@ impl std::fmt::Display for Peer {
 pub trait Conn: 'static {
     /// Reads into the spare capacity of `buf` (growing it if full); `Ok(0)` is end of stream.
     fn read(&mut self, buf: BytesMut) -> impl Future<Output = (io::Result<usize>, BytesMut)>;
+    /// Whether `read` into an empty buffer allocates it only once data is there (readiness
+    /// first), so an idle connection can let its buffers go between requests and hold none
+    /// while it waits. The io_uring driver hands the kernel a buffer when the read is
+    /// submitted: it keeps one.
+    const ALLOCATES_WHEN_READY: bool = false;
     /// Writes all of `buf`; the buffer comes back (cleared by the caller) for reuse.
     fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
     /// Half-closes the write side so the peer sees end of stream after the last response.

@@ -43,6 +43,7 @@ on_both_drivers!(
     a_write_timeout_closes_the_socket_of_a_client_that_stopped_reading,
     keep_alive_waits_for_a_request_that_comes_later,
     large_bodies_arrive_whole_between_pipelined_requests,
+    above_the_release_threshold_idle_connections_still_answer,
 );
 
 fn start(io: IoDriver) -> (Server, String) {
@@ -387,6 +388,47 @@ fn large_bodies_arrive_whole_between_pipelined_requests(io: IoDriver) {
         }
         assert!(rest.starts_with(b"HTTP/1.1 404 "), "piece {piece}");
     }
+    server.begin_drain();
+    server.join();
+}
+
+// Above RELEASE_BUFFERS_ABOVE open connections a connection waiting for its next request lets
+// its buffers go (epoll) and reads into a fresh one: every request must still be answered whole.
+fn above_the_release_threshold_idle_connections_still_answer(io: IoDriver) {
+    let (server, addr) = start(io);
+    let mut conns: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .collect();
+    for round in 0..3 {
+        for (i, s) in conns.iter_mut().enumerate() {
+            let body = format!("{round}-{i:03}");
+            let request = format!(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(request.as_bytes()).unwrap();
+        }
+        for (i, s) in conns.iter_mut().enumerate() {
+            let body = format!("{round}-{i:03}");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(body.as_bytes()) {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "connection {i} closed in round {round}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(
+                got.starts_with(b"HTTP/1.1 200 "),
+                "{}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+    drop(conns);
     server.begin_drain();
     server.join();
 }
