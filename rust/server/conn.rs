@@ -193,7 +193,7 @@ const KEEP_BUF: usize = 64 * 1024;
 // paths (a WebSocket upgrade, a mount's streamed request, a streamed or file response, a large
 // body) are boxed, allocated only when taken, so the common request-response path sets the
 // size: 9,368 bytes per connection before (TLS and HTTP/2 included), 5,688 with those boxed
-// (server/entry.rs), and less with these.
+// (server/entry.rs), 3,920 with these.
 /// Bodies of a known length at least this large are read into a buffer of their own size
 /// (`read_sized_body`); smaller ones usually arrive with their head, in one read.
 const SIZED_READ_MIN: usize = 64 * 1024;
