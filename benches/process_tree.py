@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benches.startup import free_port
 from benches.suite.machine import describe
+from benches.suite.measure import process_tree
 from benches.suite.scenarios import SCENARIOS
 from benches.suite.servers import PROJECT_BIN, SERVERS
 
@@ -75,27 +76,6 @@ def smaps(pid: int) -> tuple[int, int, int]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0])
     return fields["Rss"], fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]
-
-
-def descendants(root: int) -> list[int]:
-    """`root` and every live process below it, parents first."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if state != "Z":
-            children.setdefault(int(ppid), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop(0)
-        out.append(pid)
-        todo += sorted(children.get(pid, []))
-    return out
 
 
 def get(port: int, path: str) -> int:
@@ -161,11 +141,11 @@ def measure(
         text = "".join(log)
         standby = {int(p) for p in re.findall(r"worker (\d+) standing by", text)}
         serving = {int(p) for p in re.findall(r"worker (\d+) serving on", text)}
-        for i, pid in enumerate(descendants(proc.pid)):
+        for i, pid in enumerate(process_tree(proc.pid)):  # the root first
             try:
                 rss, pss, uss = smaps(pid)
-            except OSError:
-                continue  # gone meanwhile
+            except (OSError, KeyError):
+                continue  # gone meanwhile, or a zombie (its smaps_rollup is empty)
             if name == "covetpy":
                 role = "supervisor" if i == 0 else "standby" if pid in standby else "worker"
                 role = role if i == 0 or pid in standby | serving else "other"
