@@ -623,16 +623,10 @@ impl<C: Conn> Connection<C> {
         loop {
             match decoder.decode(&mut self.rbuf, &mut out) {
                 Ok(true) => return Ok(out.freeze()),
-                Ok(false) => match self.read_more(deadline, false).await {
-                    Read::Data => {}
-                    Read::Eof | Read::Drain => return Err(Stop::Gone),
-                    Read::Timeout => {
-                        return self
-                            .fail(ProtoError::BodyTimeout)
-                            .await
-                            .and(Err(Stop::Done))
-                    }
-                },
+                Ok(false) => {
+                    let read = self.read_more(deadline, false).await;
+                    self.body_read(read).await?;
+                }
                 Err(e) => return self.fail(e).await.and(Err(Stop::Done)),
             }
         }
@@ -658,21 +652,24 @@ impl<C: Conn> Connection<C> {
             let empty = std::mem::replace(&mut self.rbuf, body);
             let read = self.read_more(deadline, false).await;
             body = std::mem::replace(&mut self.rbuf, empty);
-            match read {
-                Read::Data => {}
-                Read::Eof | Read::Drain => return Err(Stop::Gone),
-                Read::Timeout => {
-                    return self
-                        .fail(ProtoError::BodyTimeout)
-                        .await
-                        .and(Err(Stop::Done))
-                }
-            }
+            self.body_read(read).await?;
         }
         if body.len() > n {
             self.rbuf = body.split_off(n);
         }
         Ok(body.freeze())
+    }
+
+    /// What a read in the middle of a body means: go on, the client left, or 408 and close.
+    async fn body_read(&mut self, read: Read) -> Result<(), Stop> {
+        match read {
+            Read::Data => Ok(()),
+            Read::Eof | Read::Drain => Err(Stop::Gone),
+            Read::Timeout => self
+                .fail(ProtoError::BodyTimeout)
+                .await
+                .and(Err(Stop::Done)),
+        }
     }
 
     /// Waits for bytes until `deadline`. When `drainable` (no request started) and a drain
